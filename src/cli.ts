@@ -1,0 +1,74 @@
+import { CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from './config.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool } from './db/pool.ts';
+import { EmbeddedError, startEmbeddedPostgres } from './embedded.ts';
+import { createLogger } from './log.ts';
+import { startRuntime, stopOnSignals } from './runtime.ts';
+
+const USAGE = `Usage: vutler <command>
+
+Commands:
+  dev       API + workers in one process, on embedded defaults when unconfigured (npm start)
+  serve     the HTTP API (applies pending migrations first)
+  worker    the background job workers
+  migrate   apply pending database migrations to DATABASE_URL (or the embedded database)
+
+Environment: ${CONFIG_VARIABLES.join(', ')}
+See README.md for what each variable does.`;
+
+async function runMigrate(config: Config): Promise<void> {
+  const logger = createLogger(config.log.level);
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  let url = config.db.url;
+  if (!url) {
+    const pg = await startEmbeddedPostgres(config.dataDir, logger);
+    url = pg.url;
+    stopEmbedded = pg.stop;
+  }
+  const pool = createPool(url, 2, logger);
+  try {
+    const result = await migrate(pool, { logger });
+    process.stdout.write(
+      `${result.applied.length} migration(s) applied${result.applied.length ? `: ${result.applied.join(', ')}` : ''}; ${result.alreadyApplied} already applied\n`,
+    );
+  } finally {
+    await pool.end();
+    await stopEmbedded?.();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const command = argv[0];
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 2;
+  }
+  const modes: Record<string, { http: boolean; workers: boolean; migrate: boolean }> = {
+    dev: { http: true, workers: true, migrate: true },
+    serve: { http: true, workers: false, migrate: true },
+    worker: { http: false, workers: true, migrate: false },
+  };
+  try {
+    const config = loadConfig();
+    if (command === 'migrate') {
+      await runMigrate(config);
+      return 0;
+    }
+    const mode = modes[command];
+    if (!mode) {
+      process.stderr.write(`vutler: unknown command '${command}'\n\n${USAGE}\n`);
+      return 2;
+    }
+    const logger = createLogger(config.log.level);
+    const runtime = await startRuntime(config, logger, mode);
+    stopOnSignals(runtime, config, logger);
+    return -1; // keep running
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof EmbeddedError) {
+      process.stderr.write(`vutler: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`vutler: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,130 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The only reader of `process.env`. Everything else receives a typed `Config`.
+ * A bad value fails fast with one line naming the variable (and never echoing its value,
+ * since URLs carry passwords).
+ */
+
+const port = z.coerce
+  .number({ error: 'must be a port number from 0 to 65535' })
+  .int({ error: 'must be a port number from 0 to 65535' })
+  .min(0, { error: 'must be a port number from 0 to 65535' })
+  .max(65_535, { error: 'must be a port number from 0 to 65535' });
+const positiveInt = z.coerce
+  .number({ error: 'must be a positive whole number' })
+  .int({ error: 'must be a positive whole number' })
+  .positive({ error: 'must be a positive whole number' });
+
+const postgresUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a postgres:// or postgresql:// URL with a host, e.g. postgres://user@127.0.0.1:5432/vutler');
+
+const redisUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379');
+
+const envSchema = z.object({
+  NODE_ENV: z
+    .enum(['development', 'production', 'test'], {
+      error: 'must be development, production or test',
+    })
+    .default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: port.default(3000),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  VUTLER_DATA_DIR: z.string().min(1).default('./.vutler'),
+  VUTLER_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
+  VUTLER_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  VUTLER_TRUST_PROXY: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false'),
+  DATABASE_URL: postgresUrl.optional(),
+  DATABASE_POOL_MAX: positiveInt.max(1000, { error: 'must be at most 1000' }).default(10),
+  REDIS_URL: redisUrl.optional(),
+  VUTLER_STORAGE_DIR: z.string().min(1).optional(),
+  VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  http: {
+    host: string;
+    port: number;
+    bodyLimitBytes: number;
+    shutdownTimeoutMs: number;
+    /** Whether to believe X-Forwarded-For (only behind a proxy you run). */
+    trustProxy: boolean;
+  };
+  log: { level: z.infer<typeof envSchema>['LOG_LEVEL'] };
+  dataDir: string;
+  db: {
+    /** Absent: `vutler dev`/`serve` start an embedded PostgreSQL in `dataDir`. */
+    url: string | undefined;
+    poolMax: number;
+  };
+  redis: {
+    /** Absent: 127.0.0.1:6379, else a `redis-server` from PATH on a free port. */
+    url: string | undefined;
+  };
+  storage: { dir: string };
+  gateway: { keyFile: string };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses an environment (defaults to the process's) into a `Config`, or throws `ConfigError`. */
+export function loadConfig(env: Env = process.env): Config {
+  // Empty strings count as unset: `DATABASE_URL= npm start` should mean "embedded".
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const name = String(first?.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid configuration: ${name} ${first?.message ?? 'is invalid'}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.VUTLER_DATA_DIR);
+  return {
+    env: e.NODE_ENV,
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      bodyLimitBytes: e.VUTLER_BODY_LIMIT_BYTES,
+      shutdownTimeoutMs: e.VUTLER_SHUTDOWN_TIMEOUT_MS,
+      trustProxy: e.VUTLER_TRUST_PROXY === 'true',
+    },
+    log: { level: e.LOG_LEVEL },
+    dataDir,
+    db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    redis: { url: e.REDIS_URL },
+    storage: { dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')) },
+    gateway: {
+      keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
+    },
+  };
+}
+
+/** Every variable `loadConfig` reads, for the README and `vutler --help`. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);

@@ -1,0 +1,155 @@
+import { type ServerType, serve } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { createApp } from './app.ts';
+import type { Config } from './config.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool, type Pool } from './db/pool.ts';
+import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
+import { createRedis, type Redis } from './redis.ts';
+import { type RunningWorker, startWorkers } from './workers/index.ts';
+
+export interface RuntimeOptions {
+  http: boolean;
+  workers: boolean;
+  /** Apply pending migrations at start (safe with several starters: advisory lock). */
+  migrate: boolean;
+}
+
+export interface Runtime {
+  pool: Pool;
+  redis: Redis;
+  dbUrl: string;
+  redisUrl: string;
+  /** The bound port when `http` is on. */
+  port?: number;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Brings up whatever the process needs, in dependency order, and returns one `stop` that tears
+ * it down in the reverse order: HTTP, WebSockets, workers, pools, then embedded servers.
+ */
+export async function startRuntime(
+  config: Config,
+  logger: Logger,
+  opts: RuntimeOptions,
+): Promise<Runtime> {
+  const closers: Array<{ name: string; close: () => Promise<void> }> = [];
+  const stop = async () => {
+    for (const c of closers.reverse()) {
+      try {
+        await c.close();
+      } catch (err) {
+        logger.warn(
+          { component: c.name, err: { message: (err as Error).message } },
+          'error while stopping',
+        );
+      }
+    }
+    closers.length = 0;
+  };
+  try {
+    let dbUrl = config.db.url;
+    if (!dbUrl) {
+      const pg: Embedded = await startEmbeddedPostgres(config.dataDir, logger);
+      closers.push({ name: 'embedded-postgres', close: pg.stop });
+      dbUrl = pg.url;
+    }
+    let redisUrl = config.redis.url;
+    if (!redisUrl) {
+      const r = await startEmbeddedRedis(config.dataDir, logger);
+      closers.push({ name: 'embedded-redis', close: r.stop });
+      redisUrl = r.url;
+    }
+    const pool = createPool(dbUrl, config.db.poolMax, logger);
+    closers.push({ name: 'postgres-pool', close: () => pool.end() });
+    const redis = createRedis(redisUrl, { logger, name: 'vutler-api' });
+    closers.push({
+      name: 'redis',
+      close: async () => void (await redis.quit().catch(() => redis.disconnect())),
+    });
+
+    if (opts.migrate) {
+      const result = await migrate(pool, { logger });
+      logger.info(
+        { applied: result.applied.length, already: result.alreadyApplied },
+        'migrations up to date',
+      );
+    }
+
+    if (opts.workers) {
+      const workerRedis = createRedis(redisUrl, { logger, blocking: true, name: 'vutler-worker' });
+      closers.push({
+        name: 'worker-redis',
+        close: async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())),
+      });
+      const workers: RunningWorker[] = await startWorkers({
+        config,
+        logger,
+        pool,
+        redis: workerRedis,
+      });
+      closers.push({
+        name: 'workers',
+        close: async () => {
+          await Promise.all(workers.map((w) => w.close()));
+        },
+      });
+    }
+
+    let port: number | undefined;
+    if (opts.http) {
+      const app = createApp({ config, logger, pool, redis });
+      const server: ServerType = await new Promise((resolve, reject) => {
+        const s = serve(
+          { fetch: app.fetch, hostname: config.http.host, port: config.http.port },
+          () => resolve(s),
+        );
+        s.once('error', reject);
+      });
+      const addr = server.address();
+      port = typeof addr === 'object' && addr ? addr.port : config.http.port;
+      closers.push({
+        name: 'http',
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            // Keep-alive sockets would hold close() open; idle ones can go now.
+            if ('closeIdleConnections' in server) server.closeIdleConnections();
+          }),
+      });
+      logger.info({ host: config.http.host, port }, 'vutler listening');
+    }
+    return { pool, redis, dbUrl, redisUrl, port, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Stops on SIGTERM/SIGINT; a second signal or the timeout forces exit. */
+export function stopOnSignals(runtime: Runtime, config: Config, logger: Logger): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out, exiting');
+      process.exit(1);
+    }, config.http.shutdownTimeoutMs);
+    force.unref();
+    runtime.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
