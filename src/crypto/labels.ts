@@ -1,0 +1,98 @@
+import { type Bytes, concat, lengthPrefixed, u32be, utf8Encode } from './bytes.ts';
+import { CryptoError } from './errors.ts';
+
+/**
+ * Every domain-separation label in one place. Naming rule: `vutler/v1/<purpose>` is an HKDF info,
+ * `…/aad` is the AES-GCM additional data of that purpose's envelope, `…/sig` is what an Ed25519
+ * signature of that purpose covers. A key or signature made for one purpose therefore never
+ * verifies or decrypts in another. Changing any string here is a breaking format change.
+ */
+export const Label = {
+  /** HKDF(S) → authKey, sent to the server at login. */
+  auth: 'vutler/v1/auth',
+  /** HKDF(S) → kek, wraps the master key. */
+  masterKeyWrap: 'vutler/v1/mk-wrap',
+  /** AAD of a master-key envelope; binds which wrapper (passphrase or recovery) made it. */
+  masterKeyAad: 'vutler/v1/mk-wrap/aad',
+  /** HKDF(BIP39 entropy) → recovery key. */
+  recovery: 'vutler/v1/recovery',
+  /** HKDF(BIP39 entropy) → value whose SHA-256 is `users.backup_phrase_hash`. */
+  recoveryVerifier: 'vutler/v1/recovery-verifier',
+  /** HKDF(server secret, email) → deterministic fake KDF salt for unknown emails. */
+  fakeSalt: 'vutler/v1/fake-salt',
+  /** AAD of the identity private-key envelope (under MK). */
+  identityAad: 'vutler/v1/identity/aad',
+  /** Signed statement binding a user's X25519 public key to their Ed25519 key. */
+  identitySig: 'vutler/v1/identity/sig',
+  /** Prefix hashed into a safety-number fingerprint. */
+  fingerprint: 'vutler/v1/fingerprint',
+  /** HKDF(X25519 shared secret) → chat-key wrapping key. */
+  chatKeyWrap: 'vutler/v1/chat-key-wrap',
+  chatKeyWrapAad: 'vutler/v1/chat-key-wrap/aad',
+  chatKeyWrapSig: 'vutler/v1/chat-key-wrap/sig',
+  messageAad: 'vutler/v1/message/aad',
+  messageSig: 'vutler/v1/message/sig',
+  /** HKDF(FK, header salt) → chunk key. */
+  fileChunk: 'vutler/v1/file-chunk',
+  /** HKDF(FK) → metadata key. */
+  fileMeta: 'vutler/v1/file-meta',
+  fileMetaAad: 'vutler/v1/file-meta/aad',
+  /** HKDF(FK) → preview key (PVK). */
+  preview: 'vutler/v1/preview',
+  previewAad: 'vutler/v1/preview/aad',
+  /** AAD of FK wrapped under MK. */
+  fileKeyAad: 'vutler/v1/file-key/aad',
+  /** HKDF(CK_epoch) → share wrapping key. */
+  share: 'vutler/v1/share',
+  shareAad: 'vutler/v1/share/aad',
+  /** HKDF(X25519 shared secret with the gateway) → grant wrapping key. */
+  grant: 'vutler/v1/grant',
+  grantAad: 'vutler/v1/grant/aad',
+  grantSig: 'vutler/v1/grant/sig',
+} as const;
+
+export type LabelName = keyof typeof Label;
+
+/** Upper bound for an id's UTF-8 encoding; keeps every framed field far below the u16 limit. */
+export const MAX_ID_BYTES = 1024;
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Encodes an id (chat, message, user, agent, file, share, resource type…) as UTF-8. UUIDs are
+ * lower-cased first because Postgres returns them lower-case while a client may have typed them
+ * otherwise; any other id is bound exactly as given.
+ */
+export function idBytes(id: string, what = 'id'): Bytes {
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new CryptoError('bad_input', `${what} must be a non-empty string`);
+  }
+  const canonical = UUID_RE.test(id) ? id.toLowerCase() : id;
+  const b = utf8Encode(canonical);
+  if (b.length > MAX_ID_BYTES) {
+    throw new CryptoError('bad_length', `${what} is longer than ${MAX_ID_BYTES} bytes`);
+  }
+  return b;
+}
+
+export function checkEpoch(epoch: number): number {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffff_ffff) {
+    throw new CryptoError('bad_input', `epoch must be an integer in [0, 2^32), got ${epoch}`);
+  }
+  return epoch;
+}
+
+/** Epochs are bound as 4-byte big-endian integers (still length-prefixed like every field). */
+export function epochBytes(epoch: number): Bytes {
+  return u32be(checkEpoch(epoch));
+}
+
+/**
+ * The one framing for HKDF info, AAD and signature inputs:
+ * `utf8(label) ‖ 0x00 ‖ (u16be(len) ‖ field)*`. The NUL ends the label, so no label can be read
+ * as a prefix of another (e.g. `…/recovery` vs `…/recovery-verifier`), and length prefixes keep
+ * (a, bc) and (ab, c) apart.
+ */
+export function domain(label: (typeof Label)[LabelName], ...fields: Uint8Array[]): Bytes {
+  return concat(utf8Encode(label), Uint8Array.of(0), ...fields.map(lengthPrefixed));
+}

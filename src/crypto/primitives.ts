@@ -1,0 +1,275 @@
+import { type Bytes, concat, expectLength, hexDecode, toBytes, wipe } from './bytes.ts';
+import { CryptoError, mapErrors } from './errors.ts';
+
+/**
+ * Thin wrappers over WebCrypto. They pin the only parameters v1 uses (AES-256-GCM with 96-bit
+ * nonces and 128-bit tags, HKDF-SHA-256, X25519, Ed25519), check sizes before calling into the
+ * engine, and translate engine exceptions into `CryptoError`s.
+ */
+
+export const KEY_BYTES = 32;
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+export const X25519_PUBLIC_BYTES = 32;
+export const ED25519_PUBLIC_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+
+export type AesUsage = 'encrypt' | 'decrypt' | 'wrapKey' | 'unwrapKey';
+
+export function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new CryptoError('unsupported', 'WebCrypto (crypto.subtle) is not available');
+  return s;
+}
+
+export async function sha256(data: Uint8Array): Promise<Bytes> {
+  return new Uint8Array(await subtle().digest('SHA-256', toBytes(data)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// HKDF-SHA-256
+
+/** Imports IKM as a (necessarily non-extractable) HKDF base key. Does not wipe `ikm`. */
+export async function importHkdfKey(ikm: Uint8Array): Promise<CryptoKey> {
+  return mapErrors('bad_input', 'cannot import HKDF key', () =>
+    subtle().importKey('raw', toBytes(ikm), 'HKDF', false, ['deriveBits', 'deriveKey']),
+  );
+}
+
+async function asHkdfKey(ikm: CryptoKey | Uint8Array): Promise<CryptoKey> {
+  if (ikm instanceof Uint8Array) return importHkdfKey(ikm);
+  if (ikm.algorithm.name !== 'HKDF') throw new CryptoError('bad_input', 'expected an HKDF key');
+  return ikm;
+}
+
+/** HKDF-SHA-256 output as bytes. `length` is in bytes, at most 255 × 32. */
+export async function hkdfBytes(
+  ikm: CryptoKey | Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Promise<Bytes> {
+  if (!Number.isInteger(length) || length < 1 || length > 255 * 32) {
+    throw new CryptoError('bad_length', `HKDF-SHA-256 cannot produce ${length} bytes`);
+  }
+  const base = await asHkdfKey(ikm);
+  return mapErrors('bad_input', 'HKDF failed', async () => {
+    const params = { name: 'HKDF', hash: 'SHA-256', salt: toBytes(salt), info: toBytes(info) };
+    return new Uint8Array(await subtle().deriveBits(params, base, length * 8));
+  });
+}
+
+/** HKDF-SHA-256 straight into a non-extractable AES-256-GCM key. */
+export async function hkdfAesKey(
+  ikm: CryptoKey | Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  usages: AesUsage[] = ['encrypt', 'decrypt'],
+): Promise<CryptoKey> {
+  const base = await asHkdfKey(ikm);
+  return mapErrors('bad_input', 'HKDF failed', () =>
+    subtle().deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt: toBytes(salt), info: toBytes(info) },
+      base,
+      { name: 'AES-GCM', length: 256 },
+      false,
+      usages,
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// AES-256-GCM
+
+export async function importAesKey(
+  raw: Uint8Array,
+  usages: AesUsage[] = ['encrypt', 'decrypt'],
+  extractable = false,
+): Promise<CryptoKey> {
+  const k = expectLength(raw, KEY_BYTES, 'AES-256 key');
+  return mapErrors('bad_input', 'cannot import AES key', () =>
+    subtle().importKey('raw', k, { name: 'AES-GCM' }, extractable, usages),
+  );
+}
+
+function checkAesKey(key: CryptoKey): void {
+  if (!(key instanceof CryptoKey) || key.algorithm.name !== 'AES-GCM') {
+    throw new CryptoError('bad_input', 'expected an AES-GCM CryptoKey');
+  }
+}
+
+/** Returns ciphertext ‖ 16-byte tag. */
+export async function aesGcmEncrypt(
+  key: CryptoKey,
+  iv: Uint8Array,
+  plaintext: Uint8Array,
+  aad: Uint8Array,
+): Promise<Bytes> {
+  checkAesKey(key);
+  const nonce = expectLength(iv, IV_BYTES, 'AES-GCM nonce');
+  return mapErrors('bad_input', 'AES-GCM encryption failed', async () => {
+    const params = { name: 'AES-GCM', iv: nonce, additionalData: toBytes(aad), tagLength: 128 };
+    return new Uint8Array(await subtle().encrypt(params, key, toBytes(plaintext)));
+  });
+}
+
+/** Any failure (wrong key, AAD, nonce, or a modified byte) is `decrypt_failed`. */
+export async function aesGcmDecrypt(
+  key: CryptoKey,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Promise<Bytes> {
+  checkAesKey(key);
+  const nonce = expectLength(iv, IV_BYTES, 'AES-GCM nonce');
+  if (ciphertext.length < TAG_BYTES) {
+    throw new CryptoError('truncated', 'AES-GCM ciphertext is shorter than its tag');
+  }
+  return mapErrors('decrypt_failed', 'decryption failed (wrong key, context or data)', async () => {
+    const params = { name: 'AES-GCM', iv: nonce, additionalData: toBytes(aad), tagLength: 128 };
+    return new Uint8Array(await subtle().decrypt(params, key, toBytes(ciphertext)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// X25519 and Ed25519
+
+// WebCrypto cannot import a raw private key for these curves, only PKCS#8. These are the fixed
+// DER prefixes of a PKCS#8 OneAsymmetricKey holding a 32-byte private key (RFC 8410).
+const PKCS8_PREFIX = {
+  X25519: hexDecode('302e020100300506032b656e04220420'),
+  Ed25519: hexDecode('302e020100300506032b657004220420'),
+} as const;
+
+type Curve = keyof typeof PKCS8_PREFIX;
+
+export interface RawKeyPair {
+  /** The 32-byte private key (X25519 scalar or Ed25519 seed). Wipe it when done. */
+  privateRaw: Bytes;
+  publicRaw: Bytes;
+}
+
+/** Generates a key pair and exports both halves as raw 32-byte strings. */
+export async function generateRawKeyPair(curve: Curve): Promise<RawKeyPair> {
+  return mapErrors('unsupported', `${curve} is not supported by this platform`, async () => {
+    const usages: KeyUsage[] = curve === 'X25519' ? ['deriveBits'] : ['sign', 'verify'];
+    const pair = (await subtle().generateKey({ name: curve }, true, usages)) as CryptoKeyPair;
+    const pkcs8 = new Uint8Array(await subtle().exportKey('pkcs8', pair.privateKey));
+    const privateRaw = pkcs8.slice(PKCS8_PREFIX[curve].length);
+    wipe(pkcs8);
+    const publicRaw = new Uint8Array(await subtle().exportKey('raw', pair.publicKey));
+    return { privateRaw, publicRaw };
+  });
+}
+
+async function importPrivate(curve: Curve, raw: Uint8Array): Promise<CryptoKey> {
+  const key = expectLength(raw, 32, `${curve} private key`);
+  const pkcs8 = concat(PKCS8_PREFIX[curve], key);
+  try {
+    return await mapErrors('bad_key', `invalid ${curve} private key`, () =>
+      subtle().importKey('pkcs8', pkcs8, { name: curve }, false, [
+        curve === 'X25519' ? 'deriveBits' : 'sign',
+      ]),
+    );
+  } finally {
+    wipe(pkcs8);
+  }
+}
+
+/** Non-extractable X25519 private key. Does not wipe `raw`. */
+export function importX25519Private(raw: Uint8Array): Promise<CryptoKey> {
+  return importPrivate('X25519', raw);
+}
+
+/** Non-extractable Ed25519 signing key from its 32-byte seed. Does not wipe `raw`. */
+export function importEd25519Private(raw: Uint8Array): Promise<CryptoKey> {
+  return importPrivate('Ed25519', raw);
+}
+
+/** A fresh non-extractable X25519 key pair for one wrap (ephemeral-static ECDH). */
+export async function generateEphemeralX25519(): Promise<{
+  privateKey: CryptoKey;
+  publicRaw: Bytes;
+}> {
+  return mapErrors('unsupported', 'X25519 is not supported by this platform', async () => {
+    const pair = (await subtle().generateKey({ name: 'X25519' }, false, [
+      'deriveBits',
+    ])) as CryptoKeyPair;
+    const publicRaw = new Uint8Array(await subtle().exportKey('raw', pair.publicKey));
+    return { privateKey: pair.privateKey, publicRaw };
+  });
+}
+
+/**
+ * X25519(private, public). WebCrypto (Secure Curves spec) rejects an all-zero result, i.e. a
+ * low-order peer key; we re-check so an engine that does not still cannot hand us a weak secret.
+ */
+export async function x25519(privateKey: CryptoKey, publicRaw: Uint8Array): Promise<Bytes> {
+  const pub = expectLength(publicRaw, X25519_PUBLIC_BYTES, 'X25519 public key');
+  if (!(privateKey instanceof CryptoKey) || privateKey.algorithm.name !== 'X25519') {
+    throw new CryptoError('bad_input', 'expected an X25519 private CryptoKey');
+  }
+  const shared = await mapErrors(
+    'bad_key',
+    'X25519 rejected the public key (low order?)',
+    async () => {
+      const peer = await subtle().importKey('raw', pub, { name: 'X25519' }, true, []);
+      return new Uint8Array(
+        await subtle().deriveBits({ name: 'X25519', public: peer }, privateKey, 256),
+      );
+    },
+  );
+  if (shared.every((b) => b === 0)) {
+    throw new CryptoError('bad_key', 'X25519 shared secret is all zero (low-order public key)');
+  }
+  return shared;
+}
+
+export async function ed25519Sign(privateKey: CryptoKey, data: Uint8Array): Promise<Bytes> {
+  if (
+    !(privateKey instanceof CryptoKey) ||
+    privateKey.algorithm.name !== 'Ed25519' ||
+    privateKey.type !== 'private'
+  ) {
+    throw new CryptoError('bad_input', 'expected an Ed25519 private CryptoKey');
+  }
+  return mapErrors(
+    'bad_input',
+    'Ed25519 signing failed',
+    async () => new Uint8Array(await subtle().sign({ name: 'Ed25519' }, privateKey, toBytes(data))),
+  );
+}
+
+/**
+ * True only for a valid signature. A wrong-size signature is simply invalid; a malformed public
+ * key is an error (`bad_length` / `bad_key`) because it means the caller passed the wrong thing.
+ */
+export async function ed25519Verify(
+  publicRaw: Uint8Array,
+  signature: Uint8Array,
+  data: Uint8Array,
+): Promise<boolean> {
+  const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
+  const key = await mapErrors('bad_key', 'invalid Ed25519 public key', () =>
+    subtle().importKey('raw', pub, { name: 'Ed25519' }, true, ['verify']),
+  );
+  return mapErrors('bad_signature', 'Ed25519 verification failed', () =>
+    subtle().verify({ name: 'Ed25519' }, key, toBytes(signature), toBytes(data)),
+  );
+}
+
+/** Checks that `publicRaw` is the X25519 public key of `privateKey` (X25519(priv, 9) = pub). */
+export async function x25519MatchesPublic(
+  privateKey: CryptoKey,
+  publicRaw: Uint8Array,
+): Promise<boolean> {
+  const base = new Uint8Array(32);
+  base[0] = 9;
+  const derived = await x25519(privateKey, base);
+  const pub = expectLength(publicRaw, 32, 'X25519 public key');
+  let diff = 0;
+  for (let i = 0; i < 32; i++) diff |= derived[i]! ^ pub[i]!;
+  wipe(derived);
+  return diff === 0;
+}

@@ -1,0 +1,129 @@
+import { entropyToMnemonic, generateMnemonic, mnemonicToEntropy } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
+import { type Bytes, constantTimeEqual, hexDecode, hexEncode, randomBytes, wipe } from './bytes.ts';
+import { CryptoError } from './errors.ts';
+import { domain, Label } from './labels.ts';
+import { hkdfAesKey, hkdfBytes, importHkdfKey, sha256 } from './primitives.ts';
+
+/** 24 words = 256 bits of entropy; shorter phrases are refused. */
+export const RECOVERY_WORDS = 24;
+const ENTROPY_BYTES = 32;
+
+export function generateRecoveryPhrase(): string {
+  return generateMnemonic(wordlist, ENTROPY_BYTES * 8);
+}
+
+/** Lower-cases and collapses whitespace, so pasted or hand-typed phrases compare equal. */
+export function normalizeRecoveryPhrase(phrase: string): string {
+  if (typeof phrase !== 'string') throw new CryptoError('bad_phrase', 'phrase must be a string');
+  return phrase.normalize('NFKD').trim().toLowerCase().split(/\s+/).join(' ');
+}
+
+function phraseEntropy(phrase: string): Uint8Array {
+  const normalized = normalizeRecoveryPhrase(phrase);
+  const words = normalized.split(' ');
+  if (words.length !== RECOVERY_WORDS) {
+    throw new CryptoError('bad_phrase', `recovery phrase must have ${RECOVERY_WORDS} words`);
+  }
+  for (const [i, w] of words.entries()) {
+    if (!wordlist.includes(w))
+      throw new CryptoError('bad_phrase', `word ${i + 1} is not a BIP39 word`);
+  }
+  try {
+    return mnemonicToEntropy(normalized, wordlist);
+  } catch (err) {
+    throw new CryptoError('bad_phrase', 'recovery phrase checksum does not match', { cause: err });
+  }
+}
+
+export function isValidRecoveryPhrase(phrase: string): boolean {
+  try {
+    wipe(phraseEntropy(phrase));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RecoverySecrets {
+  /** Non-extractable AES-256-GCM key that wraps the master key. */
+  recoveryKey: CryptoKey;
+  /** `users.backup_phrase_hash`: 64 lower-case hex chars, = hex(SHA-256(proof)). */
+  verifier: string;
+  /**
+   * HKDF(entropy, "vutler/v1/recovery-verifier"): what the client sends to prove it holds the
+   * phrase. The server keeps only its hash (the verifier), so a database dump cannot pass recovery.
+   */
+  proof: Bytes;
+}
+
+/**
+ * RK = HKDF(entropy, "vutler/v1/recovery"); verifier = hex(SHA-256(HKDF(entropy,
+ * "vutler/v1/recovery-verifier"))). The two HKDF outputs are independent, so the stored verifier
+ * reveals nothing about RK (and the phrase's 256-bit entropy defeats guessing).
+ */
+export async function deriveRecoverySecrets(phrase: string): Promise<RecoverySecrets> {
+  const entropy = phraseEntropy(phrase);
+  try {
+    const base = await importHkdfKey(entropy);
+    const empty = new Uint8Array(0);
+    const recoveryKey = await hkdfAesKey(base, empty, domain(Label.recovery), [
+      'encrypt',
+      'decrypt',
+      'unwrapKey',
+    ]);
+    const v = await hkdfBytes(base, empty, domain(Label.recoveryVerifier), 32);
+    const verifier = hexEncode(await sha256(v));
+    return { recoveryKey, verifier, proof: v };
+  } finally {
+    wipe(entropy);
+  }
+}
+
+/** Compares a phrase's verifier with the stored one in constant time. */
+export async function checkRecoveryVerifier(phrase: string, stored: string): Promise<boolean> {
+  if (typeof stored !== 'string') throw new CryptoError('bad_encoding', 'verifier must be hex');
+  const { verifier } = await deriveRecoverySecrets(phrase);
+  return constantTimeEqual(hexDecode(verifier, 32), hexDecode(stored.toLowerCase(), 32));
+}
+
+/**
+ * Setup asks the user to re-type a few words before enabling encryption. Returns distinct
+ * 0-based word positions in ascending order.
+ */
+export function pickConfirmationPositions(count = 3): number[] {
+  if (!Number.isInteger(count) || count < 1 || count > RECOVERY_WORDS) {
+    throw new CryptoError('bad_input', `count must be 1..${RECOVERY_WORDS}`);
+  }
+  const picked = new Set<number>();
+  while (picked.size < count) {
+    // Rejection sampling: 256 % 24 ≠ 0, so drop bytes ≥ 240 to keep positions uniform.
+    const b = randomBytes(1)[0]!;
+    if (b < 240) picked.add(b % RECOVERY_WORDS);
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+/** True when every answer matches the word at its position. */
+export function confirmRecoveryWords(
+  phrase: string,
+  answers: readonly { position: number; word: string }[],
+): boolean {
+  const words = normalizeRecoveryPhrase(phrase).split(' ');
+  if (answers.length === 0) return false;
+  return answers.every(
+    (a) =>
+      Number.isInteger(a.position) &&
+      typeof a.word === 'string' &&
+      words[a.position] !== undefined &&
+      words[a.position] === a.word.trim().toLowerCase(),
+  );
+}
+
+/** For tests and migration tooling: the phrase for known entropy. */
+export function recoveryPhraseFromEntropy(entropy: Uint8Array): string {
+  if (!(entropy instanceof Uint8Array) || entropy.length !== ENTROPY_BYTES) {
+    throw new CryptoError('bad_length', `entropy must be ${ENTROPY_BYTES} bytes`);
+  }
+  return entropyToMnemonic(entropy, wordlist);
+}
