@@ -51,14 +51,27 @@ const envSchema = z.object({
   VUTLER_DATA_DIR: z.string().min(1).default('./.vutler'),
   VUTLER_BODY_LIMIT_BYTES: positiveInt.default(1024 * 1024),
   VUTLER_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  VUTLER_WS_MAX_BUFFERED_BYTES: positiveInt.default(4 * 1024 * 1024),
+  VUTLER_WS_HEARTBEAT_MS: positiveInt.default(30_000),
   VUTLER_TRUST_PROXY: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false'),
   DATABASE_URL: postgresUrl.optional(),
   DATABASE_POOL_MAX: positiveInt.max(1000, { error: 'must be at most 1000' }).default(10),
   REDIS_URL: redisUrl.optional(),
+  VUTLER_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
+    .default('vutler'),
   VUTLER_STORAGE_DIR: z.string().min(1).optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_SERVER_SECRET: z
+    .string()
+    .refine(
+      (v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length >= 32,
+      'must be base64 of at least 32 random bytes (openssl rand -base64 32)',
+    )
+    .optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -73,6 +86,11 @@ export interface Config {
     /** Whether to believe X-Forwarded-For (only behind a proxy you run). */
     trustProxy: boolean;
   };
+  ws: {
+    /** A client with more undelivered bytes than this is cut off (close 4008). */
+    maxBufferedBytes: number;
+    heartbeatMs: number;
+  };
   log: { level: z.infer<typeof envSchema>['LOG_LEVEL'] };
   dataDir: string;
   db: {
@@ -83,9 +101,15 @@ export interface Config {
   redis: {
     /** Absent: 127.0.0.1:6379, else a `redis-server` from PATH on a free port. */
     url: string | undefined;
+    /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
+    prefix: string;
   };
   storage: { dir: string };
   gateway: { keyFile: string };
+  secrets: {
+    /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
+    serverSecret: Uint8Array | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -115,13 +139,19 @@ export function loadConfig(env: Env = process.env): Config {
       shutdownTimeoutMs: e.VUTLER_SHUTDOWN_TIMEOUT_MS,
       trustProxy: e.VUTLER_TRUST_PROXY === 'true',
     },
+    ws: { maxBufferedBytes: e.VUTLER_WS_MAX_BUFFERED_BYTES, heartbeatMs: e.VUTLER_WS_HEARTBEAT_MS },
     log: { level: e.LOG_LEVEL },
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
-    redis: { url: e.REDIS_URL },
+    redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
     storage: { dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')) },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
+    },
+    secrets: {
+      serverSecret: e.VUTLER_SERVER_SECRET
+        ? new Uint8Array(Buffer.from(e.VUTLER_SERVER_SECRET, 'base64'))
+        : undefined,
     },
   };
 }

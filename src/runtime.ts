@@ -6,6 +6,7 @@ import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
 import { createRedis, type Redis } from './redis.ts';
+import { loadServerSecrets } from './secrets.ts';
 import { type RunningWorker, startWorkers } from './workers/index.ts';
 
 export interface RuntimeOptions {
@@ -99,10 +100,11 @@ export async function startRuntime(
 
     let port: number | undefined;
     if (opts.http) {
-      const app = createApp({ config, logger, pool, redis });
+      const secrets = await loadServerSecrets(config);
+      const vutler = createApp({ config, logger, pool, redis, secrets });
       const server: ServerType = await new Promise((resolve, reject) => {
         const s = serve(
-          { fetch: app.fetch, hostname: config.http.host, port: config.http.port },
+          { fetch: vutler.app.fetch, hostname: config.http.host, port: config.http.port },
           () => resolve(s),
         );
         s.once('error', reject);
@@ -118,6 +120,9 @@ export async function startRuntime(
             if ('closeIdleConnections' in server) server.closeIdleConnections();
           }),
       });
+      await vutler.start(server);
+      // Pushed after http: stops first, so clients are told before the listener goes away.
+      closers.push({ name: 'websockets', close: vutler.stop });
       logger.info({ host: config.http.host, port }, 'vutler listening');
     }
     return { pool, redis, dbUrl, redisUrl, port, stop };

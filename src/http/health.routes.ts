@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Pool } from '../db/pool.ts';
-import { MethodNotAllowedError, ServiceUnavailableError } from '../errors.ts';
+import { ServiceUnavailableError } from '../errors.ts';
 
 const CHECK_TIMEOUT_MS = 1_500;
 
@@ -53,10 +53,5 @@ export function healthRoutes(deps: { pool: Pool; redis: Redis }) {
     }
     return c.json({ status: 'ready', checks });
   });
-  for (const path of ['/health', '/ready']) {
-    app.all(path, () => {
-      throw new MethodNotAllowedError(['GET', 'HEAD']);
-    });
-  }
   return app;
 }

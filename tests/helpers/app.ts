@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from '../../src/app.ts';
@@ -27,6 +28,63 @@ export function testRedis(): Redis {
   return new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
 }
 
+/** Every test client comes from 127.0.0.1: per-IP limits would couple unrelated tests. */
+const RELAXED_IP_LIMITS = {
+  loginIp: { points: 10_000, durationSeconds: 60 },
+  paramsIp: { points: 10_000, durationSeconds: 60 },
+  registerIp: { points: 10_000, durationSeconds: 60 },
+  recoverIp: { points: 10_000, durationSeconds: 60 },
+};
+
 export function buildApp(pool: Pool, redis: Redis, overrides: Record<string, string> = {}) {
-  return createApp({ config: testConfig(overrides), logger: silentLogger, pool, redis });
+  return buildVutler(pool, redis, overrides).app;
+}
+
+export function buildVutler(pool: Pool, redis: Redis, overrides: Record<string, string> = {}) {
+  return createApp({
+    limits: RELAXED_IP_LIMITS,
+    config: testConfig(overrides),
+    logger: silentLogger,
+    pool,
+    redis,
+    secrets: { serverKey: new Uint8Array(randomBytes(32)) },
+  });
+}
+
+export interface TestServer {
+  url: string;
+  wsUrl: string;
+  vutler: ReturnType<typeof createApp>;
+  close: () => Promise<void>;
+}
+
+/** The real app on a real socket (127.0.0.1, random port), with its own Redis key prefix. */
+export async function startTestServer(
+  pool: Pool,
+  redis: Redis,
+  overrides: Record<string, string> = {},
+): Promise<TestServer> {
+  const { serve } = await import('@hono/node-server');
+  const vutler = buildVutler(pool, redis, {
+    VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}`,
+    ...overrides,
+  });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: vutler.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  await vutler.start(server);
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    vutler,
+    close: async () => {
+      await vutler.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+    },
+  };
 }

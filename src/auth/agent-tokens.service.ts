@@ -1,0 +1,74 @@
+import { UnauthorizedError } from '../errors.ts';
+import type { AgentTokenRow, AuthRepository } from './auth.repository.ts';
+import { hashToken, newToken, tokenKind } from './tokens.ts';
+
+export interface AgentTokenView {
+  id: string;
+  agentName: string;
+  label: string | null;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+/** Who an agent token speaks for: one user, one agent name. */
+export interface AgentPrincipal {
+  tokenId: string;
+  userId: string;
+  agentName: string;
+  expiresAt: Date;
+}
+
+function view(r: AgentTokenRow): AgentTokenView {
+  return {
+    id: r.id,
+    agentName: r.agent_name,
+    label: r.label,
+    createdAt: r.created_at.toISOString(),
+    expiresAt: r.expires_at.toISOString(),
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+    lastUsedAt: r.last_used_at?.toISOString() ?? null,
+    status: r.revoked_at ? 'revoked' : r.expires_at.getTime() <= Date.now() ? 'expired' : 'active',
+  };
+}
+
+/** Bearer tokens (`vta_…`) a user issues to one agent name: shown once, stored hashed, revocable. */
+export class AgentTokenService {
+  constructor(private readonly repo: AuthRepository) {}
+
+  async issue(userId: string, agentName: string, days: number, label: string | null) {
+    const { token, hash } = newToken('agent');
+    const row = await this.repo.insertAgentToken({
+      userId,
+      agentName,
+      label,
+      tokenHash: hash,
+      days,
+    });
+    return { ...view(row), token };
+  }
+
+  async list(userId: string): Promise<AgentTokenView[]> {
+    return (await this.repo.agentTokensOfUser(userId)).map(view);
+  }
+
+  /** False when no such token belongs to the user (the caller answers 404 either way). */
+  async revoke(userId: string, tokenId: string): Promise<boolean> {
+    return this.repo.revokeAgentToken(tokenId, userId);
+  }
+
+  /** Checked on every call: revocation takes effect at once, there is no cache. */
+  async authenticate(token: string): Promise<AgentPrincipal> {
+    if (tokenKind(token) !== 'agent') throw new UnauthorizedError('Not an agent token.');
+    const row = await this.repo.liveAgentToken(hashToken(token));
+    if (!row) throw new UnauthorizedError('The agent token is invalid, expired or revoked.');
+    return {
+      tokenId: row.id,
+      userId: row.user_id,
+      agentName: row.agent_name,
+      expiresAt: row.expires_at,
+    };
+  }
+}

@@ -1,0 +1,145 @@
+import { type Context, Hono } from 'hono';
+import { z } from 'zod';
+import type { AuthService } from '../auth/auth.service.ts';
+import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import { CHAT_KEY_WRAP_BYTES } from '../crypto/chatkeys.ts';
+import { isUuidV7 } from '../crypto/uuid.ts';
+import { NotFoundError, PayloadTooLargeError } from '../errors.ts';
+import { payloadLimit } from '../http/body-limit.ts';
+import { agentName, base64Bytes, uuid } from '../http/schemas.ts';
+import { jsonBody, queryParams } from '../http/validate.ts';
+import type { ChatService } from './chat.service.ts';
+
+/** Largest message ciphertext (envelope included). Bodies above the route limit get 413. */
+export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
+const MESSAGE_BODY_LIMIT = 96 * 1024;
+
+const wrap = base64Bytes({ exact: CHAT_KEY_WRAP_BYTES });
+const epoch = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+
+const createBody = z
+  .object({
+    id: uuid,
+    kind: z.enum(['direct', 'group']),
+    memberIds: z.array(uuid).max(499),
+    titleEncrypted: base64Bytes({ max: 1024 }).optional(),
+    keyWraps: z
+      .array(z.object({ userId: uuid, wrap }).strict())
+      .min(1)
+      .max(500),
+  })
+  .strict();
+
+const addMemberBody = z
+  .object({ userId: uuid, keyWraps: z.array(z.object({ epoch, wrap }).strict()).min(1).max(1000) })
+  .strict();
+
+const rotateBody = z
+  .object({
+    epoch: epoch.min(1),
+    keyWraps: z
+      .array(z.object({ userId: uuid, wrap }).strict())
+      .min(1)
+      .max(500),
+    remove: z.array(uuid).max(500).default([]),
+  })
+  .strict();
+
+const messageBody = z
+  .object({
+    id: z.string().refine(isUuidV7, 'must be a UUIDv7 made by the client'),
+    epoch,
+    // Size is checked after decoding so that an oversized ciphertext is a 413, not a 422.
+    ciphertext: base64Bytes({ max: MESSAGE_BODY_LIMIT }),
+    signature: base64Bytes({ exact: 64 }),
+    mentions: z.array(agentName).max(10).default([]),
+    decryptionPermissions: z
+      .object({ agents: z.enum(['allow', 'deny']).optional() })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+const historyQuery = z
+  .object({
+    before: z.coerce.number().int().min(0).optional(),
+    after: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict()
+  .refine((q) => q.before === undefined || q.after === undefined, 'use before or after, not both');
+
+function idParam(c: Context, name: string): string {
+  const parsed = uuid.safeParse(c.req.param(name));
+  // A malformed id names nothing: same answer as an unknown one.
+  if (!parsed.success) throw new NotFoundError();
+  return parsed.data;
+}
+
+/** `/api/chats/*`. */
+export function chatRoutes(auth: AuthService, chats: ChatService) {
+  const app = new Hono<AuthEnv>();
+  app.use('/chats', requireSession(auth));
+  app.use('/chats/*', requireSession(auth));
+
+  app.post('/chats', async (c) => {
+    const b = await jsonBody(c, createBody);
+    const chat = await chats.create(c.get('auth').userId, {
+      id: b.id,
+      kind: b.kind,
+      memberIds: b.memberIds,
+      titleEncrypted: b.titleEncrypted ?? null,
+      keyWraps: b.keyWraps,
+    });
+    return c.json(chat, 201);
+  });
+
+  app.get('/chats', async (c) => c.json({ chats: await chats.list(c.get('auth').userId) }));
+
+  app.get('/chats/:id', async (c) =>
+    c.json(await chats.get(idParam(c, 'id'), c.get('auth').userId)),
+  );
+
+  app.post('/chats/:id/members', async (c) => {
+    const chatId = idParam(c, 'id');
+    const b = await jsonBody(c, addMemberBody);
+    return c.json(await chats.addMember(chatId, c.get('auth').userId, b.userId, b.keyWraps), 201);
+  });
+
+  app.post('/chats/:id/epochs', async (c) => {
+    const chatId = idParam(c, 'id');
+    const b = await jsonBody(c, rotateBody);
+    return c.json(await chats.rotate(chatId, c.get('auth').userId, b), 201);
+  });
+
+  app.get('/chats/:id/keys', async (c) =>
+    c.json({ keys: await chats.myKeys(idParam(c, 'id'), c.get('auth').userId) }),
+  );
+
+  app.post('/chats/:id/messages', payloadLimit(MESSAGE_BODY_LIMIT), async (c) => {
+    const chatId = idParam(c, 'id');
+    const b = await jsonBody(c, messageBody);
+    if (b.ciphertext.length > MAX_CIPHERTEXT_BYTES)
+      throw new PayloadTooLargeError(MAX_CIPHERTEXT_BYTES);
+    const { message, created } = await chats.post(chatId, c.get('auth').userId, b);
+    return c.json({ message }, created ? 201 : 200);
+  });
+
+  app.get('/chats/:id/messages', async (c) => {
+    const chatId = idParam(c, 'id');
+    const q = queryParams(c, historyQuery);
+    const messages = await chats.history(chatId, c.get('auth').userId, q, q.limit);
+    return c.json({ messages, hasMore: messages.length === q.limit });
+  });
+
+  app.delete('/chats/:id/messages/:messageId', async (c) => {
+    await chats.deleteMessage(idParam(c, 'id'), c.get('auth').userId, idParam(c, 'messageId'));
+    return c.body(null, 204);
+  });
+
+  return app;
+}

@@ -1,0 +1,269 @@
+import type { Logger } from 'pino';
+import type { ChatService } from './chat.service.ts';
+import type { ChatEvent, ChatEvents, MessageView } from './events.ts';
+
+/** The transport a connection writes to: `ws`'s WebSocket, or anything shaped like it. */
+export interface Socket {
+  send(data: string): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+  ping(): void;
+  readonly bufferedAmount: number;
+}
+
+interface ChatState {
+  /** Highest seq delivered on this connection; -1 until initialised from the database. */
+  lastSeq: number;
+  /** Deliveries for one chat run one after another, so they stay in seq order. */
+  queue: Promise<void>;
+}
+
+export interface Conn {
+  readonly id: number;
+  readonly userId: string;
+  readonly socket: Socket;
+  readonly chats: Map<string, ChatState>;
+  alive: boolean;
+  closed: boolean;
+  lastTyping: number;
+}
+
+export const CLOSE = {
+  unauthorized: 4401,
+  badRequest: 4400,
+  slowConsumer: 4008,
+  goingAway: 1001,
+  tooBig: 1009,
+  idle: 4000,
+} as const;
+
+export interface HubOptions {
+  /** Bytes queued in the kernel/ws buffer above which a client is cut off. */
+  maxBufferedBytes: number;
+  heartbeatMs: number;
+}
+
+const REPLAY_PAGE = 200;
+
+/**
+ * Delivers chat events to this node's WebSockets. Per connection and chat it keeps the last seq
+ * sent: older events are dropped, a jump is filled from PostgreSQL first. Resume cursors and
+ * out-of-order pub/sub therefore both yield every message exactly once, in seq order.
+ */
+export class ChatHub {
+  private readonly conns = new Set<Conn>();
+  private readonly byChat = new Map<string, Set<Conn>>();
+  private readonly byUser = new Map<string, Set<Conn>>();
+  private nextId = 1;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly chats: ChatService,
+    private readonly events: ChatEvents,
+    private readonly logger: Logger,
+    private readonly opts: HubOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.unsubscribe = await this.events.subscribe((e) => this.onEvent(e));
+    this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const conn of [...this.conns]) this.drop(conn, CLOSE.goingAway, 'server shutting down');
+    await this.unsubscribe?.();
+  }
+
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** Registers an authenticated socket for all of the user's chats; `cursors` replays what it missed. */
+  async attach(userId: string, socket: Socket, cursors: Record<string, number>): Promise<Conn> {
+    const conn: Conn = {
+      id: this.nextId++,
+      userId,
+      socket,
+      chats: new Map(),
+      alive: true,
+      closed: false,
+      lastTyping: 0,
+    };
+    this.conns.add(conn);
+    this.index(this.byUser, userId, conn);
+    const chats = await this.chats.chatIdsOf(userId);
+    for (const chat of chats) this.follow(conn, chat.id, cursors[chat.id] ?? chat.lastSeq);
+    this.send(conn, { type: 'ready', userId, chats: chats.map((c) => c.id) });
+    // A message committed between the read above and `follow` may have been published before we
+    // listened: read again now that we listen, and catch up wherever the database is ahead.
+    const now = await this.chats.chatIdsOf(userId);
+    for (const chat of now) {
+      const state = conn.chats.get(chat.id);
+      if (state && chat.lastSeq > state.lastSeq)
+        this.enqueue(conn, chat.id, () => this.catchUp(conn, chat.id));
+    }
+    return conn;
+  }
+
+  detach(conn: Conn): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.conns.delete(conn);
+    this.unindex(this.byUser, conn.userId, conn);
+    for (const chatId of conn.chats.keys()) this.unindex(this.byChat, chatId, conn);
+    conn.chats.clear();
+  }
+
+  pong(conn: Conn): void {
+    conn.alive = true;
+  }
+
+  /** A client says it is typing; members' other connections hear it (at most once a second). */
+  async typing(conn: Conn, chatId: string): Promise<boolean> {
+    if (!conn.chats.has(chatId)) return false;
+    const now = Date.now();
+    if (now - conn.lastTyping < 1_000) return true;
+    conn.lastTyping = now;
+    await this.events.publish({ type: 'typing', chatId, userId: conn.userId });
+    return true;
+  }
+
+  private follow(conn: Conn, chatId: string, lastSeq: number): void {
+    if (conn.chats.has(chatId)) return;
+    conn.chats.set(chatId, { lastSeq, queue: Promise.resolve() });
+    this.index(this.byChat, chatId, conn);
+  }
+
+  private unfollow(conn: Conn, chatId: string): void {
+    conn.chats.delete(chatId);
+    this.unindex(this.byChat, chatId, conn);
+  }
+
+  private onEvent(e: ChatEvent): void {
+    const members = [...(this.byChat.get(e.chatId) ?? [])];
+    switch (e.type) {
+      case 'message.created':
+        for (const conn of members)
+          this.enqueue(conn, e.chatId, () => this.deliverMessage(conn, e.chatId, e.message));
+        return;
+      case 'typing':
+        for (const conn of members) if (conn.userId !== e.userId) this.send(conn, e);
+        return;
+      case 'member.changed': {
+        const affected = [...(this.byUser.get(e.userId) ?? [])];
+        for (const conn of new Set([...members, ...affected])) this.send(conn, e);
+        for (const conn of affected) {
+          if (e.change === 'added') this.follow(conn, e.chatId, e.lastSeq);
+          else this.unfollow(conn, e.chatId);
+        }
+        return;
+      }
+      default:
+        for (const conn of members) this.send(conn, e);
+    }
+  }
+
+  private enqueue(conn: Conn, chatId: string, task: () => Promise<void>): void {
+    const state = conn.chats.get(chatId);
+    if (!state) return;
+    state.queue = state.queue
+      .then(() => (conn.closed || !conn.chats.has(chatId) ? undefined : task()))
+      .catch((err: Error) => {
+        this.logger.warn({ err: { message: err.message }, conn: conn.id }, 'chat delivery failed');
+      });
+  }
+
+  private async deliverMessage(conn: Conn, chatId: string, message: MessageView): Promise<void> {
+    const state = conn.chats.get(chatId);
+    if (!state || message.seq <= state.lastSeq) return;
+    if (message.seq > state.lastSeq + 1) {
+      // Pub/sub from two nodes can arrive out of order; seq is gap-free in PostgreSQL.
+      for (const missed of await this.chats.between(chatId, state.lastSeq, message.seq)) {
+        if (!this.sendMessage(conn, state, missed)) return;
+      }
+    }
+    this.sendMessage(conn, state, message);
+  }
+
+  private async catchUp(conn: Conn, chatId: string): Promise<void> {
+    for (;;) {
+      const state = conn.chats.get(chatId);
+      if (!state || conn.closed) return;
+      const page = await this.chats.history(
+        chatId,
+        conn.userId,
+        { after: state.lastSeq },
+        REPLAY_PAGE,
+      );
+      for (const m of page) if (!this.sendMessage(conn, state, m)) return;
+      if (page.length < REPLAY_PAGE) return;
+    }
+  }
+
+  private sendMessage(conn: Conn, state: ChatState, message: MessageView): boolean {
+    if (message.seq <= state.lastSeq) return true;
+    state.lastSeq = message.seq;
+    return this.send(conn, { type: 'message.created', chatId: message.chatId, message });
+  }
+
+  /** Sends one frame, or cuts off a client that is not reading (rather than buffering without bound). */
+  send(conn: Conn, frame: object): boolean {
+    if (conn.closed) return false;
+    if (conn.socket.bufferedAmount > this.opts.maxBufferedBytes) {
+      this.logger.warn(
+        { conn: conn.id, buffered: conn.socket.bufferedAmount },
+        'slow websocket consumer cut off',
+      );
+      this.drop(conn, CLOSE.slowConsumer, 'slow consumer: too many undelivered events');
+      return false;
+    }
+    try {
+      conn.socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      this.detach(conn);
+      return false;
+    }
+  }
+
+  drop(conn: Conn, code: number, reason: string): void {
+    this.detach(conn);
+    try {
+      conn.socket.close(code, reason);
+    } catch {
+      conn.socket.terminate();
+    }
+    // A peer that never completes the closing handshake is not kept around.
+    setTimeout(() => conn.socket.terminate(), 5_000).unref();
+  }
+
+  private beat(): void {
+    for (const conn of [...this.conns]) {
+      if (!conn.alive) {
+        this.drop(conn, CLOSE.idle, 'no heartbeat');
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.socket.ping();
+      } catch {
+        this.detach(conn);
+      }
+    }
+  }
+
+  private index(map: Map<string, Set<Conn>>, key: string, conn: Conn): void {
+    const set = map.get(key) ?? new Set<Conn>();
+    map.set(key, set);
+    set.add(conn);
+  }
+
+  private unindex(map: Map<string, Set<Conn>>, key: string, conn: Conn): void {
+    const set = map.get(key);
+    set?.delete(conn);
+    if (set?.size === 0) map.delete(key);
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The chat half of the SDK: creates chats and rotates their keys, encrypts, signs and sends
+ * messages, and decrypts and verifies what comes back. Nothing the server hands over is trusted
+ * without a check: key wraps must be signed by a member, messages by their sender, identities by
+ * their own signing key.
+ */
+import { base64Decode, base64Encode } from '../crypto/bytes.ts';
+import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
+import { isCryptoError } from '../crypto/errors.ts';
+import type { IdentityPublic } from '../crypto/identity.ts';
+import { type MessageBody, openMessage, sealMessage } from '../crypto/messages.ts';
+import { uuidv7 } from '../crypto/uuid.ts';
+import { VutlerApiError, VutlerClientError } from './http.ts';
+import type { VutlerClient } from './index.ts';
+
+export interface Chat {
+  id: string;
+  kind: 'direct' | 'group';
+  titleEncrypted: string | null;
+  createdBy: string;
+  currentEpoch: number;
+  lastSeq: number;
+  createdAt: string;
+  members: { userId: string; role: string; joinedEpoch: number }[];
+  formerMembers: { userId: string; removedAt: string }[];
+}
+
+/** A message as the server stores it: ciphertext and public metadata. */
+export interface MessageView {
+  id: string;
+  chatId: string;
+  seq: number;
+  senderId: string | null;
+  senderAgent: string | null;
+  epoch: number;
+  ciphertext: string | null;
+  signature: string | null;
+  mentions: string[];
+  decryptionPermissions: Record<string, unknown>;
+  createdAt: string;
+  deletedAt: string | null;
+}
+
+export type MessageStatus = 'ok' | 'deleted' | 'no-key' | 'rejected';
+
+export interface ChatMessage {
+  id: string;
+  chatId: string;
+  seq: number;
+  senderId: string | null;
+  epoch: number;
+  createdAt: string;
+  mentions: string[];
+  status: MessageStatus;
+  /** Present only when `status` is `ok`: decrypted and signature-checked. */
+  body?: MessageBody;
+  /** Why a message could not be shown (`rejected` / `no-key`). */
+  reason?: string;
+}
+
+export interface SendOptions {
+  mentions?: string[];
+  replyTo?: string | null;
+  /** `{ agents: 'deny' }` keeps granted agents from reading this one message. */
+  decryptionPermissions?: { agents?: 'allow' | 'deny' };
+}
+
+export class ChatsClient {
+  private readonly keys = new Map<string, ChatKey>();
+  private readonly identities = new Map<string, IdentityPublic>();
+
+  constructor(private readonly c: VutlerClient) {}
+
+  private me() {
+    const user = this.c.user;
+    if (!user || !this.c.identity)
+      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+    return { id: user.id, identity: this.c.identity };
+  }
+
+  /** A user's verified public identity, cached for this client's lifetime. */
+  async identityOf(userId: string): Promise<IdentityPublic> {
+    let id = this.identities.get(userId);
+    if (!id) {
+      id = (await this.c.publicIdentity(userId)).identity;
+      this.identities.set(userId, id);
+    }
+    return id;
+  }
+
+  private async wrapFor(key: ChatKey, userIds: string[]) {
+    const me = this.me();
+    const signer = { id: me.id, signingKey: me.identity.ed25519.privateKey };
+    return Promise.all(
+      userIds.map(async (userId) => {
+        const identity = await this.identityOf(userId);
+        const wrap = await wrapChatKey(
+          key,
+          { memberId: userId, x25519PublicKey: identity.x25519PublicKey },
+          signer,
+        );
+        return { userId, wrap: base64Encode(wrap) };
+      }),
+    );
+  }
+
+  async create(input: { kind: 'direct' | 'group'; memberIds: string[] }): Promise<Chat> {
+    const me = this.me();
+    const id = globalThis.crypto.randomUUID();
+    const key = await generateChatKey(id, 0);
+    const all = [...new Set([me.id, ...input.memberIds])];
+    const keyWraps = await this.wrapFor(key, all);
+    const chat = await this.c.http.request<Chat>('/api/chats', {
+      body: { id, kind: input.kind, memberIds: input.memberIds, keyWraps },
+    });
+    this.keys.set(`${id}:0`, key);
+    return chat;
+  }
+
+  async list(): Promise<Chat[]> {
+    return (await this.c.http.request<{ chats: Chat[] }>('/api/chats')).chats;
+  }
+
+  async get(chatId: string): Promise<Chat> {
+    return this.c.http.request<Chat>(`/api/chats/${encodeURIComponent(chatId)}`);
+  }
+
+  /**
+   * The chat key of one epoch. Wraps come from the server, so each is checked: it must be signed
+   * by its stated wrapper, who must be (or have been) a member of the chat.
+   */
+  async key(chatId: string, epoch: number): Promise<ChatKey> {
+    const cached = this.keys.get(`${chatId}:${epoch}`);
+    if (cached) return cached;
+    const me = this.me();
+    const [chat, res] = await Promise.all([
+      this.get(chatId),
+      this.c.http.request<{ keys: { epoch: number; wrap: string; wrappedBy: string }[] }>(
+        `/api/chats/${encodeURIComponent(chatId)}/keys`,
+      ),
+    ]);
+    const everMember = new Set([
+      ...chat.members.map((m) => m.userId),
+      ...chat.formerMembers.map((m) => m.userId),
+    ]);
+    const entry = res.keys.find((k) => k.epoch === epoch);
+    if (!entry)
+      throw new VutlerClientError(
+        'no-key',
+        `No key for epoch ${epoch} of this chat was shared with you.`,
+      );
+    if (!everMember.has(entry.wrappedBy)) {
+      throw new VutlerClientError(
+        'untrusted-wrap',
+        'The chat key was wrapped by someone who is not a member.',
+      );
+    }
+    const wrapper = await this.identityOf(entry.wrappedBy);
+    try {
+      const key = await unwrapChatKey({
+        chatId,
+        epoch,
+        envelope: base64Decode(entry.wrap),
+        member: { id: me.id, x25519: me.identity.x25519 },
+        wrapper: { id: entry.wrappedBy, ed25519PublicKey: wrapper.ed25519PublicKey },
+        exportable: true,
+      });
+      this.keys.set(`${chatId}:${epoch}`, key);
+      return key;
+    } catch (err) {
+      if (isCryptoError(err)) {
+        throw new VutlerClientError(
+          'untrusted-wrap',
+          `The chat key wrap was rejected: ${err.message}`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Encrypts, signs and sends. On a stale epoch (someone rotated) it fetches the new key and retries once. */
+  async send(chatId: string, text: string, opts: SendOptions = {}): Promise<MessageView> {
+    const me = this.me();
+    let epoch = (await this.get(chatId)).currentEpoch;
+    const id = uuidv7();
+    for (let attempt = 0; ; attempt++) {
+      const key = await this.key(chatId, epoch);
+      const sealed = await sealMessage({
+        chatKey: key,
+        messageId: id,
+        senderId: me.id,
+        body: { text, replyTo: opts.replyTo ?? null, attachments: [] },
+        signingKey: me.identity.ed25519.privateKey,
+      });
+      try {
+        const res = await this.c.http.request<{ message: MessageView }>(
+          `/api/chats/${encodeURIComponent(chatId)}/messages`,
+          {
+            body: {
+              id,
+              epoch,
+              ciphertext: base64Encode(sealed.encryptedContent),
+              signature: base64Encode(sealed.signature),
+              mentions: opts.mentions ?? [],
+              decryptionPermissions: opts.decryptionPermissions ?? {},
+            },
+          },
+        );
+        return res.message;
+      } catch (err) {
+        if (attempt === 0 && err instanceof VutlerApiError && err.type === 'stale-epoch') {
+          epoch = Number(err.body.currentEpoch);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Decrypts and verifies one stored message; never throws for a bad message, it reports it. */
+  async open(view: MessageView): Promise<ChatMessage> {
+    const base = {
+      id: view.id,
+      chatId: view.chatId,
+      seq: view.seq,
+      senderId: view.senderId,
+      epoch: view.epoch,
+      createdAt: view.createdAt,
+      mentions: view.mentions,
+    };
+    if (view.deletedAt || !view.ciphertext || !view.signature)
+      return { ...base, status: 'deleted' };
+    if (!view.senderId) return { ...base, status: 'rejected', reason: 'no sender' };
+    let key: ChatKey;
+    try {
+      key = await this.key(view.chatId, view.epoch);
+    } catch (err) {
+      if (err instanceof VutlerClientError && err.code === 'no-key')
+        return { ...base, status: 'no-key', reason: err.message };
+      return { ...base, status: 'rejected', reason: (err as Error).message };
+    }
+    try {
+      const sender = await this.identityOf(view.senderId);
+      const body = await openMessage({
+        chatKey: key,
+        messageId: view.id,
+        senderId: view.senderId,
+        encryptedContent: base64Decode(view.ciphertext),
+        signature: base64Decode(view.signature),
+        senderEd25519PublicKey: sender.ed25519PublicKey,
+      });
+      return { ...base, status: 'ok', body };
+    } catch (err) {
+      return { ...base, status: 'rejected', reason: (err as Error).message };
+    }
+  }
+
+  async history(
+    chatId: string,
+    cursor: { before?: number; after?: number; limit?: number } = {},
+  ): Promise<ChatMessage[]> {
+    const query: Record<string, string> = {};
+    for (const [k, v] of Object.entries(cursor)) if (v !== undefined) query[k] = String(v);
+    const res = await this.c.http.request<{ messages: MessageView[] }>(
+      `/api/chats/${encodeURIComponent(chatId)}/messages`,
+      { query },
+    );
+    return Promise.all(res.messages.map((m) => this.open(m)));
+  }
+
+  /** Adds a member with the current epoch's key (`history: true`: every epoch this client holds). */
+  async addMember(chatId: string, userId: string, opts: { history?: boolean } = {}): Promise<Chat> {
+    const chat = await this.get(chatId);
+    const epochs = opts.history
+      ? Array.from({ length: chat.currentEpoch + 1 }, (_, i) => i)
+      : [chat.currentEpoch];
+    const keyWraps: { epoch: number; wrap: string }[] = [];
+    for (const epoch of epochs) {
+      const key = await this.key(chatId, epoch).catch(() => undefined);
+      if (!key) continue;
+      const [w] = await this.wrapFor(key, [userId]);
+      keyWraps.push({ epoch, wrap: w!.wrap });
+    }
+    return this.c.http.request<Chat>(`/api/chats/${encodeURIComponent(chatId)}/members`, {
+      body: { userId, keyWraps },
+    });
+  }
+
+  /** Starts a new epoch whose key only the remaining members get; `remove` leave in the same step. */
+  async rotate(chatId: string, opts: { remove?: string[] } = {}): Promise<Chat> {
+    const chat = await this.get(chatId);
+    const epoch = chat.currentEpoch + 1;
+    const remove = opts.remove ?? [];
+    const remaining = chat.members.map((m) => m.userId).filter((id) => !remove.includes(id));
+    const key = await generateChatKey(chatId, epoch);
+    const keyWraps = await this.wrapFor(key, remaining);
+    const updated = await this.c.http.request<Chat>(
+      `/api/chats/${encodeURIComponent(chatId)}/epochs`,
+      {
+        body: { epoch, keyWraps, remove },
+      },
+    );
+    this.keys.set(`${chatId}:${epoch}`, key);
+    return updated;
+  }
+
+  removeMember(chatId: string, userId: string): Promise<Chat> {
+    return this.rotate(chatId, { remove: [userId] });
+  }
+
+  async deleteMessage(chatId: string, messageId: string): Promise<void> {
+    await this.c.http.request(
+      `/api/chats/${encodeURIComponent(chatId)}/messages/${encodeURIComponent(messageId)}`,
+      {
+        method: 'DELETE',
+      },
+    );
+  }
+}

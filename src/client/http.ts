@@ -1,0 +1,78 @@
+/** The SDK's HTTP layer: JSON in and out, problem+json errors as `VutlerApiError`. Browser-safe. */
+
+export class VutlerApiError extends Error {
+  override name = 'VutlerApiError';
+  constructor(
+    readonly status: number,
+    /** The problem type without its `urn:vutler:problem:` prefix, e.g. `invalid-credentials`. */
+    readonly type: string,
+    message: string,
+    readonly requestId: string | undefined,
+    readonly body: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** Raised by the SDK itself (never sent to the server), e.g. recovery words that do not match. */
+export class VutlerClientError extends Error {
+  override name = 'VutlerClientError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  /** Overrides the client's current session token for this call (e.g. a recovery session). */
+  token?: string;
+  query?: Record<string, string>;
+}
+
+export class Http {
+  token: string | undefined;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetchImpl: FetchLike,
+  ) {}
+
+  async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+    const url = new URL(path, this.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const token = opts.token ?? this.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await this.fetchImpl(url.toString(), {
+      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    });
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // fall through with an empty body
+    }
+    if (!res.ok) {
+      const type = String(json.type ?? 'http').replace(/^urn:vutler:problem:/, '');
+      throw new VutlerApiError(
+        res.status,
+        type,
+        String(json.detail ?? json.title ?? `HTTP ${res.status}`),
+        (json.requestId as string | undefined) ?? res.headers.get('x-request-id') ?? undefined,
+        json,
+      );
+    }
+    return json as T;
+  }
+}

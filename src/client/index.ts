@@ -1,0 +1,406 @@
+/**
+ * `VutlerClient`: the people-side flows (register, E2E setup, login on a new device, recovery,
+ * passphrase change, agent tokens) for the web app, the CLI and the tests. Runs in the browser
+ * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
+ * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
+ */
+import { base64Decode, base64Encode } from '../crypto/bytes.ts';
+import { isCryptoError } from '../crypto/errors.ts';
+import {
+  assertIdentityPublic,
+  createIdentity,
+  fingerprint,
+  type IdentityKeys,
+  type IdentityPublic,
+  type IdentityPublicJson,
+  identityPublicFromJson,
+  identityPublicToJson,
+  unwrapIdentity,
+} from '../crypto/identity.ts';
+import { createMasterKey, rewrapMasterKey, unwrapMasterKey } from '../crypto/masterkey.ts';
+import {
+  derivePassphraseKeys,
+  type KdfParams,
+  type KdfParamsJson,
+  kdfParamsFromJson,
+  kdfParamsToJson,
+  newKdfParams,
+} from '../crypto/passphrase.ts';
+import {
+  confirmRecoveryWords,
+  deriveRecoverySecrets,
+  generateRecoveryPhrase,
+  pickConfirmationPositions,
+} from '../crypto/recovery.ts';
+import { ChatsClient } from './chat.ts';
+import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
+import {
+  type LiveOptions,
+  type LiveSubscription,
+  openLive,
+  type WebSocketConstructor,
+} from './live.ts';
+
+export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
+export { ChatsClient, VutlerApiError, VutlerClientError };
+
+export interface ClientOptions {
+  baseUrl: string;
+  fetch?: FetchLike;
+  /** Argon2id cost for new passphrases; production default m=64 MiB, t=3, p=1. */
+  kdfCost?: { memoryKiB: number; iterations: number; parallelism: number };
+  /** Accept Argon2id costs below the floor (tests only: a server could otherwise weaken them). */
+  allowWeakKdf?: boolean;
+  /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
+  WebSocket?: WebSocketConstructor;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  displayName: string | null;
+  encryptionEnabled: boolean;
+  createdAt: string;
+}
+
+export interface Session {
+  token: string;
+  csrfToken: string;
+  sessionId: string;
+  purpose: 'login' | 'recovery';
+  expiresAt: string;
+}
+
+export interface PendingSetup {
+  /** Show once; the user writes it down. */
+  phrase: string;
+  /** 0-based positions of the words the user must type back. */
+  positions: number[];
+  /** Checks the words, then uploads the envelopes and enables encryption. */
+  complete: (answers: { position: number; word: string }[]) => Promise<void>;
+}
+
+export interface AgentToken {
+  id: string;
+  agentName: string;
+  label: string | null;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  status: 'active' | 'expired' | 'revoked';
+}
+
+interface AuthResult {
+  user: User;
+  session: Session;
+}
+
+interface MyKeysResponse {
+  kdf: KdfParamsJson;
+  masterKeyEncrypted: string;
+  identity: { public: IdentityPublicJson; wrappedPrivateKeys: string };
+}
+
+export class VutlerClient {
+  readonly http: Http;
+  user: User | undefined;
+  session: Session | undefined;
+  /** Non-extractable; present once encryption is set up or unlocked on this device. */
+  masterKey: CryptoKey | undefined;
+  identity: IdentityKeys | undefined;
+  identityPublic: IdentityPublic | undefined;
+  private kek: CryptoKey | undefined;
+  private kdf: KdfParams | undefined;
+  /** Chats: create, members, rotation, send, history (decrypted and verified). */
+  readonly chats: ChatsClient;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
+    this.chats = new ChatsClient(this);
+  }
+
+  /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
+  live(opts: LiveOptions): Promise<LiveSubscription> {
+    if (!this.session) throw new VutlerClientError('not-logged-in', 'Log in first.');
+    const Impl =
+      this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Impl)
+      throw new VutlerClientError(
+        'no-websocket',
+        'Pass a WebSocket implementation in the options.',
+      );
+    const url = new URL('/ws', this.opts.baseUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return openLive(url.toString(), this.session.token, this.chats, Impl, opts);
+  }
+
+  private derive(passphrase: string, params: KdfParams) {
+    return derivePassphraseKeys(passphrase, params, {
+      allowWeakParams: this.opts.allowWeakKdf === true,
+    });
+  }
+
+  private freshKdf(): KdfParams {
+    return newKdfParams(this.opts.kdfCost);
+  }
+
+  private adopt(session: Session, user?: User) {
+    this.session = session;
+    this.http.token = session.token;
+    if (user) this.user = user;
+  }
+
+  private requireUser(): User {
+    if (!this.user || !this.session) throw new VutlerClientError('not-logged-in', 'Log in first.');
+    return this.user;
+  }
+
+  /** Creates the account and logs in. Encryption is set up next, with `beginEncryptionSetup`. */
+  async register(input: {
+    email: string;
+    passphrase: string;
+    displayName?: string;
+  }): Promise<User> {
+    const kdf = this.freshKdf();
+    const { authKey, kek } = await this.derive(input.passphrase, kdf);
+    const res = await this.http.request<AuthResult>('/api/auth/register', {
+      body: {
+        email: input.email,
+        displayName: input.displayName,
+        kdf: kdfParamsToJson(kdf),
+        authKey: base64Encode(authKey),
+      },
+    });
+    authKey.fill(0);
+    this.kek = kek;
+    this.kdf = kdf;
+    this.adopt(res.session, res.user);
+    return res.user;
+  }
+
+  /**
+   * Generates MK, the recovery phrase and the identity keys. Nothing is uploaded until the user
+   * has typed back the words at `positions` (DESIGN §4: the phrase is shown once and confirmed).
+   */
+  async beginEncryptionSetup(confirmWords = 3): Promise<PendingSetup> {
+    const user = this.requireUser();
+    if (!this.kek)
+      throw new VutlerClientError('no-passphrase-key', 'Register or log in on this device first.');
+    const phrase = generateRecoveryPhrase();
+    const recovery = await deriveRecoverySecrets(phrase);
+    recovery.proof.fill(0);
+    const mk = await createMasterKey({ kek: this.kek, recoveryKey: recovery.recoveryKey });
+    const identity = await createIdentity(mk.masterKey, user.id);
+    const positions = pickConfirmationPositions(confirmWords);
+    return {
+      phrase,
+      positions,
+      complete: async (answers) => {
+        const covered = positions.every((p) => answers.some((a) => a.position === p));
+        if (!covered || !confirmRecoveryWords(phrase, answers)) {
+          throw new VutlerClientError(
+            'words-mismatch',
+            'The words do not match the recovery phrase.',
+          );
+        }
+        await this.http.request('/api/keys/setup', {
+          method: 'PUT',
+          body: {
+            masterKeyEncrypted: base64Encode(mk.wrappedForPassphrase),
+            recoveryWrappedMasterKey: base64Encode(mk.wrappedForRecovery),
+            recoveryVerifier: recovery.verifier,
+            identity: {
+              public: identityPublicToJson(identity.publicIdentity),
+              wrappedPrivateKeys: base64Encode(identity.wrappedPrivate),
+            },
+          },
+        });
+        this.masterKey = mk.masterKey;
+        this.identity = identity.keys;
+        this.identityPublic = identity.publicIdentity;
+        this.user = { ...user, encryptionEnabled: true };
+      },
+    };
+  }
+
+  /** Register, then set up encryption answering the confirmation itself. Returns the phrase to show. */
+  async registerWithEncryption(input: { email: string; passphrase: string; displayName?: string }) {
+    const user = await this.register(input);
+    const setup = await this.beginEncryptionSetup();
+    const words = setup.phrase.split(' ');
+    await setup.complete(
+      setup.positions.map((position) => ({ position, word: words[position] ?? '' })),
+    );
+    return { user: { ...user, encryptionEnabled: true }, phrase: setup.phrase };
+  }
+
+  /** Logs in on any device: re-derives the keys from the passphrase and unlocks MK and identity. */
+  async login(input: { email: string; passphrase: string }): Promise<User> {
+    const params = await this.http.request<{ kdf: KdfParamsJson }>('/api/auth/params', {
+      query: { email: input.email },
+    });
+    const kdf = kdfParamsFromJson(params.kdf);
+    const { authKey, kek } = await this.derive(input.passphrase, kdf);
+    const res = await this.http.request<AuthResult>('/api/auth/login', {
+      body: { email: input.email, authKey: base64Encode(authKey) },
+    });
+    authKey.fill(0);
+    this.kek = kek;
+    this.kdf = kdf;
+    this.adopt(res.session, res.user);
+    if (res.user.encryptionEnabled) await this.unlock();
+    return res.user;
+  }
+
+  /** Fetches this user's envelopes and opens them with the passphrase key. */
+  private async unlock(): Promise<void> {
+    const user = this.requireUser();
+    if (!this.kek) throw new VutlerClientError('no-passphrase-key', 'Log in first.');
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const mk = await unwrapMasterKey(this.kek, 'passphrase', base64Decode(keys.masterKeyEncrypted));
+    await this.openIdentity(mk, user.id, keys);
+  }
+
+  private async openIdentity(mk: CryptoKey, userId: string, keys: MyKeysResponse): Promise<void> {
+    const publicIdentity = identityPublicFromJson(keys.identity.public);
+    await assertIdentityPublic(publicIdentity);
+    const identity = await unwrapIdentity(
+      mk,
+      userId,
+      base64Decode(keys.identity.wrappedPrivateKeys),
+    );
+    // The private keys must belong to the public identity the server hands to others.
+    if (
+      base64Encode(identity.ed25519.publicKey) !== base64Encode(publicIdentity.ed25519PublicKey) ||
+      base64Encode(identity.x25519.publicKey) !== base64Encode(publicIdentity.x25519PublicKey)
+    ) {
+      throw new VutlerClientError(
+        'identity-mismatch',
+        'The server returned a public identity that is not ours.',
+      );
+    }
+    this.masterKey = mk;
+    this.identity = identity;
+    this.identityPublic = publicIdentity;
+  }
+
+  /**
+   * Lost passphrase: proves the recovery phrase, opens MK with the recovery key, re-wraps it under
+   * a new passphrase. MK is unchanged, so everything it protects still opens.
+   */
+  async recover(input: { email: string; phrase: string; newPassphrase: string }): Promise<User> {
+    const secrets = await deriveRecoverySecrets(input.phrase);
+    const res = await this.http.request<{
+      userId: string;
+      recoveryWrappedMasterKey: string;
+      session: Session;
+    }>('/api/keys/recover', { body: { email: input.email, proof: base64Encode(secrets.proof) } });
+    secrets.proof.fill(0);
+    const envelope = base64Decode(res.recoveryWrappedMasterKey);
+    // Fails here (not after the server accepted a new passphrase) if the envelope is not ours.
+    await unwrapMasterKey(secrets.recoveryKey, 'recovery', envelope);
+    const kdf = this.freshKdf();
+    const { authKey, kek } = await this.derive(input.newPassphrase, kdf);
+    const masterKeyEncrypted = await rewrapMasterKey(
+      { key: secrets.recoveryKey, kind: 'recovery', envelope },
+      { key: kek, kind: 'passphrase' },
+    );
+    const changed = await this.http.request<{ session: Session }>('/api/keys/passphrase', {
+      method: 'PUT',
+      token: res.session.token,
+      body: {
+        kdf: kdfParamsToJson(kdf),
+        authKey: base64Encode(authKey),
+        masterKeyEncrypted: base64Encode(masterKeyEncrypted),
+      },
+    });
+    authKey.fill(0);
+    this.kek = kek;
+    this.kdf = kdf;
+    this.adopt(changed.session);
+    const me = await this.me();
+    await this.unlock();
+    return me;
+  }
+
+  /** Changes the passphrase on a logged-in device; other sessions are signed out. */
+  async changePassphrase(input: { current: string; next: string }): Promise<void> {
+    this.requireUser();
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const currentKdf = kdfParamsFromJson(keys.kdf);
+    const current = await this.derive(input.current, currentKdf);
+    const kdf = this.freshKdf();
+    const next = await this.derive(input.next, kdf);
+    const masterKeyEncrypted = await rewrapMasterKey(
+      { key: current.kek, kind: 'passphrase', envelope: base64Decode(keys.masterKeyEncrypted) },
+      { key: next.kek, kind: 'passphrase' },
+    ).catch((err: unknown) => {
+      if (isCryptoError(err, 'decrypt_failed')) {
+        throw new VutlerClientError('wrong-passphrase', 'The current passphrase is wrong.');
+      }
+      throw err;
+    });
+    const changed = await this.http.request<{ session: Session }>('/api/keys/passphrase', {
+      method: 'PUT',
+      body: {
+        kdf: kdfParamsToJson(kdf),
+        authKey: base64Encode(next.authKey),
+        masterKeyEncrypted: base64Encode(masterKeyEncrypted),
+        currentAuthKey: base64Encode(current.authKey),
+      },
+    });
+    current.authKey.fill(0);
+    next.authKey.fill(0);
+    this.kek = next.kek;
+    this.kdf = kdf;
+    this.adopt(changed.session);
+  }
+
+  async me(): Promise<User> {
+    const res = await this.http.request<{ user: User }>('/api/me');
+    this.user = res.user;
+    return res.user;
+  }
+
+  async logout(): Promise<void> {
+    await this.http.request('/api/auth/logout', { method: 'POST' });
+    this.session = undefined;
+    this.http.token = undefined;
+    this.masterKey = undefined;
+    this.identity = undefined;
+    this.kek = undefined;
+  }
+
+  /**
+   * Another user's public identity, verified here: the binding signature must hold and the
+   * fingerprint is computed locally, not taken from the server.
+   */
+  async publicIdentity(userId: string): Promise<{ identity: IdentityPublic; fingerprint: string }> {
+    const res = await this.http.request<{ identity: IdentityPublicJson }>(
+      `/api/users/${encodeURIComponent(userId)}/keys`,
+    );
+    const identity = identityPublicFromJson(res.identity);
+    await assertIdentityPublic(identity);
+    if (identity.userId !== userId) {
+      throw new VutlerClientError(
+        'identity-mismatch',
+        'The server returned an identity bound to another user.',
+      );
+    }
+    return { identity, fingerprint: await fingerprint(identity) };
+  }
+
+  async createAgentToken(input: { agentName: string; expiresInDays?: number; label?: string }) {
+    return this.http.request<AgentToken & { token: string }>('/api/agents/tokens', { body: input });
+  }
+
+  async listAgentTokens(): Promise<AgentToken[]> {
+    return (await this.http.request<{ tokens: AgentToken[] }>('/api/agents/tokens')).tokens;
+  }
+
+  async revokeAgentToken(id: string): Promise<void> {
+    await this.http.request(`/api/agents/tokens/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+}

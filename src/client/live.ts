@@ -1,0 +1,98 @@
+/** Live chat events over the WebSocket, decrypted in order. Browser `WebSocket` or `ws` in Node. */
+import type { ChatMessage, ChatsClient, MessageView } from './chat.ts';
+import { VutlerClientError } from './http.ts';
+
+interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export type LiveEvent =
+  | { type: 'message'; message: ChatMessage }
+  | { type: 'message.deleted'; chatId: string; messageId: string; seq: number }
+  | {
+      type: 'member.changed';
+      chatId: string;
+      userId: string;
+      change: 'added' | 'removed';
+      by: string;
+      epoch: number;
+    }
+  | { type: 'key.rotated'; chatId: string; epoch: number; by: string }
+  | { type: 'typing'; chatId: string; userId: string }
+  | { type: 'error'; message: string };
+
+export interface LiveOptions {
+  /** Per chat, the last seq this device has: missed messages are replayed once, in order. */
+  cursors?: Record<string, number>;
+  onEvent: (event: LiveEvent) => void;
+  onClose?: (code: number, reason: string) => void;
+}
+
+export interface LiveSubscription {
+  /** Per chat, the highest seq received: pass it back as `cursors` to resume after a disconnect. */
+  readonly cursors: Record<string, number>;
+  typing(chatId: string): void;
+  close(): void;
+  /** Resolves with the close code. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+export function openLive(
+  url: string,
+  token: string,
+  chats: ChatsClient,
+  WebSocketImpl: WebSocketConstructor,
+  opts: LiveOptions,
+): Promise<LiveSubscription> {
+  const ws = new WebSocketImpl(url);
+  const cursors: Record<string, number> = { ...(opts.cursors ?? {}) };
+  let chain = Promise.resolve();
+  let resolveClosed!: (v: { code: number; reason: string }) => void;
+  const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
+  const sub: LiveSubscription = {
+    cursors,
+    typing: (chatId) => ws.send(JSON.stringify({ type: 'typing', chatId })),
+    close: () => ws.close(1000, 'bye'),
+    closed,
+  };
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token, cursors }));
+    ws.onerror = () => undefined;
+    ws.onclose = (ev) => {
+      resolveClosed({ code: ev.code, reason: ev.reason });
+      opts.onClose?.(ev.code, ev.reason);
+      if (!ready)
+        reject(new VutlerClientError('ws-closed', `WebSocket closed (${ev.code}): ${ev.reason}`));
+    };
+    ws.onmessage = (ev) => {
+      let frame: Record<string, unknown>;
+      try {
+        frame = JSON.parse(String(ev.data)) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (frame.type === 'ready') {
+        ready = true;
+        resolve(sub);
+        return;
+      }
+      // Decryption is async; the chain keeps events in the order the server sent them.
+      chain = chain.then(async () => {
+        if (frame.type === 'message.created') {
+          const view = frame.message as MessageView;
+          cursors[view.chatId] = Math.max(cursors[view.chatId] ?? 0, view.seq);
+          opts.onEvent({ type: 'message', message: await chats.open(view) });
+        } else if (frame.type !== 'pong') {
+          opts.onEvent(frame as LiveEvent);
+        }
+      });
+    };
+  });
+}

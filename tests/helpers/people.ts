@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { VutlerClient } from '../../src/client/index.ts';
+import type { WebSocketConstructor } from '../../src/client/live.ts';
+
+export const CHEAP_KDF = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
+
+export function newClient(baseUrl: string) {
+  return new VutlerClient({
+    baseUrl,
+    kdfCost: CHEAP_KDF,
+    allowWeakKdf: true,
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+  });
+}
+
+/** A registered person with end-to-end encryption set up, logged in. */
+export async function person(baseUrl: string, name: string) {
+  const client = newClient(baseUrl);
+  const email = `${name}-${randomBytes(5).toString('hex')}@example.com`;
+  const passphrase = `${name} passphrase ${randomBytes(4).toString('hex')}`;
+  const { user, phrase } = await client.registerWithEncryption({
+    email,
+    passphrase,
+    displayName: name,
+  });
+  return { client, user, email, passphrase, phrase, id: user.id };
+}

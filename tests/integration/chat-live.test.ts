@@ -1,0 +1,195 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { LiveEvent } from '../../src/client/index.ts';
+import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { person } from '../helpers/people.ts';
+
+/** Resolves when `pred` holds, polling; fails the test after `ms`. */
+async function until(pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function rawSocket(url: string, headers: Record<string, string> = {}) {
+  const ws = new WebSocket(url, { headers });
+  const frames: Record<string, unknown>[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+  const open = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, frames, closed, open };
+}
+
+describe('Vchat live: the WebSocket gateway', () => {
+  let db: TestDatabase;
+  let redis: Redis;
+  let server: TestServer;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = testRedis();
+    server = await startTestServer(db.pool, redis, {
+      VUTLER_WS_MAX_BUFFERED_BYTES: String(256 * 1024),
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    redis.disconnect();
+    await db.drop();
+  });
+
+  it('closes an unauthenticated socket with 4401 and a malformed first frame with 4400', async () => {
+    const noToken = rawSocket(server.wsUrl);
+    await noToken.open;
+    noToken.ws.send(JSON.stringify({ type: 'hello' }));
+    expect((await noToken.closed).code).toBe(4401);
+
+    const badToken = rawSocket(server.wsUrl);
+    await badToken.open;
+    badToken.ws.send(JSON.stringify({ type: 'hello', token: `vts_${'A'.repeat(43)}` }));
+    expect(await badToken.closed).toMatchObject({
+      code: 4401,
+      reason: expect.stringMatching(/unauthorized/),
+    });
+
+    const garbage = rawSocket(server.wsUrl);
+    await garbage.open;
+    garbage.ws.send('{not json');
+    expect((await garbage.closed).code).toBe(4400);
+
+    const wrongFirst = rawSocket(server.wsUrl);
+    await wrongFirst.open;
+    wrongFirst.ws.send(JSON.stringify({ type: 'typing', chatId: crypto.randomUUID() }));
+    expect((await wrongFirst.closed).code).toBe(4400);
+    expect(server.vutler.hub.size).toBe(0);
+  });
+
+  it('authenticates by cookie, answers ping, and reports malformed frames without dying', async () => {
+    const alice = await person(server.url, 'alice');
+    const s = rawSocket(server.wsUrl, { cookie: `vutler_session=${alice.client.session!.token}` });
+    await s.open;
+    s.ws.send(JSON.stringify({ type: 'hello' }));
+    await until(() => s.frames.some((f) => f.type === 'ready'), 5_000, 'ready');
+    s.ws.send('nonsense');
+    s.ws.send(JSON.stringify({ type: 'ping' }));
+    await until(() => s.frames.some((f) => f.type === 'pong'), 5_000, 'pong');
+    expect(s.frames.some((f) => f.type === 'error')).toBe(true);
+    s.ws.send('x'.repeat(20_000));
+    expect((await s.closed).code).toBe(1009);
+  });
+
+  it('pushes messages, typing, deletions, rotations and membership changes to members only', async () => {
+    const [alice, bob, carol, eve] = await Promise.all(
+      ['alice', 'bob', 'carol', 'eve'].map((n) => person(server.url, n)),
+    );
+    const chat = await alice!.client.chats.create({
+      kind: 'group',
+      memberIds: [bob!.id, carol!.id],
+    });
+    const bobEvents: LiveEvent[] = [];
+    const carolEvents: LiveEvent[] = [];
+    const eveEvents: LiveEvent[] = [];
+    const bobLive = await bob!.client.live({ onEvent: (e) => bobEvents.push(e) });
+    const carolLive = await carol!.client.live({ onEvent: (e) => carolEvents.push(e) });
+    const eveLive = await eve!.client.live({ onEvent: (e) => eveEvents.push(e) });
+    const aliceLive = await alice!.client.live({ onEvent: () => undefined });
+
+    const m = await alice!.client.chats.send(chat.id, 'live hello');
+    await until(() => bobEvents.some((e) => e.type === 'message'), 5_000, 'bob message');
+    const got = bobEvents.find((e) => e.type === 'message');
+    expect(got).toMatchObject({
+      type: 'message',
+      message: { id: m.id, status: 'ok', body: { text: 'live hello' } },
+    });
+
+    aliceLive.typing(chat.id);
+    await until(() => bobEvents.some((e) => e.type === 'typing'), 5_000, 'typing');
+    expect(bobEvents.find((e) => e.type === 'typing')).toMatchObject({
+      chatId: chat.id,
+      userId: alice!.id,
+    });
+
+    await alice!.client.chats.deleteMessage(chat.id, m.id);
+    await until(() => bobEvents.some((e) => e.type === 'message.deleted'), 5_000, 'deleted');
+
+    await alice!.client.chats.removeMember(chat.id, carol!.id);
+    await until(() => carolEvents.some((e) => e.type === 'member.changed'), 5_000, 'carol removed');
+    await until(() => bobEvents.some((e) => e.type === 'key.rotated'), 5_000, 'rotation');
+    expect(carolEvents.find((e) => e.type === 'member.changed')).toMatchObject({
+      change: 'removed',
+      userId: carol!.id,
+    });
+    const before = carolEvents.length;
+    await alice!.client.chats.send(chat.id, 'after carol left');
+    await until(
+      () => bobEvents.filter((e) => e.type === 'message').length === 2,
+      5_000,
+      'second message',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(carolEvents.slice(before).filter((e) => e.type === 'message')).toEqual([]);
+    expect(eveEvents).toEqual([]);
+    for (const l of [bobLive, carolLive, eveLive, aliceLive]) l.close();
+  });
+
+  it('replays what a client missed while disconnected exactly once, in order, then goes live', async () => {
+    const [alice, bob] = await Promise.all([
+      person(server.url, 'alice'),
+      person(server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    const seen: string[] = [];
+    const onEvent = (e: LiveEvent) =>
+      e.type === 'message' && seen.push(e.message.body?.text ?? '?');
+    const first = await bob.client.live({ onEvent });
+    for (let i = 1; i <= 3; i++) await alice.client.chats.send(chat.id, `m${i}`);
+    await until(() => seen.length === 3, 5_000, 'first three');
+    const cursors = { ...first.cursors };
+    first.close();
+    await first.closed;
+    // Sent while Bob is away, some concurrently.
+    await Promise.all([4, 5, 6, 7, 8].map((i) => alice.client.chats.send(chat.id, `m${i}`)));
+    const second = await bob.client.live({ cursors, onEvent });
+    await until(() => seen.length === 8, 5_000, 'replay');
+    await alice.client.chats.send(chat.id, 'm9');
+    await until(() => seen.length === 9, 5_000, 'live after replay');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.slice(0, 3)).toEqual(['m1', 'm2', 'm3']);
+    expect([...seen.slice(3, 8)].sort()).toEqual(['m4', 'm5', 'm6', 'm7', 'm8']);
+    expect(seen[8]).toBe('m9');
+    // In seq order: the order the server assigned, which history also returns.
+    const history = (await bob.client.chats.history(chat.id)).map((m) => m.body?.text);
+    expect(seen).toEqual(history);
+    second.close();
+  });
+
+  it('cuts off a client that stops reading with close code 4008 instead of buffering without bound', async () => {
+    const [alice, bob] = await Promise.all([
+      person(server.url, 'alice'),
+      person(server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    const s = rawSocket(server.wsUrl);
+    await s.open;
+    s.ws.send(JSON.stringify({ type: 'hello', token: bob.client.session!.token }));
+    await until(() => s.frames.some((f) => f.type === 'ready'), 5_000, 'ready');
+    const sizeBefore = server.vutler.hub.size;
+    // Stop reading: the kernel buffers fill, then the server's send buffer grows.
+    (s.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const big = 'x'.repeat(40_000);
+    for (let i = 0; i < 300 && server.vutler.hub.size === sizeBefore; i++) {
+      await alice.client.chats.send(chat.id, big);
+    }
+    expect(server.vutler.hub.size).toBe(sizeBefore - 1);
+    (s.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await s.closed).code).toBe(4008);
+  }, 60_000);
+});
