@@ -362,6 +362,17 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
         .status,
     ).toBe(401);
     expect((await c.listAgentTokens())[0]?.status).toBe('revoked');
+    // An expired token fails the same way.
+    const shortLived = await c.createAgentToken({ agentName: 'helper', expiresInDays: 1 });
+    await db.pool.query(
+      "UPDATE agent_tokens SET expires_at = now() - interval '1 second' WHERE id = $1",
+      [shortLived.id],
+    );
+    expect(
+      (await api('/api/agent/whoami', { headers: { authorization: `Bearer ${shortLived.token}` } }))
+        .status,
+    ).toBe(401);
+    expect((await c.listAgentTokens()).find((t) => t.id === shortLived.id)?.status).toBe('expired');
     // Someone else's token id is "not found", not "forbidden".
     const mallory = client();
     await mallory.register({ email: email(), passphrase: PASS });

@@ -192,4 +192,27 @@ describe('Vchat live: the WebSocket gateway', () => {
     (s.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     expect((await s.closed).code).toBe(4008);
   }, 60_000);
+
+  it('drops a connection that stops answering heartbeats, and keeps one that answers', async () => {
+    const quick = await startTestServer(db.pool, redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
+    try {
+      const bob = await person(quick.url, 'bob');
+      const mute = new WebSocket(quick.wsUrl, { autoPong: false });
+      const polite = new WebSocket(quick.wsUrl);
+      const muteClosed = new Promise<number>((r) => mute.on('close', (code) => r(code)));
+      let politeClosed = false;
+      polite.on('close', () => (politeClosed = true));
+      await Promise.all([mute, polite].map((w) => new Promise((r) => w.once('open', r))));
+      for (const w of [mute, polite])
+        w.send(JSON.stringify({ type: 'hello', token: bob.client.session!.token }));
+      await until(() => quick.vutler.hub.size === 2, 5_000, 'both attached');
+      expect(await muteClosed).toBe(4000);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(politeClosed).toBe(false);
+      expect(quick.vutler.hub.size).toBe(1);
+      polite.close();
+    } finally {
+      await quick.close();
+    }
+  });
 });

@@ -437,4 +437,33 @@ describe('Vchat: encrypted chats over REST', () => {
     const newer = await bob.client.chats.history(chat.id, { after: 5, limit: 10 });
     expect(newer.map((m) => m.body?.text)).toEqual(['m6', 'm7']);
   });
+
+  it('leaves no message plaintext or chat key in any PostgreSQL table or Redis key (canary scan)', async () => {
+    const { captureClientSecrets, findSecrets } = await import('../helpers/canary.ts');
+    const capture = captureClientSecrets();
+    const canaries = Array.from({ length: 4 }, (_, i) => `canary-${i}-${crypto.randomUUID()}`);
+    try {
+      const [alice, bob, carol] = await Promise.all(
+        ['alice', 'bob', 'carol'].map((n) => person(server.url, n)),
+      );
+      const chat = await alice!.client.chats.create({
+        kind: 'group',
+        memberIds: [bob!.id, carol!.id],
+      });
+      await alice!.client.chats.send(chat.id, canaries[0]!, { mentions: ['claude'] });
+      await bob!.client.chats.send(chat.id, canaries[1]!);
+      await alice!.client.chats.removeMember(chat.id, carol!.id);
+      await bob!.client.chats.send(chat.id, canaries[2]!);
+      const live = await bob!.client.live({ onEvent: () => undefined });
+      await alice!.client.chats.send(chat.id, canaries[3]!);
+      expect((await bob!.client.chats.history(chat.id)).map((m) => m.body?.text)).toEqual(canaries);
+      live.close();
+    } finally {
+      capture.restore();
+    }
+    const chatKeys = capture.needles.filter((n) => n.label === 'random-32');
+    expect(chatKeys.length).toBeGreaterThanOrEqual(2 + 3);
+    const needles = [...capture.needles, ...canaries.map((c) => ({ label: c, value: c }))];
+    expect(await findSecrets(db.pool, redis, needles)).toEqual([]);
+  });
 });
