@@ -94,6 +94,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
+    liveSessions: (ids) => services.auth.repo.liveSessionIds(ids),
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;

@@ -50,6 +50,7 @@ const SQL = {
     VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING id, user_id, purpose, expires_at, last_seen_at`,
   liveSession: `SELECT id, user_id, purpose, expires_at, last_seen_at FROM sessions
     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()`,
+  liveSessionIds: `SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL AND expires_at > now()`,
   touchSession: `UPDATE sessions SET last_seen_at = now() WHERE id = $1`,
   revokeSession: `UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`,
   revokeUserSessions: `UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`,
@@ -120,6 +121,11 @@ export class AuthRepository {
 
   async liveSession(tokenHash: Buffer) {
     return (await this.db.query<SessionRow>(SQL.liveSession, [tokenHash])).rows[0];
+  }
+
+  async liveSessionIds(ids: string[]): Promise<Set<string>> {
+    const { rows } = await this.db.query<{ id: string }>(SQL.liveSessionIds, [ids]);
+    return new Set(rows.map((r) => r.id));
   }
 
   async touchSession(id: string) {

@@ -21,6 +21,8 @@ interface ChatState {
 export interface Conn {
   readonly id: number;
   readonly userId: string;
+  /** The session that authenticated the socket; revoking it closes the socket (4401). */
+  readonly sessionId: string;
   readonly socket: Socket;
   readonly chats: Map<string, ChatState>;
   alive: boolean;
@@ -41,6 +43,8 @@ export interface HubOptions {
   /** Bytes queued in the kernel/ws buffer above which a client is cut off. */
   maxBufferedBytes: number;
   heartbeatMs: number;
+  /** Which of these sessions are still live (checked once per heartbeat, in one query). */
+  liveSessions: (sessionIds: string[]) => Promise<Set<string>>;
 }
 
 const REPLAY_PAGE = 200;
@@ -82,10 +86,16 @@ export class ChatHub {
   }
 
   /** Registers an authenticated socket for all of the user's chats; `cursors` replays what it missed. */
-  async attach(userId: string, socket: Socket, cursors: Record<string, number>): Promise<Conn> {
+  async attach(
+    who: { userId: string; sessionId: string },
+    socket: Socket,
+    cursors: Record<string, number>,
+  ): Promise<Conn> {
+    const { userId, sessionId } = who;
     const conn: Conn = {
       id: this.nextId++,
       userId,
+      sessionId,
       socket,
       chats: new Map(),
       alive: true,
@@ -252,6 +262,20 @@ export class ChatHub {
       } catch {
         this.detach(conn);
       }
+    }
+    this.revalidate().catch((err: Error) =>
+      this.logger.warn({ err: { message: err.message } }, 'websocket session check failed'),
+    );
+  }
+
+  /** Logout, passphrase change or expiry also ends the sockets those sessions opened. */
+  async revalidate(): Promise<void> {
+    if (this.conns.size === 0) return;
+    const live = await this.opts.liveSessions([
+      ...new Set([...this.conns].map((c) => c.sessionId)),
+    ]);
+    for (const conn of [...this.conns]) {
+      if (!live.has(conn.sessionId)) this.drop(conn, CLOSE.unauthorized, 'session ended');
     }
   }
 

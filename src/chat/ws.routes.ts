@@ -53,17 +53,17 @@ export function wsRoute(
       const t = token ?? cookieToken;
       if (!t || tokenKind(t) !== 'session')
         return ws.close(CLOSE.unauthorized, 'unauthorized: send a session token');
-      let userId: string;
+      let who: { userId: string; sessionId: string };
       try {
         const session = await auth.authenticateSession(t);
         if (session.purpose !== 'login')
           return ws.close(CLOSE.unauthorized, 'unauthorized: not a login session');
-        userId = session.user_id;
+        who = { userId: session.user_id, sessionId: session.id };
       } catch {
         return ws.close(CLOSE.unauthorized, 'unauthorized: invalid, expired or revoked session');
       }
       const raw = ws.raw!;
-      conn = await hub.attach(userId, raw, cursors);
+      conn = await hub.attach(who, raw, cursors);
       raw.on('pong', () => conn && hub.pong(conn));
     };
 

@@ -215,4 +215,16 @@ describe('Vchat live: the WebSocket gateway', () => {
       await quick.close();
     }
   });
+
+  it('closes the sockets of a session that logs out (4401)', async () => {
+    const quick = await startTestServer(db.pool, redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
+    try {
+      const bob = await person(quick.url, 'bob');
+      const live = await bob.client.live({ onEvent: () => undefined });
+      await bob.client.logout();
+      expect((await live.closed).code).toBe(4401);
+    } finally {
+      await quick.close();
+    }
+  });
 });
