@@ -1,17 +1,9 @@
 import { UnauthorizedError } from '../errors.ts';
 import type { AgentTokenRow, AuthRepository } from './auth.repository.ts';
 import { hashToken, newToken, tokenKind } from './tokens.ts';
+import type { AgentTokenView } from './types.ts';
 
-export interface AgentTokenView {
-  id: string;
-  agentName: string;
-  label: string | null;
-  createdAt: string;
-  expiresAt: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-  status: 'active' | 'expired' | 'revoked';
-}
+export type { AgentTokenView };
 
 /** Who an agent token speaks for: one user, one agent name. */
 export interface AgentPrincipal {

@@ -15,7 +15,10 @@ import {
   type MemberRow,
   type MessageRow,
 } from './chat.repository.ts';
-import type { ChatEvents, MessageView } from './events.ts';
+import type { ChatEvents } from './events.ts';
+import type { ChatView, MessageView } from './types.ts';
+
+export type { ChatView };
 
 export class BadSignatureError extends AppError {
   constructor(detail: string) {
@@ -34,19 +37,6 @@ export class StaleEpochError extends AppError {
 export interface KeyWrapInput {
   userId: string;
   wrap: Uint8Array;
-}
-
-export interface ChatView {
-  id: string;
-  kind: 'direct' | 'group';
-  titleEncrypted: string | null;
-  createdBy: string;
-  currentEpoch: number;
-  lastSeq: number;
-  createdAt: string;
-  members: { userId: string; role: string; joinedEpoch: number }[];
-  /** People who were members once: their old key wraps stay valid for the epochs they made. */
-  formerMembers: { userId: string; removedAt: string }[];
 }
 
 export function messageView(m: MessageRow): MessageView {

@@ -1,37 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ChatEvent } from './types.ts';
 
-/** What a member's client sees of a message: ciphertext and public metadata only. */
-export interface MessageView {
-  id: string;
-  chatId: string;
-  seq: number;
-  senderId: string | null;
-  senderAgent: string | null;
-  epoch: number;
-  ciphertext: string | null;
-  signature: string | null;
-  mentions: string[];
-  decryptionPermissions: Record<string, unknown>;
-  createdAt: string;
-  deletedAt: string | null;
-}
-
-export type ChatEvent =
-  | { type: 'message.created'; chatId: string; message: MessageView }
-  | { type: 'message.deleted'; chatId: string; messageId: string; seq: number }
-  | {
-      type: 'member.changed';
-      chatId: string;
-      userId: string;
-      change: 'added' | 'removed';
-      by: string;
-      epoch: number;
-      /** The chat's last seq when the change committed: a new member's live cursor. */
-      lastSeq: number;
-    }
-  | { type: 'key.rotated'; chatId: string; epoch: number; by: string }
-  | { type: 'typing'; chatId: string; userId: string };
+export type { ChatEvent, MessageView } from './types.ts';
 
 /**
  * Fan-out between API nodes over Redis pub/sub. Events carry ciphertext and ids, never plaintext;

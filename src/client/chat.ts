@@ -4,6 +4,8 @@
  * without a check: key wraps must be signed by a member, messages by their sender, identities by
  * their own signing key.
  */
+
+import type { ChatView, MessageView } from '../chat/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
@@ -13,33 +15,8 @@ import { uuidv7 } from '../crypto/uuid.ts';
 import { VutlerApiError, VutlerClientError } from './http.ts';
 import type { VutlerClient } from './index.ts';
 
-export interface Chat {
-  id: string;
-  kind: 'direct' | 'group';
-  titleEncrypted: string | null;
-  createdBy: string;
-  currentEpoch: number;
-  lastSeq: number;
-  createdAt: string;
-  members: { userId: string; role: string; joinedEpoch: number }[];
-  formerMembers: { userId: string; removedAt: string }[];
-}
-
-/** A message as the server stores it: ciphertext and public metadata. */
-export interface MessageView {
-  id: string;
-  chatId: string;
-  seq: number;
-  senderId: string | null;
-  senderAgent: string | null;
-  epoch: number;
-  ciphertext: string | null;
-  signature: string | null;
-  mentions: string[];
-  decryptionPermissions: Record<string, unknown>;
-  createdAt: string;
-  deletedAt: string | null;
-}
+export type Chat = ChatView;
+export type { MessageView };
 
 export type MessageStatus = 'ok' | 'deleted' | 'no-key' | 'rejected';
 

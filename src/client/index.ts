@@ -4,6 +4,7 @@
  * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
  * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
  */
+import type { AgentTokenView } from '../auth/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
@@ -81,16 +82,7 @@ export interface PendingSetup {
   complete: (answers: { position: number; word: string }[]) => Promise<void>;
 }
 
-export interface AgentToken {
-  id: string;
-  agentName: string;
-  label: string | null;
-  createdAt: string;
-  expiresAt: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-  status: 'active' | 'expired' | 'revoked';
-}
+export type AgentToken = AgentTokenView;
 
 interface AuthResult {
   user: User;

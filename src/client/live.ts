@@ -1,4 +1,5 @@
 /** Live chat events over the WebSocket, decrypted in order. Browser `WebSocket` or `ws` in Node. */
+import type { ChatEvent } from '../chat/types.ts';
 import type { ChatMessage, ChatsClient, MessageView } from './chat.ts';
 import { VutlerClientError } from './http.ts';
 
@@ -12,19 +13,10 @@ interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
+/** What the server pushes, with `message.created` replaced by the decrypted, verified message. */
 export type LiveEvent =
+  | Exclude<ChatEvent, { type: 'message.created' }>
   | { type: 'message'; message: ChatMessage }
-  | { type: 'message.deleted'; chatId: string; messageId: string; seq: number }
-  | {
-      type: 'member.changed';
-      chatId: string;
-      userId: string;
-      change: 'added' | 'removed';
-      by: string;
-      epoch: number;
-    }
-  | { type: 'key.rotated'; chatId: string; epoch: number; by: string }
-  | { type: 'typing'; chatId: string; userId: string }
   | { type: 'error'; message: string };
 
 export interface LiveOptions {

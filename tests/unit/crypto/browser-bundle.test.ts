@@ -23,7 +23,7 @@ function recorder(pulled: string[]): Plugin {
   };
 }
 
-describe('src/crypto in the browser', () => {
+describe('src/crypto and the src/client SDK in the browser', () => {
   it('detects a Node built-in when one is imported (self-check of the plugin)', async () => {
     const pulled: string[] = [];
     await build({
@@ -40,23 +40,26 @@ describe('src/crypto in the browser', () => {
     expect(pulled).toHaveLength(2);
   });
 
-  it('bundles for platform=browser without any Node built-in', async () => {
-    const pulled: string[] = [];
-    const result = await build({
-      entryPoints: [new URL('src/crypto/index.ts', root).pathname],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-      plugins: [recorder(pulled)],
-    });
-    expect(result.errors).toEqual([]);
-    expect(pulled).toEqual([]);
-    const code = result.outputFiles[0]!.text;
-    expect(code.length).toBeGreaterThan(10_000);
-    expect(code).not.toMatch(/\brequire\(["']node:/);
-  });
+  it.each(['src/crypto/index.ts', 'src/client/index.ts'])(
+    'bundles %s for platform=browser without any Node built-in',
+    async (entry) => {
+      const pulled: string[] = [];
+      const result = await build({
+        entryPoints: [new URL(entry, root).pathname],
+        bundle: true,
+        platform: 'browser',
+        format: 'esm',
+        write: false,
+        logLevel: 'silent',
+        plugins: [recorder(pulled)],
+      });
+      expect(result.errors).toEqual([]);
+      expect(pulled).toEqual([]);
+      const code = result.outputFiles[0]!.text;
+      expect(code.length).toBeGreaterThan(10_000);
+      expect(code).not.toMatch(/\brequire\(["']node:/);
+    },
+  );
 
   it('has no node: import, Buffer or process in its sources', () => {
     const dir = new URL('src/crypto/', root);
