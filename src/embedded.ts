@@ -166,9 +166,13 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
  * No REDIS_URL: use 127.0.0.1:6379 if something answers there, else start `redis-server` from
  * PATH on a free port (no persistence, noeviction as BullMQ requires), else fail with one line.
  */
-export async function startEmbeddedRedis(dataDir: string, logger: Logger): Promise<Embedded> {
-  if (await redisAnswers(DEFAULT_REDIS_URL)) {
-    return { url: DEFAULT_REDIS_URL, stop: async () => undefined };
+export async function startEmbeddedRedis(
+  dataDir: string,
+  logger: Logger,
+  defaultUrl = DEFAULT_REDIS_URL,
+): Promise<Embedded> {
+  if (await redisAnswers(defaultUrl)) {
+    return { url: defaultUrl, stop: async () => undefined };
   }
   await mkdir(dataDir, { recursive: true });
   const port = await freePort();
