@@ -13,7 +13,7 @@ import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
-import { wsRoute } from './chat/ws.routes.ts';
+import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
@@ -90,7 +90,9 @@ export interface VutlerApp {
 /** Every route is mounted here, one sub-app per resource. */
 export function createApp(deps: AppDeps, services: Services = createServices(deps)): VutlerApp {
   const app = new Hono();
-  const { upgradeWebSocket, injectWebSocket } = createNodeWebSocket({ app });
+  const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
+  // ws defaults to 100 MiB frames; clients only ever send small control frames.
+  wss.options.maxPayload = MAX_FRAME_BYTES;
   const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,

@@ -35,7 +35,6 @@ export const CLOSE = {
   badRequest: 4400,
   slowConsumer: 4008,
   goingAway: 1001,
-  tooBig: 1009,
   idle: 4000,
 } as const;
 

@@ -9,7 +9,8 @@ import { tokenKind } from '../auth/tokens.ts';
 import { uuid } from '../http/schemas.ts';
 import { type ChatHub, CLOSE, type Conn } from './hub.ts';
 
-const MAX_FRAME_BYTES = 16 * 1024;
+/** Larger client frames are refused by `ws` itself (close 1009) before they are buffered. */
+export const MAX_FRAME_BYTES = 16 * 1024;
 const HELLO_TIMEOUT_MS = 5_000;
 
 const clientFrame = z.discriminatedUnion('type', [
@@ -24,6 +25,14 @@ const clientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping') }).strict(),
 ]);
 
+function safeHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * `GET /ws`. The first frame must be `{"type":"hello"}` within 5 s, carrying the session token
  * unless the HttpOnly cookie came with the upgrade, and optionally `cursors` (chat id → last seq
@@ -36,8 +45,13 @@ export function wsRoute(
   logger: Logger,
 ) {
   return upgradeWebSocket((c) => {
-    const cookieToken = getCookie(c, SESSION_COOKIE);
+    // The cookie authenticates only same-origin pages: a cross-site page opening this socket
+    // (WebSocket hijacking) must not ride on the browser's cookie. Bearer tokens in hello are fine.
+    const origin = c.req.header('origin');
+    const sameOrigin = !origin || safeHost(origin) === c.req.header('host');
+    const cookieToken = sameOrigin ? getCookie(c, SESSION_COOKIE) : undefined;
     let conn: Conn | undefined;
+    let closed = false;
     let helloSeen = false;
     let timer: NodeJS.Timeout | undefined;
     let badFrames = 0;
@@ -64,11 +78,23 @@ export function wsRoute(
       }
       const raw = ws.raw!;
       conn = await hub.attach(who, raw, cursors);
+      // The peer may have gone while we were attaching.
+      if (closed) hub.detach(conn);
       raw.on('pong', () => conn && hub.pong(conn));
     };
 
     return {
       onOpen(_evt, ws) {
+        // Listen on the raw socket: @hono/node-ws builds CloseEvent/ErrorEvent objects for
+        // onClose/onError, which Node 20 does not have, so those callbacks would never run.
+        ws.raw?.once('close', () => {
+          closed = true;
+          clearTimeout(timer);
+          if (conn) hub.detach(conn);
+        });
+        ws.raw?.on('error', (err) =>
+          logger.debug({ err: { message: err.message } }, 'websocket error'),
+        );
         timer = setTimeout(() => {
           if (!helloSeen) ws.close(CLOSE.unauthorized, 'unauthorized: no hello frame in time');
         }, HELLO_TIMEOUT_MS);
@@ -76,7 +102,6 @@ export function wsRoute(
       async onMessage(evt, ws) {
         const data = typeof evt.data === 'string' ? evt.data : null;
         if (data === null) return ws.close(CLOSE.badRequest, 'frames must be JSON text');
-        if (data.length > MAX_FRAME_BYTES) return ws.close(CLOSE.tooBig, 'frame too large');
         let frame: z.infer<typeof clientFrame>;
         try {
           const parsed = clientFrame.safeParse(JSON.parse(data));
@@ -105,13 +130,6 @@ export function wsRoute(
           return;
         }
         return error(ws, 'hello was already sent');
-      },
-      onClose() {
-        clearTimeout(timer);
-        if (conn) hub.detach(conn);
-      },
-      onError() {
-        if (conn) hub.detach(conn);
       },
     };
   });

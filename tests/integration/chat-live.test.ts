@@ -84,6 +84,14 @@ describe('Vchat live: the WebSocket gateway', () => {
     expect(s.frames.some((f) => f.type === 'error')).toBe(true);
     s.ws.send('x'.repeat(20_000));
     expect((await s.closed).code).toBe(1009);
+    // A cross-site page cannot ride on the browser's cookie.
+    const hijack = rawSocket(server.wsUrl, {
+      cookie: `vutler_session=${alice.client.session!.token}`,
+      origin: 'https://evil.example',
+    });
+    await hijack.open;
+    hijack.ws.send(JSON.stringify({ type: 'hello' }));
+    expect((await hijack.closed).code).toBe(4401);
   });
 
   it('pushes messages, typing, deletions, rotations and membership changes to members only', async () => {
@@ -149,12 +157,16 @@ describe('Vchat live: the WebSocket gateway', () => {
     const seen: string[] = [];
     const onEvent = (e: LiveEvent) =>
       e.type === 'message' && seen.push(e.message.body?.text ?? '?');
+    const sizeBefore = server.vutler.hub.size;
     const first = await bob.client.live({ onEvent });
+    expect(server.vutler.hub.size).toBe(sizeBefore + 1);
     for (let i = 1; i <= 3; i++) await alice.client.chats.send(chat.id, `m${i}`);
     await until(() => seen.length === 3, 5_000, 'first three');
     const cursors = { ...first.cursors };
     first.close();
     await first.closed;
+    // The hub lets go of a closed socket at once, not at the next heartbeat.
+    await until(() => server.vutler.hub.size === sizeBefore, 1_000, 'detach on close');
     // Sent while Bob is away, some concurrently.
     await Promise.all([4, 5, 6, 7, 8].map((i) => alice.client.chats.send(chat.id, `m${i}`)));
     const second = await bob.client.live({ cursors, onEvent });
