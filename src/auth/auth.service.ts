@@ -77,6 +77,7 @@ export function toPublicUser(u: UserRow): PublicUser {
 /** Accounts and sessions. The server sees an authKey derived from the passphrase, never the passphrase. */
 export class AuthService {
   readonly repo: AuthRepository;
+  private readonly touching = new Set<string>();
 
   constructor(
     readonly pool: Pool,
@@ -165,12 +166,15 @@ export class AuthService {
   async authenticateSession(token: string): Promise<SessionRow> {
     const session = await this.repo.liveSession(hashToken(token));
     if (!session) throw new UnauthorizedError('The session is invalid, expired or revoked.');
-    if (Date.now() - session.last_seen_at.getTime() > 60_000) {
+    // One UPDATE per session at a time, even with many requests in flight on it.
+    if (Date.now() - session.last_seen_at.getTime() > 60_000 && !this.touching.has(session.id)) {
+      this.touching.add(session.id);
       this.repo
         .touchSession(session.id)
         .catch((err: Error) =>
           this.opts.logger.warn({ err: { message: err.message } }, 'could not touch session'),
-        );
+        )
+        .finally(() => this.touching.delete(session.id));
     }
     return session;
   }

@@ -75,14 +75,36 @@ const SQL = {
     WHERE chat_id = ANY($1::uuid[]) ORDER BY joined_at, user_id`,
   removeMembers: `UPDATE chat_members SET removed_at = now() WHERE chat_id = $1 AND user_id = ANY($2::uuid[]) AND removed_at IS NULL`,
   setEpoch: `UPDATE chats SET current_epoch = $2, updated_at = now() WHERE id = $1`,
-  epochId: `SELECT id FROM chat_epochs WHERE chat_id = $1 AND epoch = $2`,
-  bumpSeq: `UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq`,
   messageById: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1`,
-  insertMessage: `INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
-      signature, mentions, decryption_permissions, encryption_version, created_at_encrypted)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, true) RETURNING ${MESSAGE_COLUMNS}`,
-  insertOutbox: `INSERT INTO outbox (queue, job_name, payload, dedupe_key) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (dedupe_key) DO NOTHING`,
+  memberSigningKey: `SELECT u.identity_signing_key FROM chat_members m JOIN users u ON u.id = m.user_id
+    WHERE m.chat_id = $1 AND m.user_id = $2 AND m.removed_at IS NULL`,
+  // One statement, so one round trip and the chat row is locked only while it runs. The UPDATE
+  // takes the chat row lock and hands out the next seq only if the sender is still a member, the
+  // epoch is current and the id is new; commit order therefore equals seq order within a chat.
+  // Mentions become outbox rows in the same statement (same transaction). No row back means
+  // one of the conditions failed: the caller finds out which.
+  appendMessage: `WITH bumped AS (
+      UPDATE chats SET last_seq = last_seq + 1
+      WHERE id = $2 AND current_epoch = $4
+        AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND user_id = $3 AND removed_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE id = $1)
+      RETURNING last_seq
+    ), inserted AS (
+      INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
+          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted)
+      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true
+      FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
+      ON CONFLICT (id) DO NOTHING
+      RETURNING ${MESSAGE_COLUMNS}
+    ), queued AS (
+      INSERT INTO outbox (queue, job_name, payload, dedupe_key)
+      SELECT 'agent-runs', 'agent-run',
+        jsonb_build_object('chatId', i.chat_id, 'messageId', i.id, 'agentName', a, 'userId', i.sender_id),
+        'agent-run:' || i.id || ':' || a
+      FROM inserted i, unnest($7::text[]) AS a
+      ON CONFLICT (dedupe_key) DO NOTHING
+    )
+    SELECT * FROM inserted`,
   historyBefore: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
   historyAfter: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
   historyRange: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC`,
@@ -161,47 +183,40 @@ export class ChatRepository {
     await this.db.query(SQL.setEpoch, [chatId, epoch]);
   }
 
-  async epochId(chatId: string, epoch: number) {
-    return (await this.db.query<{ id: string }>(SQL.epochId, [chatId, epoch])).rows[0]?.id;
-  }
-
-  async bumpSeq(chatId: string): Promise<string> {
-    return (await this.db.query<{ last_seq: string }>(SQL.bumpSeq, [chatId])).rows[0]!.last_seq;
-  }
-
   async messageById(id: string) {
     return (await this.db.query<MessageRow>(SQL.messageById, [id])).rows[0];
   }
 
-  async insertMessage(m: {
+  /** The sender's signing key if they are an active member of the chat; undefined otherwise. */
+  async memberSigningKey(chatId: string, userId: string) {
+    const { rows } = await this.db.query<{ identity_signing_key: Buffer | null }>(
+      SQL.memberSigningKey,
+      [chatId, userId],
+    );
+    return rows[0];
+  }
+
+  async appendMessage(m: {
     id: string;
     chatId: string;
     senderId: string;
-    seq: string;
     epoch: number;
-    epochId: string;
     ciphertext: Uint8Array;
     signature: Uint8Array;
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
-  }) {
-    const { rows } = await this.db.query<MessageRow>(SQL.insertMessage, [
+  }): Promise<MessageRow | undefined> {
+    const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
       m.id,
       m.chatId,
       m.senderId,
-      m.seq,
       m.epoch,
-      m.epochId,
       Buffer.from(m.ciphertext),
       Buffer.from(m.signature),
       m.mentions,
       m.decryptionPermissions,
     ]);
-    return rows[0]!;
-  }
-
-  async insertOutbox(queue: string, jobName: string, payload: object, dedupeKey: string) {
-    await this.db.query(SQL.insertOutbox, [queue, jobName, payload, dedupeKey]);
+    return rows[0];
   }
 
   async history(chatId: string, cursor: { before?: string; after?: string }, limit: number) {

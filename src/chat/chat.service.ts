@@ -348,8 +348,14 @@ export class ChatService {
       decryptionPermissions: Record<string, unknown>;
     },
   ): Promise<{ message: MessageView; created: boolean }> {
-    await this.requireMember(chatId, senderId);
-    const key = await this.signingKeyOf(senderId);
+    const member = await this.repo.memberSigningKey(chatId, senderId);
+    if (!member) throw new NotFoundError();
+    if (!member.identity_signing_key) {
+      throw new ConflictError(
+        'encryption-not-set-up',
+        'Set up end-to-end encryption before chatting.',
+      );
+    }
     let ok = false;
     try {
       ok = await verifyMessageSignature({
@@ -359,54 +365,49 @@ export class ChatService {
         senderId,
         encryptedContent: input.ciphertext,
         signature: input.signature,
-        senderEd25519PublicKey: key,
+        senderEd25519PublicKey: member.identity_signing_key,
       });
     } catch (err) {
       throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
     }
     if (!ok) throw new BadSignatureError('The message is not signed by its sender.');
-    const mentions = [...new Set(input.mentions)];
-    const result = await withTransaction(this.pool, async (client) => {
-      const repo = new ChatRepository(client);
-      const locked = (await repo.lockChat(chatId))!;
-      const existing = await repo.messageById(input.id);
-      if (existing) {
-        const same =
-          existing.chat_id === chatId &&
-          existing.sender_id === senderId &&
-          existing.encrypted_content !== null &&
-          Buffer.compare(existing.encrypted_content, Buffer.from(input.ciphertext)) === 0;
-        if (!same) throw new ConflictError('duplicate-id', 'Another message already has this id.');
-        return { row: existing, created: false };
-      }
-      if (input.epoch !== locked.current_epoch) throw new StaleEpochError(locked.current_epoch);
-      const epochId = (await repo.epochId(chatId, input.epoch))!;
-      const seq = await repo.bumpSeq(chatId);
-      const row = await repo.insertMessage({
-        id: input.id,
-        chatId,
-        senderId,
-        seq,
-        epoch: input.epoch,
-        epochId,
-        ciphertext: input.ciphertext,
-        signature: input.signature,
-        mentions,
-        decryptionPermissions: input.decryptionPermissions,
-      });
-      for (const agentName of mentions) {
-        await repo.insertOutbox(
-          'agent-runs',
-          'agent-run',
-          { chatId, messageId: input.id, agentName, userId: senderId },
-          `agent-run:${input.id}:${agentName}`,
-        );
-      }
-      return { row, created: true };
+    const row = await this.repo.appendMessage({
+      id: input.id,
+      chatId,
+      senderId,
+      epoch: input.epoch,
+      ciphertext: input.ciphertext,
+      signature: input.signature,
+      mentions: [...new Set(input.mentions)],
+      decryptionPermissions: input.decryptionPermissions,
     });
-    const message = messageView(result.row);
-    if (result.created) await this.events.publish({ type: 'message.created', chatId, message });
-    return { message, created: result.created };
+    if (row) {
+      const message = messageView(row);
+      await this.events.publish({ type: 'message.created', chatId, message });
+      return { message, created: true };
+    }
+    return { message: await this.whyNotAppended(chatId, senderId, input), created: false };
+  }
+
+  /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */
+  private async whyNotAppended(
+    chatId: string,
+    senderId: string,
+    input: { id: string; epoch: number; ciphertext: Uint8Array },
+  ): Promise<MessageView> {
+    const existing = await this.repo.messageById(input.id);
+    if (existing) {
+      const same =
+        existing.chat_id === chatId &&
+        existing.sender_id === senderId &&
+        existing.encrypted_content !== null &&
+        Buffer.compare(existing.encrypted_content, Buffer.from(input.ciphertext)) === 0;
+      if (!same) throw new ConflictError('duplicate-id', 'Another message already has this id.');
+      return messageView(existing);
+    }
+    const chat = await this.requireMember(chatId, senderId);
+    if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
+    throw new ConflictError('conflict', 'The message could not be stored; retry it.');
   }
 
   async history(

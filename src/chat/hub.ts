@@ -58,6 +58,8 @@ export class ChatHub {
   private readonly byChat = new Map<string, Set<Conn>>();
   private readonly byUser = new Map<string, Set<Conn>>();
   private nextId = 1;
+  /** In-flight gap fills, shared by every connection missing the same range of a chat. */
+  private readonly gapFills = new Map<string, Promise<MessageView[]>>();
   private heartbeat: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
@@ -141,7 +143,8 @@ export class ChatHub {
   }
 
   private follow(conn: Conn, chatId: string, lastSeq: number): void {
-    if (conn.chats.has(chatId)) return;
+    // A socket that closed while `attach` awaited the database must not be indexed again.
+    if (conn.closed || conn.chats.has(chatId)) return;
     conn.chats.set(chatId, { lastSeq, queue: Promise.resolve() });
     this.index(this.byChat, chatId, conn);
   }
@@ -154,13 +157,18 @@ export class ChatHub {
   private onEvent(e: ChatEvent): void {
     const members = [...(this.byChat.get(e.chatId) ?? [])];
     switch (e.type) {
-      case 'message.created':
+      case 'message.created': {
+        // Serialised once for every socket, not once per socket.
+        const json = JSON.stringify(e);
         for (const conn of members)
-          this.enqueue(conn, e.chatId, () => this.deliverMessage(conn, e.chatId, e.message));
+          this.enqueue(conn, e.chatId, () => this.deliverMessage(conn, e.chatId, e.message, json));
         return;
-      case 'typing':
-        for (const conn of members) if (conn.userId !== e.userId) this.send(conn, e);
+      }
+      case 'typing': {
+        const json = JSON.stringify(e);
+        for (const conn of members) if (conn.userId !== e.userId) this.sendRaw(conn, json);
         return;
+      }
       case 'member.changed': {
         const affected = [...(this.byUser.get(e.userId) ?? [])];
         for (const conn of new Set([...members, ...affected])) this.send(conn, e);
@@ -170,8 +178,10 @@ export class ChatHub {
         }
         return;
       }
-      default:
-        for (const conn of members) this.send(conn, e);
+      default: {
+        const json = JSON.stringify(e);
+        for (const conn of members) this.sendRaw(conn, json);
+      }
     }
   }
 
@@ -185,16 +195,34 @@ export class ChatHub {
       });
   }
 
-  private async deliverMessage(conn: Conn, chatId: string, message: MessageView): Promise<void> {
+  private async deliverMessage(
+    conn: Conn,
+    chatId: string,
+    message: MessageView,
+    json: string,
+  ): Promise<void> {
     const state = conn.chats.get(chatId);
     if (!state || message.seq <= state.lastSeq) return;
     if (message.seq > state.lastSeq + 1) {
-      // Pub/sub from two nodes can arrive out of order; seq is gap-free in PostgreSQL.
-      for (const missed of await this.chats.between(chatId, state.lastSeq, message.seq)) {
+      // Publishes can arrive out of seq order (concurrent posts, several nodes); everything
+      // below a committed seq is already committed, so the database fills the gap.
+      for (const missed of await this.fillGap(chatId, state.lastSeq, message.seq)) {
         if (!this.sendMessage(conn, state, missed)) return;
       }
     }
-    this.sendMessage(conn, state, message);
+    this.sendMessage(conn, state, message, json);
+  }
+
+  private fillGap(chatId: string, afterSeq: number, beforeSeq: number): Promise<MessageView[]> {
+    const key = `${chatId}:${afterSeq}:${beforeSeq}`;
+    let fill = this.gapFills.get(key);
+    if (!fill) {
+      fill = this.chats
+        .between(chatId, afterSeq, beforeSeq)
+        .finally(() => this.gapFills.delete(key));
+      this.gapFills.set(key, fill);
+    }
+    return fill;
   }
 
   private async catchUp(conn: Conn, chatId: string): Promise<void> {
@@ -212,14 +240,21 @@ export class ChatHub {
     }
   }
 
-  private sendMessage(conn: Conn, state: ChatState, message: MessageView): boolean {
+  private sendMessage(conn: Conn, state: ChatState, message: MessageView, json?: string): boolean {
     if (message.seq <= state.lastSeq) return true;
     state.lastSeq = message.seq;
-    return this.send(conn, { type: 'message.created', chatId: message.chatId, message });
+    return this.sendRaw(
+      conn,
+      json ?? JSON.stringify({ type: 'message.created', chatId: message.chatId, message }),
+    );
+  }
+
+  send(conn: Conn, frame: object): boolean {
+    return this.sendRaw(conn, JSON.stringify(frame));
   }
 
   /** Sends one frame, or cuts off a client that is not reading (rather than buffering without bound). */
-  send(conn: Conn, frame: object): boolean {
+  private sendRaw(conn: Conn, json: string): boolean {
     if (conn.closed) return false;
     if (conn.socket.bufferedAmount > this.opts.maxBufferedBytes) {
       this.logger.warn(
@@ -230,7 +265,7 @@ export class ChatHub {
       return false;
     }
     try {
-      conn.socket.send(JSON.stringify(frame));
+      conn.socket.send(json);
       return true;
     } catch {
       this.detach(conn);

@@ -45,6 +45,8 @@ export interface SendOptions {
 export class ChatsClient {
   private readonly keys = new Map<string, ChatKey>();
   private readonly identities = new Map<string, IdentityPublic>();
+  /** Last known epoch per chat; a stale one costs a 409 and one retry, not a GET per send. */
+  private readonly epochs = new Map<string, number>();
 
   constructor(private readonly c: VutlerClient) {}
 
@@ -53,6 +55,11 @@ export class ChatsClient {
     if (!user || !this.c.identity)
       throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
     return { id: user.id, identity: this.c.identity };
+  }
+
+  /** Records a newer epoch learnt elsewhere (e.g. a `key.rotated` event). */
+  noteEpoch(chatId: string, epoch: number): void {
+    if (epoch > (this.epochs.get(chatId) ?? -1)) this.epochs.set(chatId, epoch);
   }
 
   /** A user's verified public identity, cached for this client's lifetime. */
@@ -91,6 +98,7 @@ export class ChatsClient {
       body: { id, kind: input.kind, memberIds: input.memberIds, keyWraps },
     });
     this.keys.set(`${id}:0`, key);
+    this.epochs.set(id, 0);
     return chat;
   }
 
@@ -99,7 +107,9 @@ export class ChatsClient {
   }
 
   async get(chatId: string): Promise<Chat> {
-    return this.c.http.request<Chat>(`/api/chats/${encodeURIComponent(chatId)}`);
+    const chat = await this.c.http.request<Chat>(`/api/chats/${encodeURIComponent(chatId)}`);
+    this.epochs.set(chat.id, chat.currentEpoch);
+    return chat;
   }
 
   /**
@@ -158,7 +168,7 @@ export class ChatsClient {
   /** Encrypts, signs and sends. On a stale epoch (someone rotated) it fetches the new key and retries once. */
   async send(chatId: string, text: string, opts: SendOptions = {}): Promise<MessageView> {
     const me = this.me();
-    let epoch = (await this.get(chatId)).currentEpoch;
+    let epoch = this.epochs.get(chatId) ?? (await this.get(chatId)).currentEpoch;
     const id = uuidv7();
     for (let attempt = 0; ; attempt++) {
       const key = await this.key(chatId, epoch);
@@ -187,6 +197,7 @@ export class ChatsClient {
       } catch (err) {
         if (attempt === 0 && err instanceof VutlerApiError && err.type === 'stale-epoch') {
           epoch = Number(err.body.currentEpoch);
+          this.epochs.set(chatId, epoch);
           continue;
         }
         throw err;
@@ -278,6 +289,7 @@ export class ChatsClient {
       },
     );
     this.keys.set(`${chatId}:${epoch}`, key);
+    this.epochs.set(chatId, updated.currentEpoch);
     return updated;
   }
 

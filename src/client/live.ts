@@ -82,6 +82,8 @@ export function openLive(
           cursors[view.chatId] = Math.max(cursors[view.chatId] ?? 0, view.seq);
           opts.onEvent({ type: 'message', message: await chats.open(view) });
         } else if (frame.type !== 'pong') {
+          if (frame.type === 'key.rotated')
+            chats.noteEpoch(String(frame.chatId), Number(frame.epoch));
           opts.onEvent(frame as LiveEvent);
         }
       });

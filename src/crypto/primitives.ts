@@ -244,6 +244,27 @@ export async function ed25519Sign(privateKey: CryptoKey, data: Uint8Array): Prom
  * True only for a valid signature. A wrong-size signature is simply invalid; a malformed public
  * key is an error (`bad_length` / `bad_key`) because it means the caller passed the wrong thing.
  */
+// Imported Ed25519 public keys, by their bytes. Public keys are not secret and a sender's is
+// used for every message it sends, so importing once saves a WebCrypto call per verification.
+const VERIFY_KEY_CACHE_SIZE = 1024;
+const verifyKeys = new Map<string, CryptoKey>();
+
+async function verifyKey(pub: Uint8Array): Promise<CryptoKey> {
+  let id = '';
+  for (const b of pub) id += b.toString(16).padStart(2, '0');
+  const cached = verifyKeys.get(id);
+  if (cached) return cached;
+  const key = await mapErrors('bad_key', 'invalid Ed25519 public key', () =>
+    subtle().importKey('raw', toBytes(pub), { name: 'Ed25519' }, true, ['verify']),
+  );
+  if (verifyKeys.size >= VERIFY_KEY_CACHE_SIZE) {
+    const oldest = verifyKeys.keys().next().value;
+    if (oldest !== undefined) verifyKeys.delete(oldest);
+  }
+  verifyKeys.set(id, key);
+  return key;
+}
+
 export async function ed25519Verify(
   publicRaw: Uint8Array,
   signature: Uint8Array,
@@ -251,9 +272,7 @@ export async function ed25519Verify(
 ): Promise<boolean> {
   const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
-  const key = await mapErrors('bad_key', 'invalid Ed25519 public key', () =>
-    subtle().importKey('raw', pub, { name: 'Ed25519' }, true, ['verify']),
-  );
+  const key = await verifyKey(pub);
   return mapErrors('bad_signature', 'Ed25519 verification failed', () =>
     subtle().verify({ name: 'Ed25519' }, key, toBytes(signature), toBytes(data)),
   );
