@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 import { TEST_REDIS_URL } from './env.ts';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -85,6 +87,48 @@ export async function startTestServer(
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
+    },
+  };
+}
+
+export interface ServerContext {
+  readonly db: TestDatabase;
+  readonly redis: Redis;
+  readonly server: TestServer;
+}
+
+/**
+ * For a describe block: a fresh migrated database, a Redis client and the real app on a socket,
+ * created before its tests and torn down after. Read the fields inside tests (they are set by
+ * `beforeAll`).
+ */
+export function useTestServer(overrides: Record<string, string> = {}): ServerContext {
+  let db: TestDatabase | undefined;
+  let redis: Redis | undefined;
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = testRedis();
+    server = await startTestServer(db.pool, redis, overrides);
+  });
+  afterAll(async () => {
+    await server?.close();
+    redis?.disconnect();
+    await db?.drop();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('useTestServer: used outside a test');
+    return v;
+  };
+  return {
+    get db() {
+      return ready(db);
+    },
+    get redis() {
+      return ready(redis);
+    },
+    get server() {
+      return ready(server);
     },
   };
 }

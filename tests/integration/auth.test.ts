@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VutlerApiError, VutlerClient, VutlerClientError } from '../../src/client/index.ts';
 import {
   aesGcmDecrypt,
@@ -8,34 +7,20 @@ import {
   ed25519Sign,
   ed25519Verify,
 } from '../../src/crypto/primitives.ts';
-import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
+import { useTestServer } from '../helpers/app.ts';
 import { captureClientSecrets, findSecrets } from '../helpers/canary.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 const CHEAP = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const PASS = 'correct horse battery staple ☃';
 
 describe('accounts, E2E setup, recovery and agent tokens', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  let server: TestServer;
+  const t = useTestServer();
   /** Every request body a client sent, to prove the passphrase never left it. */
   const sentBodies: string[] = [];
 
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = testRedis();
-    server = await startTestServer(db.pool, redis);
-  });
-  afterAll(async () => {
-    await server.close();
-    redis.disconnect();
-    await db.drop();
-  });
-
   function client() {
     return new VutlerClient({
-      baseUrl: server.url,
+      baseUrl: t.server.url,
       kdfCost: CHEAP,
       allowWeakKdf: true,
       fetch: async (input, init) => {
@@ -47,7 +32,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
   const email = () => `u${randomBytes(5).toString('hex')}@example.com`;
 
   async function api(path: string, init: RequestInit = {}) {
-    const res = await fetch(server.url + path, init);
+    const res = await fetch(t.server.url + path, init);
     const text = await res.text();
     return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
   }
@@ -119,7 +104,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
     await expect(
       setup.complete(setup.positions.map((p) => ({ position: p, word: 'zzz' }))),
     ).rejects.toBeInstanceOf(VutlerClientError);
-    const { rows } = await db.pool.query(
+    const { rows } = await t.db.pool.query(
       'SELECT encryption_enabled, master_key_encrypted FROM users WHERE id = $1',
       [user.id],
     );
@@ -201,7 +186,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
     });
     expect(me.status).toBe(403);
     // The stored verifier itself is not a valid proof: a database dump cannot pass recovery.
-    const { rows } = await db.pool.query(
+    const { rows } = await t.db.pool.query(
       'SELECT backup_phrase_hash FROM users WHERE lower(email) = $1',
       [e],
     );
@@ -294,7 +279,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
   it('rejects an expired session token', async () => {
     const c = client();
     await c.register({ email: email(), passphrase: PASS });
-    await db.pool.query(
+    await t.db.pool.query(
       "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1",
       [c.session!.sessionId],
     );
@@ -306,7 +291,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
   it('authenticates the web app by HttpOnly cookie and demands the CSRF token for writes', async () => {
     const c = client();
     await c.register({ email: email(), passphrase: PASS });
-    const login = await fetch(`${server.url}/api/auth/params?email=x%40example.com`);
+    const login = await fetch(`${t.server.url}/api/auth/params?email=x%40example.com`);
     expect(login.status).toBe(200);
     const cookie = `vutler_session=${c.session!.token}`;
     const me = await api('/api/me', { headers: { cookie } });
@@ -326,7 +311,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
     const c = client();
     await c.register({ email: e, passphrase: PASS });
     const res = await fetch(
-      `${server.url}/api/auth/register`,
+      `${t.server.url}/api/auth/register`,
       json({
         email: email(),
         kdf: { alg: 'argon2id', salt: Buffer.alloc(16).toString('base64'), m: 1024, t: 1, p: 1 },
@@ -364,7 +349,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
     expect((await c.listAgentTokens())[0]?.status).toBe('revoked');
     // An expired token fails the same way.
     const shortLived = await c.createAgentToken({ agentName: 'helper', expiresInDays: 1 });
-    await db.pool.query(
+    await t.db.pool.query(
       "UPDATE agent_tokens SET expires_at = now() - interval '1 second' WHERE id = $1",
       [shortLived.id],
     );
@@ -433,7 +418,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
         [{ email: email(), kdf, authKey, admin: true }, 422],
         [[1, 2, 3], 422],
       ];
-      const before = (await db.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n;
+      const before = (await t.db.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n;
       for (const [body, status] of cases) {
         const r = await api('/api/auth/register', json(body));
         expect(r.status, JSON.stringify(body).slice(0, 80)).toBe(status);
@@ -449,7 +434,9 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
         ).status,
       ).toBe(400);
       expect((await api('/api/auth/params?email=nope')).status).toBe(422);
-      expect((await db.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n).toBe(before);
+      expect((await t.db.pool.query('SELECT count(*)::int AS n FROM users')).rows[0].n).toBe(
+        before,
+      );
     });
 
     it('answers 409 to a second registration of the same email and to setup called twice, changing nothing', async () => {
@@ -459,7 +446,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       await expect(
         client().register({ email: e.toUpperCase(), passphrase: 'other' }),
       ).rejects.toMatchObject({ status: 409 });
-      const before = await db.pool.query(
+      const before = await t.db.pool.query(
         'SELECT master_key_encrypted, identity_public FROM users WHERE id = $1',
         [c.user!.id],
       );
@@ -474,12 +461,12 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
           type: 'already-set-up',
         });
       }
-      const after = await db.pool.query(
+      const after = await t.db.pool.query(
         'SELECT master_key_encrypted, identity_public FROM users WHERE id = $1',
         [c.user!.id],
       );
       expect(after.rows).toEqual(before.rows);
-      const keys = await db.pool.query(
+      const keys = await t.db.pool.query(
         'SELECT count(*)::int AS n FROM encryption_keys WHERE user_id = $1 AND revoked_at IS NULL',
         [c.user!.id],
       );
@@ -509,7 +496,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       };
       const bad = await api('/api/keys/setup', json(forged, b.session!.token, 'PUT'));
       expect(bad.status).toBe(400);
-      const { rows } = await db.pool.query('SELECT encryption_enabled FROM users WHERE id = $1', [
+      const { rows } = await t.db.pool.query('SELECT encryption_enabled FROM users WHERE id = $1', [
         bUser.id,
       ]);
       expect(rows[0].encryption_enabled).toBe(false);
@@ -554,15 +541,15 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       { label: 'phrase', value: phrase },
       { label: 'phrase words', value: phrase.split(' ').slice(0, 4).join(' ') },
     ];
-    expect(await findSecrets(db.pool, redis, needles)).toEqual([]);
+    expect(await findSecrets(t.db.pool, t.redis, needles)).toEqual([]);
     // The scan can fail: a leaked private key, stored the way a careless column would, is found.
     const leaked = capture.needles.find((n) => n.label === 'Ed25519-private')!;
-    await db.pool.query('CREATE TABLE leak_probe (b bytea)');
-    await db.pool.query('INSERT INTO leak_probe VALUES ($1)', [
+    await t.db.pool.query('CREATE TABLE leak_probe (b bytea)');
+    await t.db.pool.query('INSERT INTO leak_probe VALUES ($1)', [
       Buffer.from(leaked.value as Uint8Array),
     ]);
-    expect(await findSecrets(db.pool, redis, [leaked])).toEqual(['Ed25519-private']);
-    await db.pool.query('DROP TABLE leak_probe');
+    expect(await findSecrets(t.db.pool, t.redis, [leaked])).toEqual(['Ed25519-private']);
+    await t.db.pool.query('DROP TABLE leak_probe');
     // And the passphrase never left the client in any request body.
     for (const body of sentBodies) {
       expect(body).not.toContain(secret);

@@ -9,6 +9,7 @@ import { freePort } from '../../src/embedded.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
 import { person } from '../helpers/people.ts';
+import { until } from '../helpers/wait.ts';
 
 interface Node {
   url: string;
@@ -47,14 +48,6 @@ async function startNode(env: Record<string, string>): Promise<Node> {
     await new Promise((r) => setTimeout(r, 200));
   }
   return { url, child, log: () => log };
-}
-
-async function until(pred: () => boolean, what: string, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('two vutler serve processes sharing PostgreSQL and Redis', () => {

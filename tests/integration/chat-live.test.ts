@@ -1,19 +1,9 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { LiveEvent } from '../../src/client/index.ts';
-import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { startTestServer, useTestServer } from '../helpers/app.ts';
 import { person } from '../helpers/people.ts';
-
-/** Resolves when `pred` holds, polling; fails the test after `ms`. */
-async function until(pred: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/wait.ts';
 
 function rawSocket(url: string, headers: Record<string, string> = {}) {
   const ws = new WebSocket(url, { headers });
@@ -30,29 +20,17 @@ function rawSocket(url: string, headers: Record<string, string> = {}) {
 }
 
 describe('Vchat live: the WebSocket gateway', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  let server: TestServer;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = testRedis();
-    server = await startTestServer(db.pool, redis, {
-      VUTLER_WS_MAX_BUFFERED_BYTES: String(256 * 1024),
-    });
-  });
-  afterAll(async () => {
-    await server.close();
-    redis.disconnect();
-    await db.drop();
+  const t = useTestServer({
+    VUTLER_WS_MAX_BUFFERED_BYTES: String(256 * 1024),
   });
 
   it('closes an unauthenticated socket with 4401 and a malformed first frame with 4400', async () => {
-    const noToken = rawSocket(server.wsUrl);
+    const noToken = rawSocket(t.server.wsUrl);
     await noToken.open;
     noToken.ws.send(JSON.stringify({ type: 'hello' }));
     expect((await noToken.closed).code).toBe(4401);
 
-    const badToken = rawSocket(server.wsUrl);
+    const badToken = rawSocket(t.server.wsUrl);
     await badToken.open;
     badToken.ws.send(JSON.stringify({ type: 'hello', token: `vts_${'A'.repeat(43)}` }));
     expect(await badToken.closed).toMatchObject({
@@ -60,32 +38,34 @@ describe('Vchat live: the WebSocket gateway', () => {
       reason: expect.stringMatching(/unauthorized/),
     });
 
-    const garbage = rawSocket(server.wsUrl);
+    const garbage = rawSocket(t.server.wsUrl);
     await garbage.open;
     garbage.ws.send('{not json');
     expect((await garbage.closed).code).toBe(4400);
 
-    const wrongFirst = rawSocket(server.wsUrl);
+    const wrongFirst = rawSocket(t.server.wsUrl);
     await wrongFirst.open;
     wrongFirst.ws.send(JSON.stringify({ type: 'typing', chatId: crypto.randomUUID() }));
     expect((await wrongFirst.closed).code).toBe(4400);
-    expect(server.vutler.hub.size).toBe(0);
+    expect(t.server.vutler.hub.size).toBe(0);
   });
 
   it('authenticates by cookie, answers ping, and reports malformed frames without dying', async () => {
-    const alice = await person(server.url, 'alice');
-    const s = rawSocket(server.wsUrl, { cookie: `vutler_session=${alice.client.session!.token}` });
+    const alice = await person(t.server.url, 'alice');
+    const s = rawSocket(t.server.wsUrl, {
+      cookie: `vutler_session=${alice.client.session!.token}`,
+    });
     await s.open;
     s.ws.send(JSON.stringify({ type: 'hello' }));
-    await until(() => s.frames.some((f) => f.type === 'ready'), 5_000, 'ready');
+    await until(() => s.frames.some((f) => f.type === 'ready'), 'ready');
     s.ws.send('nonsense');
     s.ws.send(JSON.stringify({ type: 'ping' }));
-    await until(() => s.frames.some((f) => f.type === 'pong'), 5_000, 'pong');
+    await until(() => s.frames.some((f) => f.type === 'pong'), 'pong');
     expect(s.frames.some((f) => f.type === 'error')).toBe(true);
     s.ws.send('x'.repeat(20_000));
     expect((await s.closed).code).toBe(1009);
     // A cross-site page cannot ride on the browser's cookie.
-    const hijack = rawSocket(server.wsUrl, {
+    const hijack = rawSocket(t.server.wsUrl, {
       cookie: `vutler_session=${alice.client.session!.token}`,
       origin: 'https://evil.example',
     });
@@ -96,7 +76,7 @@ describe('Vchat live: the WebSocket gateway', () => {
 
   it('pushes messages, typing, deletions, rotations and membership changes to members only', async () => {
     const [alice, bob, carol, eve] = await Promise.all(
-      ['alice', 'bob', 'carol', 'eve'].map((n) => person(server.url, n)),
+      ['alice', 'bob', 'carol', 'eve'].map((n) => person(t.server.url, n)),
     );
     const chat = await alice!.client.chats.create({
       kind: 'group',
@@ -111,7 +91,7 @@ describe('Vchat live: the WebSocket gateway', () => {
     const aliceLive = await alice!.client.live({ onEvent: () => undefined });
 
     const m = await alice!.client.chats.send(chat.id, 'live hello');
-    await until(() => bobEvents.some((e) => e.type === 'message'), 5_000, 'bob message');
+    await until(() => bobEvents.some((e) => e.type === 'message'), 'bob message');
     const got = bobEvents.find((e) => e.type === 'message');
     expect(got).toMatchObject({
       type: 'message',
@@ -119,29 +99,25 @@ describe('Vchat live: the WebSocket gateway', () => {
     });
 
     aliceLive.typing(chat.id);
-    await until(() => bobEvents.some((e) => e.type === 'typing'), 5_000, 'typing');
+    await until(() => bobEvents.some((e) => e.type === 'typing'), 'typing');
     expect(bobEvents.find((e) => e.type === 'typing')).toMatchObject({
       chatId: chat.id,
       userId: alice!.id,
     });
 
     await alice!.client.chats.deleteMessage(chat.id, m.id);
-    await until(() => bobEvents.some((e) => e.type === 'message.deleted'), 5_000, 'deleted');
+    await until(() => bobEvents.some((e) => e.type === 'message.deleted'), 'deleted');
 
     await alice!.client.chats.removeMember(chat.id, carol!.id);
-    await until(() => carolEvents.some((e) => e.type === 'member.changed'), 5_000, 'carol removed');
-    await until(() => bobEvents.some((e) => e.type === 'key.rotated'), 5_000, 'rotation');
+    await until(() => carolEvents.some((e) => e.type === 'member.changed'), 'carol removed');
+    await until(() => bobEvents.some((e) => e.type === 'key.rotated'), 'rotation');
     expect(carolEvents.find((e) => e.type === 'member.changed')).toMatchObject({
       change: 'removed',
       userId: carol!.id,
     });
     const before = carolEvents.length;
     await alice!.client.chats.send(chat.id, 'after carol left');
-    await until(
-      () => bobEvents.filter((e) => e.type === 'message').length === 2,
-      5_000,
-      'second message',
-    );
+    await until(() => bobEvents.filter((e) => e.type === 'message').length === 2, 'second message');
     await new Promise((r) => setTimeout(r, 200));
     expect(carolEvents.slice(before).filter((e) => e.type === 'message')).toEqual([]);
     expect(eveEvents).toEqual([]);
@@ -150,29 +126,29 @@ describe('Vchat live: the WebSocket gateway', () => {
 
   it('replays what a client missed while disconnected exactly once, in order, then goes live', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const seen: string[] = [];
     const onEvent = (e: LiveEvent) =>
       e.type === 'message' && seen.push(e.message.body?.text ?? '?');
-    const sizeBefore = server.vutler.hub.size;
+    const sizeBefore = t.server.vutler.hub.size;
     const first = await bob.client.live({ onEvent });
-    expect(server.vutler.hub.size).toBe(sizeBefore + 1);
+    expect(t.server.vutler.hub.size).toBe(sizeBefore + 1);
     for (let i = 1; i <= 3; i++) await alice.client.chats.send(chat.id, `m${i}`);
-    await until(() => seen.length === 3, 5_000, 'first three');
+    await until(() => seen.length === 3, 'first three');
     const cursors = { ...first.cursors };
     first.close();
     await first.closed;
     // The hub lets go of a closed socket at once, not at the next heartbeat.
-    await until(() => server.vutler.hub.size === sizeBefore, 1_000, 'detach on close');
+    await until(() => t.server.vutler.hub.size === sizeBefore, 'detach on close', 1_000);
     // Sent while Bob is away, some concurrently.
     await Promise.all([4, 5, 6, 7, 8].map((i) => alice.client.chats.send(chat.id, `m${i}`)));
     const second = await bob.client.live({ cursors, onEvent });
-    await until(() => seen.length === 8, 5_000, 'replay');
+    await until(() => seen.length === 8, 'replay');
     await alice.client.chats.send(chat.id, 'm9');
-    await until(() => seen.length === 9, 5_000, 'live after replay');
+    await until(() => seen.length === 9, 'live after replay');
     await new Promise((r) => setTimeout(r, 200));
     expect(seen.slice(0, 3)).toEqual(['m1', 'm2', 'm3']);
     expect([...seen.slice(3, 8)].sort()).toEqual(['m4', 'm5', 'm6', 'm7', 'm8']);
@@ -185,28 +161,28 @@ describe('Vchat live: the WebSocket gateway', () => {
 
   it('cuts off a client that stops reading with close code 4008 instead of buffering without bound', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
-    const s = rawSocket(server.wsUrl);
+    const s = rawSocket(t.server.wsUrl);
     await s.open;
     s.ws.send(JSON.stringify({ type: 'hello', token: bob.client.session!.token }));
-    await until(() => s.frames.some((f) => f.type === 'ready'), 5_000, 'ready');
-    const sizeBefore = server.vutler.hub.size;
+    await until(() => s.frames.some((f) => f.type === 'ready'), 'ready');
+    const sizeBefore = t.server.vutler.hub.size;
     // Stop reading: the kernel buffers fill, then the server's send buffer grows.
     (s.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
     const big = 'x'.repeat(40_000);
-    for (let i = 0; i < 300 && server.vutler.hub.size === sizeBefore; i++) {
+    for (let i = 0; i < 300 && t.server.vutler.hub.size === sizeBefore; i++) {
       await alice.client.chats.send(chat.id, big);
     }
-    expect(server.vutler.hub.size).toBe(sizeBefore - 1);
+    expect(t.server.vutler.hub.size).toBe(sizeBefore - 1);
     (s.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     expect((await s.closed).code).toBe(4008);
   }, 60_000);
 
   it('drops a connection that stops answering heartbeats, and keeps one that answers', async () => {
-    const quick = await startTestServer(db.pool, redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
+    const quick = await startTestServer(t.db.pool, t.redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
     try {
       const bob = await person(quick.url, 'bob');
       const mute = new WebSocket(quick.wsUrl, { autoPong: false });
@@ -217,7 +193,7 @@ describe('Vchat live: the WebSocket gateway', () => {
       await Promise.all([mute, polite].map((w) => new Promise((r) => w.once('open', r))));
       for (const w of [mute, polite])
         w.send(JSON.stringify({ type: 'hello', token: bob.client.session!.token }));
-      await until(() => quick.vutler.hub.size === 2, 5_000, 'both attached');
+      await until(() => quick.vutler.hub.size === 2, 'both attached');
       expect(await muteClosed).toBe(4000);
       await new Promise((r) => setTimeout(r, 400));
       expect(politeClosed).toBe(false);
@@ -229,7 +205,7 @@ describe('Vchat live: the WebSocket gateway', () => {
   });
 
   it('closes the sockets of a session that logs out (4401)', async () => {
-    const quick = await startTestServer(db.pool, redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
+    const quick = await startTestServer(t.db.pool, t.redis, { VUTLER_WS_HEARTBEAT_MS: '150' });
     try {
       const bob = await person(quick.url, 'bob');
       const live = await bob.client.live({ onEvent: () => undefined });

@@ -1,27 +1,13 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestServer } from '../helpers/app.ts';
 import { person } from '../helpers/people.ts';
 
 describe('Vchat: encrypted chats over REST', () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  let server: TestServer;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = testRedis();
-    server = await startTestServer(db.pool, redis);
-  });
-  afterAll(async () => {
-    await server.close();
-    redis.disconnect();
-    await db.drop();
-  });
+  const t = useTestServer();
 
   it('lets Alice, Bob and Carol chat, then locks Carol out after her removal', async () => {
     const [alice, bob, carol] = await Promise.all(
-      ['alice', 'bob', 'carol'].map((n) => person(server.url, n)),
+      ['alice', 'bob', 'carol'].map((n) => person(t.server.url, n)),
     );
     const chat = await alice!.client.chats.create({
       kind: 'group',
@@ -52,14 +38,14 @@ describe('Vchat: encrypted chats over REST', () => {
       'carol cannot read this',
     );
 
-    // Carol: no access through the server...
+    // Carol: no access through the t.server...
     await expect(carol!.client.chats.history(chat.id)).rejects.toMatchObject({ status: 404 });
     await expect(carol!.client.http.request(`/api/chats/${chat.id}/keys`)).rejects.toMatchObject({
       status: 404,
     });
     // ...and none with the ciphertext itself: her old key does not open the new epoch.
     const { openMessage } = await import('../../src/crypto/messages.ts');
-    const { rows } = await db.pool.query(
+    const { rows } = await t.db.pool.query(
       'SELECT encrypted_content, signature FROM messages WHERE id = $1',
       [after.id],
     );
@@ -76,7 +62,7 @@ describe('Vchat: encrypted chats over REST', () => {
   });
 
   async function api(path: string, token: string | undefined, init: RequestInit = {}) {
-    const res = await fetch(server.url + path, {
+    const res = await fetch(t.server.url + path, {
       ...init,
       headers: {
         ...(init.body ? { 'content-type': 'application/json' } : {}),
@@ -116,8 +102,8 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('rejects a message whose signature names another sender (forged sender)', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     // Bob signs a message claiming to be from Alice and posts it.
@@ -136,15 +122,18 @@ describe('Vchat: encrypted chats over REST', () => {
     });
     expect(r2.status).toBe(400);
     expect(
-      (await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chat.id]))
-        .rows[0].n,
+      (
+        await t.db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [
+          chat.id,
+        ])
+      ).rows[0].n,
     ).toBe(0);
   });
 
   it('answers 409 stale-epoch for a message on an old epoch; the client retries on the new one', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'group', memberIds: [bob.id] });
     const old = await sealed(bob, chat.id, 'on epoch 0', { epoch: 0 });
@@ -173,8 +162,8 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('keeps a message id idempotent: the same message twice is stored once, another under its id is 409', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const m = await sealed(alice, chat.id, 'once');
@@ -197,14 +186,17 @@ describe('Vchat: encrypted chats over REST', () => {
     // The signature binds the id, so re-signing under m.id is what a real clash looks like.
     expect([400, 409]).toContain(clash.status);
     expect(
-      (await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chat.id]))
-        .rows[0].n,
+      (
+        await t.db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [
+          chat.id,
+        ])
+      ).rows[0].n,
     ).toBe(1);
   });
 
   it('answers a non-member exactly as for a chat that does not exist', async () => {
     const [alice, bob, eve] = await Promise.all(
-      ['alice', 'bob', 'eve'].map((n) => person(server.url, n)),
+      ['alice', 'bob', 'eve'].map((n) => person(t.server.url, n)),
     );
     const chat = await alice!.client.chats.create({ kind: 'direct', memberIds: [bob!.id] });
     const ghost = '0190f2a0-0000-7000-8000-000000000000';
@@ -226,8 +218,8 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('refuses bad input with 4xx and stores nothing', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const token = alice.client.session!.token;
@@ -257,24 +249,27 @@ describe('Vchat: encrypted chats over REST', () => {
       ).status,
     ).toBe(404);
     expect(
-      (await db.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n,
+      (await t.db.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n,
     ).toBeGreaterThanOrEqual(0);
     expect(
-      (await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [chat.id]))
-        .rows[0].n,
+      (
+        await t.db.pool.query('SELECT count(*)::int AS n FROM messages WHERE chat_id = $1', [
+          chat.id,
+        ])
+      ).rows[0].n,
     ).toBe(0);
   });
 
   it('records one outbox row per mentioned agent, carrying ids only', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const m = await alice.client.chats.send(chat.id, '@claude summarise the secret plan', {
       mentions: ['claude', 'claude', 'helper'],
     });
-    const { rows } = await db.pool.query(
+    const { rows } = await t.db.pool.query(
       "SELECT queue, job_name, payload FROM outbox WHERE payload->>'messageId' = $1 ORDER BY payload->>'agentName'",
       [m.id],
     );
@@ -295,18 +290,18 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('rejects on the client a key wrap the server injected, unsigned or signed by a non-member', async () => {
     const [alice, bob, mallory] = await Promise.all(
-      ['alice', 'bob', 'mallory'].map((n) => person(server.url, n)),
+      ['alice', 'bob', 'mallory'].map((n) => person(t.server.url, n)),
     );
     const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
     const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
     const bobX = bob!.client.identityPublic!.x25519PublicKey;
     const inject = async (epoch: number, wrap: Uint8Array, wrappedBy: string) => {
-      await db.pool.query('UPDATE chats SET current_epoch = $2 WHERE id = $1', [chat.id, epoch]);
-      await db.pool.query(
+      await t.db.pool.query('UPDATE chats SET current_epoch = $2 WHERE id = $1', [chat.id, epoch]);
+      await t.db.pool.query(
         'INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, $2, $3)',
         [chat.id, epoch, wrappedBy],
       );
-      await db.pool.query(
+      await t.db.pool.query(
         "INSERT INTO encryption_keys (user_id, key_type, encrypted_key, key_params, chat_id, epoch, wrapped_by) VALUES ($1, 'session', $2, '{}', $3, $4, $5)",
         [bob!.id, Buffer.from(wrap), chat.id, epoch, wrappedBy],
       );
@@ -362,8 +357,8 @@ describe('Vchat: encrypted chats over REST', () => {
       body: { text: 'injected', replyTo: null, attachments: [] },
       signingKey: mallory!.client.identity!.ed25519.privateKey,
     });
-    await db.pool.query('UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1', [chat.id]);
-    await db.pool.query(
+    await t.db.pool.query('UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1', [chat.id]);
+    await t.db.pool.query(
       'INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encrypted_content, signature) VALUES ($1, $2, $3, (SELECT last_seq FROM chats WHERE id = $2), 3, $4, $5)',
       [id, chat.id, alice!.id, Buffer.from(s.encryptedContent), Buffer.from(s.signature)],
     );
@@ -374,8 +369,8 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('refuses at the server a wrap its stated wrapper did not sign', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
     const id = crypto.randomUUID();
@@ -398,14 +393,14 @@ describe('Vchat: encrypted chats over REST', () => {
     });
     expect(r.status).toBe(400);
     expect(
-      (await db.pool.query('SELECT count(*)::int AS n FROM chats WHERE id = $1', [id])).rows[0].n,
+      (await t.db.pool.query('SELECT count(*)::int AS n FROM chats WHERE id = $1', [id])).rows[0].n,
     ).toBe(0);
   });
 
   it('deletes only your own message, for everyone', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const m = await alice.client.chats.send(chat.id, 'oops');
@@ -417,7 +412,7 @@ describe('Vchat: encrypted chats over REST', () => {
       id: m.id,
       status: 'deleted',
     });
-    const { rows } = await db.pool.query('SELECT encrypted_content FROM messages WHERE id = $1', [
+    const { rows } = await t.db.pool.query('SELECT encrypted_content FROM messages WHERE id = $1', [
       m.id,
     ]);
     expect(rows[0].encrypted_content).toBeNull();
@@ -425,8 +420,8 @@ describe('Vchat: encrypted chats over REST', () => {
 
   it('pages history by seq cursor', async () => {
     const [alice, bob] = await Promise.all([
-      person(server.url, 'alice'),
-      person(server.url, 'bob'),
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     for (let i = 1; i <= 7; i++) await alice.client.chats.send(chat.id, `m${i}`);
@@ -444,7 +439,7 @@ describe('Vchat: encrypted chats over REST', () => {
     const canaries = Array.from({ length: 4 }, (_, i) => `canary-${i}-${crypto.randomUUID()}`);
     try {
       const [alice, bob, carol] = await Promise.all(
-        ['alice', 'bob', 'carol'].map((n) => person(server.url, n)),
+        ['alice', 'bob', 'carol'].map((n) => person(t.server.url, n)),
       );
       const chat = await alice!.client.chats.create({
         kind: 'group',
@@ -464,6 +459,6 @@ describe('Vchat: encrypted chats over REST', () => {
     const chatKeys = capture.needles.filter((n) => n.label === 'random-32');
     expect(chatKeys.length).toBeGreaterThanOrEqual(2 + 3);
     const needles = [...capture.needles, ...canaries.map((c) => ({ label: c, value: c }))];
-    expect(await findSecrets(db.pool, redis, needles)).toEqual([]);
+    expect(await findSecrets(t.db.pool, t.redis, needles)).toEqual([]);
   });
 });
