@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import {
   assertIdentityPublic,
   fingerprint,
@@ -7,6 +7,7 @@ import {
   identityPublicToJson,
 } from '../crypto/identity.ts';
 import type { KdfParamsJson } from '../crypto/passphrase.ts';
+import { recoveryVerifierOfProof } from '../crypto/recovery.ts';
 import { withTransaction } from '../db/pool.ts';
 import {
   AppError,
@@ -44,11 +45,6 @@ export class InvalidRecoveryError extends AppError {
   constructor() {
     super(401, 'invalid-recovery', 'Recovery refused', 'The email or recovery phrase is wrong.');
   }
-}
-
-/** Stored verifier = hex(SHA-256(proof)); the client proves knowledge of the phrase with `proof`. */
-export function verifierOfProof(proof: Uint8Array): string {
-  return createHash('sha256').update(proof).digest('hex');
 }
 
 /**
@@ -134,7 +130,7 @@ export class KeysService {
       `email:${email}`,
     ]);
     const user = await this.repo.userByEmail(email);
-    const actual = Buffer.from(verifierOfProof(proof), 'hex');
+    const actual = Buffer.from(await recoveryVerifierOfProof(proof), 'hex');
     const expected = Buffer.from(user?.backup_phrase_hash ?? '0'.repeat(64), 'hex');
     const ok = expected.length === 32 && timingSafeEqual(actual, expected);
     if (!user?.encryption_enabled || !ok) throw new InvalidRecoveryError();

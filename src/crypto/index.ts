@@ -131,6 +131,7 @@ export {
   RECOVERY_WORDS,
   type RecoverySecrets,
   recoveryPhraseFromEntropy,
+  recoveryVerifierOfProof,
 } from './recovery.ts';
 export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';

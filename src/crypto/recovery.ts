@@ -1,6 +1,14 @@
 import { entropyToMnemonic, generateMnemonic, mnemonicToEntropy } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
-import { type Bytes, constantTimeEqual, hexDecode, hexEncode, randomBytes, wipe } from './bytes.ts';
+import {
+  type Bytes,
+  constantTimeEqual,
+  expectLength,
+  hexDecode,
+  hexEncode,
+  randomBytes,
+  wipe,
+} from './bytes.ts';
 import { CryptoError } from './errors.ts';
 import { domain, Label } from './labels.ts';
 import { hkdfAesKey, hkdfBytes, importHkdfKey, sha256 } from './primitives.ts';
@@ -72,12 +80,19 @@ export async function deriveRecoverySecrets(phrase: string): Promise<RecoverySec
       'decrypt',
       'unwrapKey',
     ]);
-    const v = await hkdfBytes(base, empty, domain(Label.recoveryVerifier), 32);
-    const verifier = hexEncode(await sha256(v));
-    return { recoveryKey, verifier, proof: v };
+    const proof = await hkdfBytes(base, empty, domain(Label.recoveryVerifier), 32);
+    return { recoveryKey, verifier: await recoveryVerifierOfProof(proof), proof };
   } finally {
     wipe(entropy);
   }
+}
+
+/**
+ * verifier = hex(SHA-256(proof)): what setup stores in `users.backup_phrase_hash`, and what the
+ * server recomputes from the proof a recovering client sends.
+ */
+export async function recoveryVerifierOfProof(proof: Uint8Array): Promise<string> {
+  return hexEncode(await sha256(expectLength(proof, 32, 'recovery proof')));
 }
 
 /** Compares a phrase's verifier with the stored one in constant time. */
