@@ -76,6 +76,17 @@ function chatView(c: ChatRow, members: MemberRow[]): ChatView {
 
 const MAX_GROUP_MEMBERS = 500;
 
+/** A person without a registered identity key cannot sign, so cannot chat yet. */
+function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
+  if (!key) {
+    throw new ConflictError(
+      'encryption-not-set-up',
+      'Set up end-to-end encryption before chatting.',
+    );
+  }
+  return key;
+}
+
 /**
  * Chats, members, epochs and messages. The server never sees a chat key or a message body: it
  * stores wraps and ciphertext, checks that wraps and messages are signed by who they claim, and
@@ -100,13 +111,7 @@ export class ChatService {
 
   private async signingKeyOf(userId: string): Promise<Uint8Array> {
     const [signer] = await this.repo.signers([userId]);
-    if (!signer?.identity_signing_key) {
-      throw new ConflictError(
-        'encryption-not-set-up',
-        'Set up end-to-end encryption before chatting.',
-      );
-    }
-    return signer.identity_signing_key;
+    return requireSigningKey(signer?.identity_signing_key);
   }
 
   /** Every wrap must be signed by `wrapperId` for exactly its chat, epoch and member. */
@@ -350,12 +355,7 @@ export class ChatService {
   ): Promise<{ message: MessageView; created: boolean }> {
     const member = await this.repo.memberSigningKey(chatId, senderId);
     if (!member) throw new NotFoundError();
-    if (!member.identity_signing_key) {
-      throw new ConflictError(
-        'encryption-not-set-up',
-        'Set up end-to-end encryption before chatting.',
-      );
-    }
+    const signingKey = requireSigningKey(member.identity_signing_key);
     let ok = false;
     try {
       ok = await verifyMessageSignature({
@@ -365,7 +365,7 @@ export class ChatService {
         senderId,
         encryptedContent: input.ciphertext,
         signature: input.signature,
-        senderEd25519PublicKey: member.identity_signing_key,
+        senderEd25519PublicKey: signingKey,
       });
     } catch (err) {
       throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
