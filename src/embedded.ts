@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { access, chmod, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,13 +50,8 @@ async function assertTraversable(dir: string): Promise<void> {
     const parent = path.dirname(current);
     if (parent === current) return;
     current = parent;
-    try {
-      await access(current, constants.F_OK);
-    } catch {
-      continue;
-    }
-    const st = await stat(current);
-    if ((st.mode & 0o001) === 0) {
+    const st = await stat(current).catch(() => undefined);
+    if (st && (st.mode & 0o001) === 0) {
       throw new EmbeddedError(
         `Embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${current}; set VUTLER_DATA_DIR to a directory outside it, or set DATABASE_URL.`,
       );

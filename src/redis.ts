@@ -29,3 +29,8 @@ export function createRedis(
   });
   return client;
 }
+
+/** Closes a client politely (QUIT), or drops it if Redis no longer answers. */
+export async function closeRedis(client: Redis): Promise<void> {
+  await client.quit().catch(() => client.disconnect());
+}

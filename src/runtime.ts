@@ -5,7 +5,7 @@ import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
-import { createRedis, type Redis } from './redis.ts';
+import { closeRedis, createRedis, type Redis } from './redis.ts';
 import { loadServerSecrets } from './secrets.ts';
 import { type RunningWorker, startWorkers } from './workers/index.ts';
 
@@ -28,7 +28,8 @@ export interface Runtime {
 
 /**
  * Brings up whatever the process needs, in dependency order, and returns one `stop` that tears
- * it down in the reverse order: HTTP, WebSockets, workers, pools, then embedded servers.
+ * it down in the reverse order: WebSockets, HTTP, workers, Redis and PostgreSQL clients, then
+ * the embedded servers.
  */
 export async function startRuntime(
   config: Config,
@@ -67,7 +68,7 @@ export async function startRuntime(
     const redis = createRedis(redisUrl, { logger, name: 'vutler-api' });
     closers.push({
       name: 'redis',
-      close: async () => void (await redis.quit().catch(() => redis.disconnect())),
+      close: () => closeRedis(redis),
     });
 
     if (opts.migrate) {
@@ -82,7 +83,7 @@ export async function startRuntime(
       const workerRedis = createRedis(redisUrl, { logger, blocking: true, name: 'vutler-worker' });
       closers.push({
         name: 'worker-redis',
-        close: async () => void (await workerRedis.quit().catch(() => workerRedis.disconnect())),
+        close: () => closeRedis(workerRedis),
       });
       const workers: RunningWorker[] = await startWorkers({
         config,

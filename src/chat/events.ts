@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { closeRedis } from '../redis.ts';
 import type { ChatEvent } from './types.ts';
 
 export type { ChatEvent, MessageView } from './types.ts';
@@ -45,7 +46,7 @@ export class ChatEvents {
     });
     await sub.subscribe(this.channel);
     return async () => {
-      await sub.quit().catch(() => sub.disconnect());
+      await closeRedis(sub);
     };
   }
 }
