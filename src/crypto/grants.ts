@@ -22,13 +22,17 @@ import { openSigned, sealedBodyLength, sealSigned, verifySealedSignature } from 
  *   0x01 ‖ eph_pub(32) ‖ iv(12) ‖ AES-GCM(wk, key)(48) ‖ sig(64)           = 157 bytes
  *   wk  = HKDF(X25519(eph, gateway), salt = eph_pub ‖ gateway_pub, "vutler/v1/grant")
  *   AAD = "vutler/v1/grant/aad" ‖ 0x00 ‖ lp(userId) ‖ lp(agentId) ‖ lp(resourceType) ‖
- *         lp(resourceId) ‖ lp(u32be epoch)
- *   sig = Ed25519(owner, "vutler/v1/grant/sig" ‖ 0x00 ‖ (same five fields) ‖ body)
- * Files and memory have no epochs; they are bound with epoch 0.
+ *         lp(resourceId) ‖ lp(u32be epoch) ‖ lp(grantId) ‖ lp(accessLevel) ‖ lp(expiry)
+ *   sig = Ed25519(owner, "vutler/v1/grant/sig" ‖ 0x00 ‖ (same eight fields) ‖ body)
+ * Files and memory have no epochs; they are bound with epoch 0. `expiry` is the decimal
+ * milliseconds since 1970 or "none": what the grant allows (which grant, which level, until
+ * when) is signed, so a database edit cannot widen it.
  */
 export const GRANT_ENVELOPE_BYTES = sealedBodyLength(KEY_BYTES) + 64;
 
 export type GrantResourceType = 'chat' | 'files' | 'memory';
+
+export type GrantAccessLevel = 'decrypt_ephemeral';
 
 export interface GrantContext {
   userId: string;
@@ -36,6 +40,31 @@ export interface GrantContext {
   resourceType: GrantResourceType;
   resourceId: string;
   epoch: number;
+  /** Shared by every epoch wrap of one grant; revoking deletes them together. */
+  grantId: string;
+  accessLevel: GrantAccessLevel;
+  /** Milliseconds since 1970, or null for "until revoked". */
+  expiresAt: number | null;
+}
+
+/** The grant fields the owner chooses beside the key itself. */
+export interface GrantTerms {
+  grantId: string;
+  accessLevel: GrantAccessLevel;
+  expiresAt: number | null;
+}
+
+/** Whether a grant's signed expiry has passed at `now`. */
+export function grantExpired(c: Pick<GrantContext, 'expiresAt'>, now = Date.now()): boolean {
+  return c.expiresAt !== null && c.expiresAt <= now;
+}
+
+/**
+ * The sender id bound into an agent's message (AAD and signature): the gateway signs it, so no
+ * person's id can be reused for it and no agent can post under another owner's name.
+ */
+export function agentSenderId(ownerId: string, agentName: string): string {
+  return `agent:${ownerId.toLowerCase()}:${agentName}`;
 }
 
 /** What the owner grants: a chat epoch key, a file key, or a memory key. */
@@ -57,12 +86,21 @@ function fields(c: GrantContext): Bytes[] {
   if (c.resourceType !== 'chat' && c.epoch !== 0) {
     throw new CryptoError('bad_input', `${c.resourceType} grants are bound with epoch 0`);
   }
+  if (c.accessLevel !== 'decrypt_ephemeral') {
+    throw new CryptoError('bad_input', 'only decrypt_ephemeral grants carry a key');
+  }
+  if (c.expiresAt !== null && (!Number.isSafeInteger(c.expiresAt) || c.expiresAt < 0)) {
+    throw new CryptoError('bad_input', 'grant expiry must be null or whole milliseconds');
+  }
   return [
     idBytes(c.userId, 'user id'),
     idBytes(c.agentId, 'agent id'),
     idBytes(c.resourceType, 'resource type'),
     idBytes(c.resourceId, 'resource id'),
     epochBytes(c.epoch),
+    idBytes(c.grantId, 'grant id'),
+    idBytes(c.accessLevel, 'access level'),
+    idBytes(c.expiresAt === null ? 'none' : String(c.expiresAt), 'expiry'),
   ];
 }
 
@@ -94,6 +132,7 @@ export async function createGrant(p: {
   userId: string;
   agentId: string;
   subject: GrantSubject;
+  terms: GrantTerms;
   gatewayX25519PublicKey: Uint8Array;
   /** The owner's Ed25519 private key. */
   ownerSigningKey: CryptoKey;
@@ -106,6 +145,9 @@ export async function createGrant(p: {
       resourceType: p.subject.resourceType,
       resourceId,
       epoch,
+      grantId: p.terms.grantId,
+      accessLevel: p.terms.accessLevel,
+      expiresAt: p.terms.expiresAt,
     };
     const f = fields(context);
     const envelope = await sealSigned({

@@ -58,14 +58,18 @@ export {
   type FileStreamOptions,
 } from './filestream.ts';
 export {
+  agentSenderId,
   createGrant,
   type GatewayKeys,
   GRANT_ENVELOPE_BYTES,
+  type GrantAccessLevel,
   type GrantContext,
   type GrantResourceType,
   type GrantSubject,
+  type GrantTerms,
   gatewayPublicKeysToJson,
   generateGatewayKeys,
+  grantExpired,
   type OpenedGrant,
   openGrant,
   parseGatewayKeys,
