@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { auditRoutes } from './audit/audit.routes.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
 import { authRoutes } from './auth/auth.routes.ts';
@@ -17,6 +18,10 @@ import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
+import { Gateway } from './gateway/gateway.module.ts';
+import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import type { LoadedGatewayKeys } from './gateway/keys.ts';
+import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
@@ -32,6 +37,8 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
+  gatewayKeys?: LoadedGatewayKeys;
 }
 
 export interface Services {
@@ -40,6 +47,7 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  gateway: Gateway;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -50,12 +58,22 @@ export function createServices(deps: AppDeps): Services {
     limits: { ...LIMITS, ...deps.limits },
   });
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
+  const chats = new ChatService(deps.pool, chatEvents);
+  const gatewayKeys = deps.gatewayKeys;
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
-    chats: new ChatService(deps.pool, chatEvents),
+    chats,
+    gateway: new Gateway({
+      config: deps.config,
+      logger: deps.logger,
+      pool: deps.pool,
+      redis: deps.redis,
+      poster: chats,
+      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    }),
   };
 }
 
@@ -111,6 +129,17 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
   app.route('/api', chatRoutes(services.auth, services.chats));
+  app.route('/api', gatewayRoutes(services.auth, services.gateway));
+  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.route(
+    '/',
+    mcpRoutes({
+      publicOrigins: deps.config.gateway.publicOrigins,
+      trustProxy: deps.config.http.trustProxy,
+      tokens: services.agentTokens,
+      gateway: services.gateway,
+    }),
+  );
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length

@@ -103,6 +103,8 @@ export async function startRuntime(
     if (opts.http) {
       const secrets = await loadServerSecrets(config);
       const vutler = createApp({ config, logger, pool, redis, secrets });
+      // Loads the gateway key pair now (generating the key file on first start), not on first call.
+      await vutler.services.gateway.keyed();
       const server: ServerType = await new Promise((resolve, reject) => {
         const s = serve(
           { fetch: vutler.app.fetch, hostname: config.http.host, port: config.http.port },

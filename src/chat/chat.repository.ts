@@ -91,8 +91,8 @@ const SQL = {
       RETURNING last_seq
     ), inserted AS (
       INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
-          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted)
-      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true
+          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted, sender_agent)
+      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9
       FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
       ON CONFLICT (id) DO NOTHING
       RETURNING ${MESSAGE_COLUMNS}
@@ -205,6 +205,8 @@ export class ChatRepository {
     signature: Uint8Array;
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
+    /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
+    senderAgent?: string;
   }): Promise<MessageRow | undefined> {
     const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
       m.id,
@@ -215,6 +217,7 @@ export class ChatRepository {
       Buffer.from(m.signature),
       m.mentions,
       m.decryptionPermissions,
+      m.senderAgent ?? null,
     ]);
     return rows[0];
   }

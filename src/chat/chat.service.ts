@@ -1,5 +1,6 @@
 import { base64Encode } from '../crypto/bytes.ts';
 import { verifyChatKeyWrapSignature } from '../crypto/chatkeys.ts';
+import { agentSenderId } from '../crypto/grants.ts';
 import { verifyMessageSignature } from '../crypto/messages.ts';
 import { type Pool, withTransaction } from '../db/pool.ts';
 import {
@@ -387,6 +388,46 @@ export class ChatService {
       return { message, created: true };
     }
     return { message: await this.whyNotAppended(chatId, senderId, input), created: false };
+  }
+
+  /**
+   * A message the gateway sealed for an agent of `ownerId` and signed with its own key (the
+   * gateway's tools call this after their permission check). Verified here against that key,
+   * stored with `sender_agent`, fanned out like any message; agents' posts trigger no agent runs.
+   */
+  async postAsAgent(
+    chatId: string,
+    ownerId: string,
+    agentName: string,
+    input: { id: string; epoch: number; ciphertext: Uint8Array; signature: Uint8Array },
+    gatewayEd25519PublicKey: Uint8Array,
+  ): Promise<{ id: string; seq: number }> {
+    const ok = await verifyMessageSignature({
+      chatId,
+      messageId: input.id,
+      epoch: input.epoch,
+      senderId: agentSenderId(ownerId, agentName),
+      encryptedContent: input.ciphertext,
+      signature: input.signature,
+      senderEd25519PublicKey: gatewayEd25519PublicKey,
+    });
+    if (!ok) throw new BadSignatureError('The agent message is not signed by the gateway.');
+    const row = await this.repo.appendMessage({
+      ...input,
+      chatId,
+      senderId: ownerId,
+      mentions: [],
+      decryptionPermissions: {},
+      senderAgent: agentName,
+    });
+    if (!row) {
+      const chat = await this.requireMember(chatId, ownerId);
+      if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
+      throw new ConflictError('conflict', 'The message could not be stored; retry it.');
+    }
+    const message = messageView(row);
+    await this.events.publish({ type: 'message.created', chatId, message });
+    return { id: message.id, seq: message.seq };
   }
 
   /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */

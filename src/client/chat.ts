@@ -9,6 +9,7 @@ import type { ChatView, MessageView } from '../chat/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
+import { agentSenderId } from '../crypto/grants.ts';
 import type { IdentityPublic } from '../crypto/identity.ts';
 import { type MessageBody, openMessage, sealMessage } from '../crypto/messages.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
@@ -25,6 +26,8 @@ export interface ChatMessage {
   chatId: string;
   seq: number;
   senderId: string | null;
+  /** Set for a message an agent posted through the gateway (`senderId` is its owner). */
+  senderAgent: string | null;
   epoch: number;
   createdAt: string;
   mentions: string[];
@@ -212,6 +215,7 @@ export class ChatsClient {
       chatId: view.chatId,
       seq: view.seq,
       senderId: view.senderId,
+      senderAgent: view.senderAgent,
       epoch: view.epoch,
       createdAt: view.createdAt,
       mentions: view.mentions,
@@ -228,14 +232,21 @@ export class ChatsClient {
       return { ...base, status: 'rejected', reason: (err as Error).message };
     }
     try {
-      const sender = await this.identityOf(view.senderId);
+      // An agent's message is signed by the gateway (as the key this device pinned), bound to
+      // the agent and its owner: no person's key verifies it, and it verifies no one else's.
+      const signer = view.senderAgent
+        ? {
+            id: agentSenderId(view.senderId, view.senderAgent),
+            key: (await this.c.agents.gateway()).ed25519PublicKey,
+          }
+        : { id: view.senderId, key: (await this.identityOf(view.senderId)).ed25519PublicKey };
       const body = await openMessage({
         chatKey: key,
         messageId: view.id,
-        senderId: view.senderId,
+        senderId: signer.id,
         encryptedContent: base64Decode(view.ciphertext),
         signature: base64Decode(view.signature),
-        senderEd25519PublicKey: sender.ed25519PublicKey,
+        senderEd25519PublicKey: signer.key,
       });
       return { ...base, status: 'ok', body };
     } catch (err) {

@@ -33,6 +33,7 @@ import {
   generateRecoveryPhrase,
   pickConfirmationPositions,
 } from '../crypto/recovery.ts';
+import { AgentsClient, type GatewayPinStore, MemoryGatewayPinStore } from './agents.ts';
 import { ChatsClient } from './chat.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import {
@@ -42,6 +43,14 @@ import {
   type WebSocketConstructor,
 } from './live.ts';
 
+export type {
+  AuditEntryView,
+  GatewayPinStore,
+  GrantView,
+  PermissionView,
+  PinnedGateway,
+} from './agents.ts';
+export { AgentsClient, MemoryGatewayPinStore } from './agents.ts';
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export { ChatsClient, VutlerApiError, VutlerClientError };
@@ -55,6 +64,8 @@ export interface ClientOptions {
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
+  /** Where the gateway key is pinned (the device key store); default: in memory. */
+  gatewayPins?: GatewayPinStore;
 }
 
 export interface User {
@@ -107,10 +118,13 @@ export class VutlerClient {
   private kdf: KdfParams | undefined;
   /** Chats: create, members, rotation, send, history (decrypted and verified). */
   readonly chats: ChatsClient;
+  /** Agents: the pinned gateway key, permissions, grants, audit log. */
+  readonly agents: AgentsClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.chats = new ChatsClient(this);
+    this.agents = new AgentsClient(this, opts.gatewayPins ?? new MemoryGatewayPinStore());
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */

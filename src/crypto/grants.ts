@@ -11,9 +11,9 @@ import {
 import { type ChatKey, exportChatKeyRaw, importChatKey } from './chatkeys.ts';
 import { CryptoError } from './errors.ts';
 import { exportFileKeyRaw, type FileKey, importFileKey } from './files.ts';
-import { generateKeyPairsRaw, type IdentityKeys, importKeyPairs } from './identity.ts';
+import { fingerprint, generateKeyPairsRaw, type IdentityKeys, importKeyPairs } from './identity.ts';
 import { domain, epochBytes, idBytes, Label } from './labels.ts';
-import { importAesKey, KEY_BYTES } from './primitives.ts';
+import { ed25519Sign, ed25519Verify, importAesKey, KEY_BYTES } from './primitives.ts';
 import { openSigned, sealedBodyLength, sealSigned, verifySealedSignature } from './sealedbox.ts';
 
 /**
@@ -273,4 +273,50 @@ export function gatewayPublicKeysToJson(keys: GatewayKeys): { x25519: string; ed
     x25519: base64Encode(keys.x25519.publicKey),
     ed25519: base64Encode(keys.ed25519.publicKey),
   };
+}
+
+/** The public half of the gateway keys and its fingerprint, as `GET /api/gateway/keys` serves it. */
+export interface GatewayPublicBundle {
+  x25519: string;
+  ed25519: string;
+  fingerprint: string;
+}
+
+export async function gatewayPublicBundle(keys: GatewayKeys): Promise<GatewayPublicBundle> {
+  return {
+    ...gatewayPublicKeysToJson(keys),
+    fingerprint: await fingerprint({
+      ed25519PublicKey: keys.ed25519.publicKey,
+      x25519PublicKey: keys.x25519.publicKey,
+    }),
+  };
+}
+
+function pinInput(userId: string, ownerEd25519PublicKey: Uint8Array): Bytes {
+  return domain(
+    Label.gatewayPinSig,
+    idBytes(userId, 'user id'),
+    expectLength(ownerEd25519PublicKey, 32, 'owner Ed25519 public key'),
+  );
+}
+
+/**
+ * The gateway's pin of an owner's identity signing key: stored in PostgreSQL, but only the
+ * gateway can make one, so a database write cannot swap the key grants are checked against.
+ */
+export function signIdentityPin(
+  gateway: GatewayKeys,
+  userId: string,
+  ownerEd25519PublicKey: Uint8Array,
+): Promise<Bytes> {
+  return ed25519Sign(gateway.ed25519.privateKey, pinInput(userId, ownerEd25519PublicKey));
+}
+
+export function verifyIdentityPin(
+  gatewayEd25519PublicKey: Uint8Array,
+  userId: string,
+  ownerEd25519PublicKey: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return ed25519Verify(gatewayEd25519PublicKey, signature, pinInput(userId, ownerEd25519PublicKey));
 }

@@ -1,0 +1,82 @@
+import type { Queryable } from '../db/pool.ts';
+
+export interface MemberChatRow {
+  id: string;
+  kind: 'direct' | 'group';
+  current_epoch: number;
+  last_seq: string;
+  created_at: Date;
+  member_count: number;
+}
+
+export interface GatewayMessageRow {
+  id: string;
+  chat_id: string;
+  seq: string;
+  sender_id: string | null;
+  sender_agent: string | null;
+  epoch: number;
+  encrypted_content: Buffer | null;
+  signature: Buffer | null;
+  decryption_permissions: unknown;
+  created_at: Date;
+  deleted_at: Date | null;
+}
+
+/**
+ * Which chats a person belongs to. The hub branch builds `src/access/` for this; until it lands
+ * the gateway asks through this interface only, so the switch is one constructor argument.
+ */
+export interface ChatMembership {
+  /** Of `chatIds` (every chat when absent), those `userId` is an active member of. */
+  activeChats(userId: string, chatIds?: string[]): Promise<MemberChatRow[]>;
+}
+
+const CHAT_COLUMNS = `c.id, c.kind, c.current_epoch, c.last_seq, c.created_at,
+  (SELECT count(*)::int FROM chat_members x WHERE x.chat_id = c.id AND x.removed_at IS NULL) AS member_count`;
+const MESSAGE_COLUMNS = `id, chat_id, seq, sender_id, sender_agent, epoch, encrypted_content, signature,
+  COALESCE(decryption_permissions, '{}'::jsonb) AS decryption_permissions, created_at, deleted_at`;
+
+const SQL = {
+  activeChats: `SELECT ${CHAT_COLUMNS} FROM chats c JOIN chat_members m ON m.chat_id = c.id
+    WHERE m.user_id = $1 AND m.removed_at IS NULL AND ($2::uuid[] IS NULL OR c.id = ANY($2::uuid[]))
+    ORDER BY c.created_at DESC LIMIT 1000`,
+  before: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+  after: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
+  signingKeys: `SELECT id, identity_signing_key FROM users WHERE id = ANY($1::uuid[])`,
+} as const;
+
+/** The gateway's read-only SQL over chats and messages. */
+export class GatewayChatsRepository implements ChatMembership {
+  constructor(private readonly db: Queryable) {}
+
+  async activeChats(userId: string, chatIds?: string[]) {
+    return (await this.db.query<MemberChatRow>(SQL.activeChats, [userId, chatIds ?? null])).rows;
+  }
+
+  /** Oldest first. `before` and `after` are seq cursors; neither: the latest `limit`. */
+  async messages(chatId: string, cursor: { before?: number; after?: number }, limit: number) {
+    if (cursor.after !== undefined) {
+      return (
+        await this.db.query<GatewayMessageRow>(SQL.after, [chatId, String(cursor.after), limit])
+      ).rows;
+    }
+    const before = cursor.before !== undefined ? String(cursor.before) : '9223372036854775807';
+    return (
+      await this.db.query<GatewayMessageRow>(SQL.before, [chatId, before, limit])
+    ).rows.reverse();
+  }
+
+  /** Registered signing keys of message senders (people), for verifying what they wrote. */
+  async signingKeys(userIds: string[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    if (userIds.length === 0) return out;
+    const { rows } = await this.db.query<{ id: string; identity_signing_key: Buffer | null }>(
+      SQL.signingKeys,
+      [userIds],
+    );
+    for (const r of rows)
+      if (r.identity_signing_key) out.set(r.id, new Uint8Array(r.identity_signing_key));
+    return out;
+  }
+}

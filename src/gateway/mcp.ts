@@ -1,0 +1,112 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Logger } from 'pino';
+import { AuditUnavailableError } from '../audit/audit.service.ts';
+import { serializeError } from '../http/problem.ts';
+import type { ToolContext, ToolDef } from '../tools/tool.ts';
+import type { AgentCaller } from './access.ts';
+import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
+import type { GatewayRateLimits } from './rate-limit.ts';
+import { ToolRefusal } from './refusal.ts';
+import type { PermissionView } from './types.ts';
+
+export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
+
+export interface GatewayParts {
+  chats: ChatToolsService;
+  limits: GatewayRateLimits;
+  logger: Logger;
+  gatewayFingerprint: string;
+  tools: ToolDef[];
+}
+
+/** How one MCP connection finds out who calls (per request over HTTP, per call over stdio). */
+export interface CallerSource {
+  caller: (extra: unknown) => Promise<AgentCaller & { tokenExpiresAt: Date }>;
+  meta: (extra: unknown) => Omit<CallMeta, 'toolName'>;
+  permissions: PermissionView[];
+}
+
+function refusalResult(
+  message: string,
+  hint: string,
+  code: string,
+  retryAfterSeconds?: number,
+): CallToolResult {
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${message} ${hint}` }],
+    _meta: { 'vutler/error': { code, hint, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) } },
+  };
+}
+
+/**
+ * The one place tool failures become MCP results: a refusal keeps its message and hint; a failed
+ * audit says nothing was returned; anything else is logged and answered with the request id only,
+ * so no internal message (which might name a key or a row) reaches the agent.
+ */
+async function runTool(
+  parts: GatewayParts,
+  source: CallerSource,
+  tool: ToolDef,
+  args: unknown,
+  extra: unknown,
+) {
+  const meta = { ...source.meta(extra), toolName: tool.name };
+  try {
+    const caller = await source.caller(extra);
+    await parts.limits.take(caller.tokenId, tool.name, caller.userId);
+    const ctx: ToolContext = {
+      caller,
+      meta,
+      chats: parts.chats,
+      permissions: source.permissions,
+      gatewayFingerprint: parts.gatewayFingerprint,
+    };
+    const out = await tool.run(args as never, ctx);
+    return {
+      content: [{ type: 'text' as const, text: out.text }],
+      structuredContent: out.structured as Record<string, unknown>,
+    };
+  } catch (err) {
+    if (err instanceof ToolRefusal)
+      return refusalResult(err.message, err.hint, err.code, err.retryAfterSeconds);
+    if (err instanceof AuditUnavailableError)
+      return refusalResult(
+        'The access could not be audited, so nothing was returned.',
+        'Retry later.',
+        'audit-unavailable',
+        5,
+      );
+    parts.logger.error({ err: serializeError(err), tool: tool.name }, 'tool failed');
+    return refusalResult(`Internal error (request ${meta.requestId}).`, 'Retry later.', 'internal');
+  }
+}
+
+/** A fresh MCP server listing the tools `permissions` allow (one per HTTP request, stateless). */
+export function buildMcpServer(
+  parts: GatewayParts,
+  source: CallerSource,
+  now = new Date(),
+): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: { listChanged: false } },
+    instructions:
+      'Vutler gateway: end-to-end-encrypted chats this agent was granted. Every call is permission-checked and audited; content is decrypted for the call only.',
+  });
+  for (const tool of parts.tools) {
+    if (!tool.visible(source.permissions, now)) continue;
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        outputSchema: tool.outputSchema,
+        annotations: { title: tool.title, ...tool.annotations },
+      },
+      ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
+    );
+  }
+  return server;
+}
