@@ -29,17 +29,24 @@ describe('the MCP gateway over HTTP', () => {
 
     const mcp = await mcpClient(url, token);
     const tools = (await mcp.listTools()).tools.map((x) => x.name).sort();
-    expect(tools).toEqual(['list_chats', 'post_message', 'read_messages', 'search_messages', 'whoami']);
+    expect(tools).toEqual([
+      'list_chats',
+      'post_message',
+      'read_messages',
+      'search_messages',
+      'whoami',
+    ]);
 
     const listed = await mcp.callTool({ name: 'list_chats', arguments: {} });
     expect(listed.isError).toBeFalsy();
-    expect((listed.structuredContent as { chats: { id: string; readable: boolean }[] }).chats).toEqual([
-      expect.objectContaining({ id: chat.id, readable: true }),
-    ]);
+    expect(
+      (listed.structuredContent as { chats: { id: string; readable: boolean }[] }).chats,
+    ).toEqual([expect.objectContaining({ id: chat.id, readable: true })]);
 
     const read = await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } });
     expect(read.isError).toBeFalsy();
-    const msgs = (read.structuredContent as { messages: { status: string; text?: string }[] }).messages;
+    const msgs = (read.structuredContent as { messages: { status: string; text?: string }[] })
+      .messages;
     expect(msgs.map((m) => [m.status, m.text])).toEqual([
       ['ok', 'hello from alice'],
       ['ok', 'hello from bob'],
@@ -65,9 +72,9 @@ describe('the MCP gateway over HTTP', () => {
       name: 'search_messages',
       arguments: { query: 'FROM BOB' },
     });
-    expect((search.structuredContent as { matches: { text: string }[] }).matches.map((m) => m.text)).toEqual([
-      'hello from bob',
-    ]);
+    expect(
+      (search.structuredContent as { matches: { text: string }[] }).matches.map((m) => m.text),
+    ).toEqual(['hello from bob']);
 
     const audit = await alice.client.agents.audit({ agentName: 'claude' });
     expect(audit.entries.map((e) => [e.toolName, e.outcome]).sort()).toEqual(
