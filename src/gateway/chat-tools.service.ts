@@ -297,6 +297,16 @@ export class ChatToolsService {
         chat.id,
         await this.chats.messages(chat.id, {}, window),
       );
+      if (found.failure && input.chatId) {
+        await this.audit.record([
+          this.row(caller, meta, chat.id, { outcome: 'denied', reason: found.failure }),
+        ]);
+        throw new ToolRefusal(
+          'No usable grant for these messages.',
+          KEY_FAILURE_HINT[found.failure],
+          found.failure,
+        );
+      }
       searched += found.decrypted;
       rows.push(
         found.failure

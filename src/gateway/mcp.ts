@@ -1,6 +1,11 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type CallToolResult,
+  ListToolsRequestSchema,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { serializeError } from '../http/problem.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
@@ -83,7 +88,35 @@ async function runTool(
   }
 }
 
-/** A fresh MCP server listing the tools `permissions` allow (one per HTTP request, stateless). */
+const listings = new WeakMap<ToolDef, Tool>();
+
+/** A tool as `tools/list` shows it (JSON Schema draft-07), computed once per tool per process. */
+function listing(tool: ToolDef): Tool {
+  let l = listings.get(tool);
+  if (!l) {
+    l = {
+      name: tool.name,
+      title: tool.title,
+      description: tool.description,
+      inputSchema: z.toJSONSchema(tool.inputSchema, {
+        target: 'draft-7',
+        io: 'input',
+      }) as Tool['inputSchema'],
+      outputSchema: z.toJSONSchema(tool.outputSchema, {
+        target: 'draft-7',
+        io: 'output',
+      }) as Tool['outputSchema'],
+      annotations: { title: tool.title, ...tool.annotations },
+    };
+    listings.set(tool, l);
+  }
+  return l;
+}
+
+/**
+ * A fresh MCP server (one per HTTP request, stateless). Every tool is callable, so a call the
+ * permissions refuse is still checked and audited; `tools/list` shows only the ones they allow.
+ */
 export function buildMcpServer(
   parts: GatewayParts,
   source: CallerSource,
@@ -95,7 +128,6 @@ export function buildMcpServer(
       'Vutler gateway: end-to-end-encrypted chats this agent was granted. Every call is permission-checked and audited; content is decrypted for the call only.',
   });
   for (const tool of parts.tools) {
-    if (!tool.visible(source.permissions, now)) continue;
     server.registerTool(
       tool.name,
       {
@@ -108,5 +140,8 @@ export function buildMcpServer(
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
     );
   }
+  const visible = parts.tools.filter((t) => t.visible(source.permissions, now)).map(listing);
+  // Replaces the SDK's listing (all registered tools) with the permitted ones.
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: visible }));
   return server;
 }
