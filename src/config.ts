@@ -104,6 +104,10 @@ const envSchema = z.object({
     .optional(),
   VUTLER_GATEWAY_RATE_TOOL: rate.prefault('120/60'),
   VUTLER_GATEWAY_RATE_USER: rate.prefault('600/60'),
+  VUTLER_AGENT_TOKEN: z
+    .string()
+    .regex(/^vta_[A-Za-z0-9_-]{43}$/, 'must be an agent token (vta_…)')
+    .optional(),
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
@@ -158,6 +162,8 @@ export interface Config {
     rateUser: TokenBucket;
     /** How many recent messages per chat `search_messages` decrypts at most. */
     searchWindow: number;
+    /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
+    agentToken: string | undefined;
   };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
@@ -208,6 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
       rateTool: e.VUTLER_GATEWAY_RATE_TOOL,
       rateUser: e.VUTLER_GATEWAY_RATE_USER,
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
+      agentToken: e.VUTLER_AGENT_TOKEN,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

@@ -7,6 +7,7 @@ import {
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
+import { UnauthorizedError } from '../errors.ts';
 import { serializeError } from '../http/problem.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
@@ -76,6 +77,12 @@ async function runTool(
   } catch (err) {
     if (err instanceof ToolRefusal)
       return refusalResult(err.message, err.hint, err.code, err.retryAfterSeconds);
+    if (err instanceof UnauthorizedError)
+      return refusalResult(
+        'The agent token is invalid, expired or revoked.',
+        'Ask the owner for a new token.',
+        'unauthorized',
+      );
     if (err instanceof AuditUnavailableError)
       return refusalResult(
         'The access could not be audited, so nothing was returned.',
