@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { auditRoutes } from './audit/audit.routes.ts';
+import { AuditChainService } from './audit/chain.service.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
 import { authRoutes } from './auth/auth.routes.ts';
@@ -48,6 +49,7 @@ export interface Services {
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  auditChain: AuditChainService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -60,20 +62,25 @@ export function createServices(deps: AppDeps): Services {
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const chats = new ChatService(deps.pool, chatEvents);
   const gatewayKeys = deps.gatewayKeys;
+  const gateway = new Gateway({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    poster: chats,
+    loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+  });
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
     chats,
-    gateway: new Gateway({
-      config: deps.config,
-      logger: deps.logger,
-      pool: deps.pool,
-      redis: deps.redis,
-      poster: chats,
-      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
-    }),
+    gateway,
+    auditChain: new AuditChainService(
+      deps.pool,
+      async () => (await gateway.keyed()).keys.keys.ed25519.publicKey,
+    ),
   };
 }
 
@@ -130,7 +137,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
   app.route('/api', chatRoutes(services.auth, services.chats));
   app.route('/api', gatewayRoutes(services.auth, services.gateway));
-  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.route('/api', auditRoutes(services.auth, services.gateway.audit, services.auditChain));
   app.route(
     '/',
     mcpRoutes({

@@ -54,4 +54,6 @@ export interface AuditEntryView {
   decryptionSuccess: boolean;
   itemCount: number;
   at: string;
+  /** Audit hash chain: sealed (signed checkpoint covers it), pending (not yet), broken. */
+  chain?: 'sealed' | 'pending' | 'broken';
 }
