@@ -21,13 +21,17 @@ import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import { GrantsRepository } from './gateway/grants.repository.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
+import { GatewayIdentityPins } from './gateway/pins.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
+import { memoryRoutes } from './memory/memory.routes.ts';
+import { MemoryService } from './memory/memory.service.ts';
 import type { ServerSecrets } from './secrets.ts';
 
 export interface AppDeps {
@@ -50,6 +54,8 @@ export interface Services {
   chats: ChatService;
   gateway: Gateway;
   auditChain: AuditChainService;
+  /** Built once the gateway key is loaded (grants are checked against its pins). */
+  memory: () => Promise<MemoryService>;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -77,10 +83,26 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     chats,
     gateway,
+    memory: lazy(async () => {
+      const { keys } = await gateway.keyed();
+      const pins = new GatewayIdentityPins(new GrantsRepository(deps.pool), keys.keys);
+      return new MemoryService(deps.pool, pins, deps.config.memory.maxEntries);
+    }),
     auditChain: new AuditChainService(
       deps.pool,
       async () => (await gateway.keyed()).keys.keys.ed25519.publicKey,
     ),
+  };
+}
+
+function lazy<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    p ??= make().catch((err: unknown) => {
+      p = undefined;
+      throw err;
+    });
+    return p;
   };
 }
 
@@ -138,6 +160,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', chatRoutes(services.auth, services.chats));
   app.route('/api', gatewayRoutes(services.auth, services.gateway));
   app.route('/api', auditRoutes(services.auth, services.gateway.audit, services.auditChain));
+  app.route('/api', memoryRoutes(services.auth, services.memory));
   app.route(
     '/',
     mcpRoutes({

@@ -4,6 +4,8 @@ import { AuditRepository } from '../audit/audit.repository.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
+import { MemoryRepository } from '../memory/memory.repository.ts';
+import { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import { TOOLS } from '../tools/index.ts';
 import { GatewayAccess } from './access.ts';
 import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
@@ -83,6 +85,14 @@ export class Gateway {
       grants: new GrantsService(pool, this.membership, pins),
       parts: {
         chats,
+        memory: new MemoryToolsService(
+          new MemoryRepository(pool),
+          grantsRepo,
+          pins,
+          keys.keys,
+          this.audit,
+          config.memory.maxEntries,
+        ),
         limits: new GatewayRateLimits(
           redis,
           config.redis.prefix,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
 import { serializeError } from '../http/problem.ts';
+import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
@@ -20,6 +21,7 @@ export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
 
 export interface GatewayParts {
   chats: ChatToolsService;
+  memory: MemoryToolsService;
   limits: GatewayRateLimits;
   logger: Logger;
   gatewayFingerprint: string;
@@ -66,6 +68,7 @@ async function runTool(
       caller,
       meta,
       chats: parts.chats,
+      memory: parts.memory,
       permissions: source.permissions,
       gatewayFingerprint: parts.gatewayFingerprint,
     };

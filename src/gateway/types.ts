@@ -31,7 +31,8 @@ export type GrantScope = 'from_now_on' | 'all_history';
 export interface GrantView {
   grantId: string;
   agentName: string;
-  resourceType: 'chat';
+  /** `memory` grants are made through `/api/memory/grants` (resource id = memory key id). */
+  resourceType: 'chat' | 'files' | 'memory';
   resourceId: string;
   scope: GrantScope;
   accessLevel: 'decrypt_ephemeral';

@@ -3,12 +3,14 @@ import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
+import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 
 /** What a tool handler gets for one call. */
 export interface ToolContext {
   caller: AgentCaller & { tokenExpiresAt: Date };
   meta: CallMeta;
   chats: ChatToolsService;
+  memory: MemoryToolsService;
   /** The caller's permission rows as read for this request. */
   permissions: PermissionView[];
   gatewayFingerprint: string;
