@@ -186,6 +186,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       injectWebSocket(server);
       await hub.start();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      await hub.stop();
+      await services.gateway.close();
+    },
   };
 }

@@ -22,6 +22,8 @@ export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
 export interface GatewayParts {
   chats: ChatToolsService;
   memory: MemoryToolsService;
+  /** Upstream MCP servers' tools, when `VUTLER_UPSTREAMS_FILE` configures some. */
+  federation?: { tools: () => ToolDef[] };
   limits: GatewayRateLimits;
   logger: Logger;
   gatewayFingerprint: string;
@@ -73,6 +75,7 @@ async function runTool(
       gatewayFingerprint: parts.gatewayFingerprint,
     };
     const out = await tool.run(args as never, ctx);
+    if (out.raw) return out.raw;
     return {
       content: [{ type: 'text' as const, text: out.text }],
       structuredContent: out.structured as Record<string, unknown>,
@@ -102,6 +105,7 @@ const listings = new WeakMap<ToolDef, Tool>();
 
 /** A tool as `tools/list` shows it (JSON Schema draft-07), computed once per tool per process. */
 function listing(tool: ToolDef): Tool {
+  if (tool.listing) return tool.listing;
   let l = listings.get(tool);
   if (!l) {
     l = {
@@ -137,20 +141,22 @@ export function buildMcpServer(
     instructions:
       'Vutler gateway: end-to-end-encrypted chats this agent was granted. Every call is permission-checked and audited; content is decrypted for the call only.',
   });
-  for (const tool of parts.tools) {
+  const tools = parts.federation ? [...parts.tools, ...parts.federation.tools()] : parts.tools;
+  for (const tool of tools) {
     server.registerTool(
       tool.name,
       {
         title: tool.title,
         description: tool.description,
         inputSchema: tool.inputSchema,
-        outputSchema: tool.outputSchema,
+        // A federated tool's output is the upstream's to describe (and its client's to check).
+        outputSchema: tool.listing ? undefined : tool.outputSchema,
         annotations: { title: tool.title, ...tool.annotations },
       },
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
     );
   }
-  const visible = parts.tools.filter((t) => t.visible(source.permissions, now)).map(listing);
+  const visible = tools.filter((t) => t.visible(source.permissions, now)).map(listing);
   // Replaces the SDK's listing (all registered tools) with the permitted ones.
   server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: visible }));
   return server;

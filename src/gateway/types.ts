@@ -1,7 +1,14 @@
 /** Gateway wire types shared by the server and the browser-safe SDK (types only). */
 
 export type AccessLevel = 'denied' | 'metadata' | 'decrypt_ephemeral';
-export type PermissionResourceType = 'chat' | 'files' | 'vdrive' | 'memory' | 'github';
+export type PermissionResourceType =
+  | 'chat'
+  | 'files'
+  | 'vdrive'
+  | 'memory'
+  | 'github'
+  /** A federated upstream MCP server (docs/MCP.md). */
+  | `upstream:${string}`;
 
 export interface PermissionConditions {
   /** Allow-list of resource ids; absent means every resource of the type. */

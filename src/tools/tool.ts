@@ -1,4 +1,4 @@
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
@@ -20,6 +20,8 @@ export interface ToolResult<O> {
   structured: O;
   /** The same result rendered for models that read only text content. */
   text: string;
+  /** A federated tool's upstream result, passed through as it came. */
+  raw?: CallToolResult;
 }
 
 /** One MCP tool: a thin transport from validated input to a service call and back. */
@@ -30,6 +32,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   inputSchema: I;
   outputSchema: O;
   annotations: ToolAnnotations;
+  /** What tools/list shows, verbatim (federated tools: the upstream's JSON Schemas). */
+  listing?: Tool;
   /** Whether `tools/list` shows this tool to an agent with these permissions. */
   visible: (permissions: PermissionView[], now: Date) => boolean;
   run: (input: z.infer<I>, ctx: ToolContext) => Promise<ToolResult<z.infer<O>>>;
