@@ -93,6 +93,9 @@ export class AuditChainService {
 
   /** Verifies a user's whole chain (every linked row, every checkpoint). */
   async verifyUser(userId: string): Promise<ChainVerdict & { pending: number }> {
+    // Checkpoints first: the sealer may run meanwhile, and a checkpoint must never be newer than
+    // the rows read after it (it would look like rows went missing).
+    const checkpoints = (await this.repo.checkpoints(userId)).map(checkpointOf);
     const rows: ChainRow[] = [];
     for (let after = -1; ; ) {
       const page = await this.repo.linkedAfter(userId, after, PAGE);
@@ -103,7 +106,7 @@ export class AuditChainService {
     const pending = await this.repo.pendingOfUser(userId, 1_000_000);
     const verdict = await verifyChain({
       rows: [...rows, ...pending],
-      checkpoints: (await this.repo.checkpoints(userId)).map(checkpointOf),
+      checkpoints,
       gatewayEd25519Public: await this.gatewayEd25519Public(),
     });
     return { ...verdict, pending: pending.length };
@@ -177,14 +180,22 @@ export class AuditChainService {
       prevHash: b64(r.prevHash),
       rowHash: b64(r.rowHash),
     });
+    // Checkpoints are read first and written last (see verifyUser); a row the sealer links while
+    // we read is exported once, as linked.
+    const checkpoints = await this.repo.checkpoints(userId);
+    const pending = await this.repo.pendingOfUser(userId, 100_000);
+    const seen = new Set<string>();
     for (let after = -1; ; ) {
       const page = await this.repo.linkedAfter(userId, after, PAGE);
-      for (const r of page) yield line(r);
+      for (const r of page) {
+        seen.add(r.id);
+        yield line(r);
+      }
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.chainIndex!;
     }
-    for (const r of await this.repo.pendingOfUser(userId, 100_000)) yield line(r);
-    for (const c of await this.repo.checkpoints(userId)) {
+    for (const r of pending) if (!seen.has(r.id)) yield line(r);
+    for (const c of checkpoints) {
       yield {
         type: 'checkpoint',
         chainIndex: Number(c.chain_index),
