@@ -43,6 +43,30 @@ export class Http {
     private readonly fetchImpl: FetchLike,
   ) {}
 
+  /** A GET whose answer is text (e.g. an NDJSON export); errors as in `request`. */
+  async requestText(path: string): Promise<string> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), { headers });
+    const text = await res.text();
+    if (!res.ok) {
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        // not a problem document
+      }
+      throw new VutlerApiError(
+        res.status,
+        String(json.type ?? 'http').replace(/^urn:vutler:problem:/, ''),
+        String(json.detail ?? json.title ?? `HTTP ${res.status}`),
+        (json.requestId as string | undefined) ?? res.headers.get('x-request-id') ?? undefined,
+        json,
+      );
+    }
+    return text;
+  }
+
   async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const url = new URL(path, this.baseUrl);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);

@@ -34,6 +34,7 @@ import {
   pickConfirmationPositions,
 } from '../crypto/recovery.ts';
 import { AgentsClient, type GatewayPinStore, MemoryGatewayPinStore } from './agents.ts';
+import { AuditClient } from './audit.ts';
 import { ChatsClient } from './chat.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import {
@@ -52,6 +53,8 @@ export type {
   PinnedGateway,
 } from './agents.ts';
 export { AgentsClient, MemoryGatewayPinStore } from './agents.ts';
+export type { ExportVerdict } from './audit.ts';
+export { AuditClient } from './audit.ts';
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { Memory, MemoryGrantView } from './memory.ts';
@@ -125,12 +128,15 @@ export class VutlerClient {
   readonly agents: AgentsClient;
   /** Agent memory: grant it, read, correct and delete what agents remembered. */
   readonly memory: MemoryClient;
+  /** The audit log's NDJSON export, verified against the pinned gateway key. */
+  readonly audit: AuditClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.chats = new ChatsClient(this);
     this.agents = new AgentsClient(this, opts.gatewayPins ?? new MemoryGatewayPinStore());
     this.memory = new MemoryClient(this);
+    this.audit = new AuditClient(this);
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */

@@ -103,6 +103,12 @@ describe('audit hash chain', () => {
     };
     const good = await verifyAuditExport(await exportText(), gatewayPublic);
     expect(good.ok).toBe(true);
+    // The SDK verifies the same export against the gateway key the device pinned.
+    expect(await alice.client.audit.verify()).toMatchObject({
+      ok: true,
+      rows: 6,
+      sealedThrough: 5,
+    });
     expect(good.rows).toBe(6);
     expect(good.sealedThrough).toBe(5);
 
@@ -124,6 +130,7 @@ describe('audit hash chain', () => {
     const offline = await verifyAuditExport(await exportText(), gatewayPublic);
     expect(offline.ok).toBe(false);
     expect(offline.firstBreak?.rowId).toBe(victim.id);
+    expect((await alice.client.audit.verify()).firstBreak?.rowId).toBe(victim.id);
   });
 
   it('catches a row whose hash was recomputed, a deleted row, and a forged checkpoint', async () => {
