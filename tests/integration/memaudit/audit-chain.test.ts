@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyAuditExport } from '../../../src/audit/export.ts';
 import { parseGatewayKeys } from '../../../src/crypto/grants.ts';
 import { startWorkers } from '../../../src/workers/index.ts';
 import { silentLogger, testConfig, useTestServer } from '../../helpers/app.ts';
+import { TEST_REDIS_URL } from '../../helpers/env.ts';
 import { gatewayKeyLine, mcpClient } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
 
@@ -72,22 +74,29 @@ describe('audit hash chain', () => {
     expect(before).toHaveLength(6);
     expect(before.every((e) => e.chain === 'pending')).toBe(true);
 
-    // The real worker factory, as `vutler worker` runs it, with a short interval.
-    const workers = await startWorkers({
-      config: testConfig({ VUTLER_GATEWAY_KEY: keyLine, VUTLER_AUDIT_SEAL_INTERVAL_MS: '50' }),
-      logger: silentLogger,
-      pool: ctx.db.pool,
-      redis: ctx.redis,
+    // A real `vutler worker` process seals them.
+    const worker = spawn(process.execPath, [BIN, 'worker'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: ctx.db.url,
+        REDIS_URL: TEST_REDIS_URL,
+        VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}`,
+        VUTLER_GATEWAY_KEY: keyLine,
+        VUTLER_AUDIT_SEAL_INTERVAL_MS: '100',
+        LOG_LEVEL: 'silent',
+      },
+      stdio: 'ignore',
     });
     try {
       await eventually(
         async () => (await entries(alice)).every((e) => e.chain === 'sealed'),
-        'sealing',
+        'the worker sealing the rows',
+        30_000,
       );
-      // New rows after the first checkpoint are sealed by a later one.
-      await aliceWithAudit(0);
     } finally {
-      await Promise.all(workers.map((w) => w.close()));
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.kill('SIGTERM');
+      await exited;
     }
 
     const ok = await verifyCli(ctx.db.url, ['--user', alice.id]);
