@@ -59,29 +59,30 @@ async function startHttpUpstream() {
   };
 }
 
-describe('upstream MCP federation', () => {
-  let httpUpstream: Awaited<ReturnType<typeof startHttpUpstream>>;
-  beforeAll(async () => {
-    httpUpstream = await startHttpUpstream();
-    await writeFile(
-      upstreamsFile,
-      JSON.stringify({
-        upstreams: {
-          kb: {
-            command: process.execPath,
-            args: [SERVER_MEMORY],
-            env: { MEMORY_FILE_PATH: memoryFile },
-          },
-          echo: { url: httpUpstream.url, headers: { 'x-upstream-key': 'upstream-secret' } },
+let httpUpstream: Awaited<ReturnType<typeof startHttpUpstream>>;
+beforeAll(async () => {
+  httpUpstream = await startHttpUpstream();
+  await writeFile(
+    upstreamsFile,
+    JSON.stringify({
+      upstreams: {
+        kb: {
+          command: process.execPath,
+          args: [SERVER_MEMORY],
+          env: { MEMORY_FILE_PATH: memoryFile },
         },
-      }),
-    );
-  });
+        echo: { url: httpUpstream.url, headers: { 'x-upstream-key': 'upstream-secret' } },
+      },
+    }),
+  );
+});
+afterAll(async () => {
+  await httpUpstream?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('upstream MCP federation', () => {
   const ctx = useTestServer({ VUTLER_GATEWAY_KEY: keyLine, VUTLER_UPSTREAMS_FILE: upstreamsFile });
-  afterAll(async () => {
-    await httpUpstream?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('re-exposes server-memory’s tools behind the permission check, with audit', async () => {
     const alice = await person(ctx.server.url, 'alice');
@@ -180,5 +181,29 @@ describe('upstream MCP federation', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VutlerApiError);
     expect((err as VutlerApiError).status).toBe(422);
+  });
+});
+
+describe('upstream MCP federation: rate limits', () => {
+  const ctx = useTestServer({
+    VUTLER_GATEWAY_KEY: keyLine,
+    VUTLER_UPSTREAMS_FILE: upstreamsFile,
+    VUTLER_GATEWAY_RATE_TOOL: '2/60',
+  });
+
+  it('applies the per-token tool limit to federated tools', async () => {
+    const alice = await person(ctx.server.url, 'alice');
+    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
+    await alice.client.agents.setPermission({
+      agentName: 'claude',
+      resourceType: 'upstream:kb',
+      accessLevel: 'metadata',
+    });
+    const mcp = await mcpClient(ctx.server.url, token);
+    const call = () => mcp.callTool({ name: 'kb__read_graph', arguments: {} });
+    expect((await call()).isError).toBeFalsy();
+    expect((await call()).isError).toBeFalsy();
+    expect(errorCode(await call())).toBe('rate-limited');
+    await mcp.close();
   });
 });
