@@ -59,6 +59,12 @@ const SQL = {
     WHERE user_id = $1 AND chain_index IS NULL ORDER BY log_seq LIMIT $2`,
   checkpoints: `SELECT user_id, chain_index, head_hash, signature, created_at FROM audit_checkpoints
     WHERE user_id = $1 ORDER BY chain_index`,
+  // The checkpoints that can cover rows min..max: from min up to the first one at or after max.
+  covering: `SELECT user_id, chain_index, head_hash, signature, created_at FROM audit_checkpoints
+    WHERE user_id = $1 AND chain_index >= $2 AND chain_index <= COALESCE(
+      (SELECT min(chain_index) FROM audit_checkpoints WHERE user_id = $1 AND chain_index >= $3),
+      9223372036854775807)
+    ORDER BY chain_index`,
   byIds: `SELECT ${CHAIN_COLUMNS} FROM decryption_audit_log WHERE user_id = $1 AND id = ANY($2::uuid[])`,
 } as const;
 
@@ -160,6 +166,10 @@ export class ChainRepository {
 
   async checkpoints(userId: string): Promise<CheckpointDbRow[]> {
     return (await this.db.query<CheckpointDbRow>(SQL.checkpoints, [userId])).rows;
+  }
+
+  async covering(userId: string, min: number, max: number): Promise<CheckpointDbRow[]> {
+    return (await this.db.query<CheckpointDbRow>(SQL.covering, [userId, min, max])).rows;
   }
 
   async byIds(userId: string, ids: string[]): Promise<ChainRow[]> {

@@ -121,7 +121,12 @@ export class AuditChainService {
     const out = new Map<string, ChainState>();
     if (ids.length === 0) return out;
     const rows = await this.repo.byIds(userId, ids);
-    const checkpoints = (await this.repo.checkpoints(userId)).map(checkpointOf);
+    const indexes = rows.flatMap((r) => (r.chainIndex === null ? [] : [r.chainIndex]));
+    const checkpoints = indexes.length
+      ? (await this.repo.covering(userId, Math.min(...indexes), Math.max(...indexes))).map(
+          checkpointOf,
+        )
+      : [];
     const groups = new Map<number, { from: number; cp: Checkpoint | undefined }>();
     for (const r of rows) {
       if (r.chainIndex === null) {

@@ -213,6 +213,27 @@ describe('audit hash chain', () => {
     expect(forged.stdout).toContain('bad-signature');
   });
 
+  it('shows sealed rows across several checkpoints and new rows as pending', async () => {
+    const { AuditSealer } = await import('../../../src/audit/chain.service.ts');
+    const sealer = new AuditSealer(ctx.db.pool, await parseGatewayKeys(keyLine), silentLogger);
+    const alice = await aliceWithAudit(3);
+    expect(await sealer.sealOnce()).toBeGreaterThanOrEqual(3);
+    const mcp = await mcpClient(
+      ctx.server.url,
+      (await alice.client.createAgentToken({ agentName: 'claude' })).token,
+    );
+    for (let i = 0; i < 2; i++) await mcp.callTool({ name: 'list_chats', arguments: {} });
+    await sealer.sealOnce();
+    await mcp.callTool({ name: 'list_chats', arguments: {} });
+    const states = (await entries(alice)).map((e) => e.chain);
+    expect(states).toEqual(['pending', 'sealed', 'sealed', 'sealed', 'sealed', 'sealed']);
+    const cps = await ctx.db.pool.query('SELECT 1 FROM audit_checkpoints WHERE user_id = $1', [
+      alice.id,
+    ]);
+    expect(cps.rowCount).toBe(2);
+    await mcp.close();
+  });
+
   it('refuses bad CLI arguments with exit 2', async () => {
     const r = await verifyCli(ctx.db.url, ['--user', 'not-a-uuid']);
     expect(r.code).toBe(2);
