@@ -139,16 +139,23 @@ describe('what a database writer cannot make the gateway do', () => {
     await s.bob.client.chats.send(s.chat.id, 'deny canary', {
       decryptionPermissions: { agents: 'deny' },
     });
-    await t.db.pool.query(
-      `UPDATE messages SET decryption_permissions = '{"agents":["other-agent"]}' WHERE chat_id = $1 AND seq = 1`,
-      [s.chat.id],
-    );
+    await s.bob.client.chats.send(s.chat.id, 'only for other-agent', {
+      decryptionPermissions: { agents: ['other-agent'] },
+    });
+    await s.bob.client.chats.send(s.chat.id, 'for claude too', {
+      decryptionPermissions: { agents: ['other-agent', 'claude'] },
+    });
     const mcp = await mcpClient(t.server.url, s.token);
     const read = await mcp.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } });
     const msgs = (read.structuredContent as { messages: { status: string; text?: string }[] })
       .messages;
-    expect(msgs.map((m) => m.status)).toEqual(['withheld', 'withheld']);
-    expect(JSON.stringify(read)).not.toMatch(/deny canary|secret plans/);
+    expect(msgs.map((m) => [m.status, m.text])).toEqual([
+      ['ok', 'secret plans'],
+      ['withheld', undefined],
+      ['withheld', undefined],
+      ['ok', 'for claude too'],
+    ]);
+    expect(JSON.stringify(read)).not.toMatch(/deny canary|only for other-agent/);
     const search = await mcp.callTool({ name: 'search_messages', arguments: { query: 'canary' } });
     expect((search.structuredContent as { matches: unknown[] }).matches).toEqual([]);
     await mcp.close();
