@@ -32,6 +32,7 @@ function views(rows: GrantRow[]): GrantView[] {
     }
     v.epochs.push(r.epoch);
   }
+  for (const v of byId.values()) v.epochs.sort((a, b) => a - b);
   return [...byId.values()];
 }
 

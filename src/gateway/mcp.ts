@@ -59,6 +59,29 @@ async function runTool(
   extra: unknown,
 ) {
   const meta = { ...source.meta(extra), toolName: tool.name };
+  const started = performance.now();
+  const result = await callTool(parts, source, tool, args, extra, meta);
+  // Names and codes only: never arguments or results.
+  parts.logger.info(
+    {
+      tool: tool.name,
+      ok: !result.isError,
+      code: (result._meta?.['vutler/error'] as { code?: string } | undefined)?.code,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    },
+    'mcp tool call',
+  );
+  return result;
+}
+
+async function callTool(
+  parts: GatewayParts,
+  source: CallerSource,
+  tool: ToolDef,
+  args: unknown,
+  extra: unknown,
+  meta: CallMeta,
+): Promise<CallToolResult> {
   try {
     const caller = await source.caller(extra);
     await parts.limits.take(caller.tokenId, tool.name, caller.userId);

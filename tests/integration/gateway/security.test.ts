@@ -211,10 +211,31 @@ describe('what a database writer cannot make the gateway do', () => {
       .catch((e: { status: number; type: string }) => e);
     expect(res).toMatchObject({ status: 400, type: 'bad-signature' });
 
+    await s.alice.client.agents.setPermission({
+      agentName: 'helper',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+    });
+    await s.alice.client.agents.grantChat(s.chat.id, 'helper');
+    const helper = await s.alice.client.createAgentToken({ agentName: 'helper' });
     const before = (await s.alice.client.chats.get(s.chat.id)).currentEpoch;
     await s.alice.client.agents.revokeGrant(s.grant.grantId);
     expect((await s.alice.client.chats.get(s.chat.id)).currentEpoch).toBe(before + 1);
     expect(await s.alice.client.agents.grants('claude')).toEqual([]);
+    // The other agent keeps its access, now including the new epoch.
+    expect((await s.alice.client.agents.grants('helper'))[0]?.epochs).toEqual([before, before + 1]);
+    await s.bob.client.chats.send(s.chat.id, 'after revocation');
+    const claude = await mcpClient(t.server.url, s.token);
+    expect(
+      errorCode(await claude.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } })),
+    ).toBe('no-grant');
+    await claude.close();
+    const h = await mcpClient(t.server.url, helper.token);
+    const read = await h.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } });
+    expect(
+      (read.structuredContent as { messages: { text?: string }[] }).messages.map((m) => m.text),
+    ).toEqual(['secret plans', 'after revocation']);
+    await h.close();
   });
 });
 
