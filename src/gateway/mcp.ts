@@ -30,7 +30,8 @@ export interface GatewayParts {
 export interface CallerSource {
   caller: (extra: unknown) => Promise<AgentCaller & { tokenExpiresAt: Date }>;
   meta: (extra: unknown) => Omit<CallMeta, 'toolName'>;
-  permissions: PermissionView[];
+  /** The caller's permission rows, read when a call needs them (tools/list, whoami). */
+  permissions: (caller: AgentCaller) => Promise<PermissionView[]>;
 }
 
 function refusalResult(
@@ -89,7 +90,7 @@ async function callTool(
       caller,
       meta,
       chats: parts.chats,
-      permissions: source.permissions,
+      permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
     };
     const out = await tool.run(args as never, ctx);
@@ -150,7 +151,7 @@ function listing(tool: ToolDef): Tool {
 export function buildMcpServer(
   parts: GatewayParts,
   source: CallerSource,
-  now = new Date(),
+  now = () => new Date(),
 ): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: { listChanged: false } },
@@ -170,8 +171,10 @@ export function buildMcpServer(
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
     );
   }
-  const visible = parts.tools.filter((t) => t.visible(source.permissions, now)).map(listing);
-  // Replaces the SDK's listing (all registered tools) with the permitted ones.
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: visible }));
+  // Replaces the SDK's listing (all registered tools) with the permitted ones, read per listing.
+  server.server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+    const permissions = await source.permissions(await source.caller(extra));
+    return { tools: parts.tools.filter((t) => t.visible(permissions, now())).map(listing) };
+  });
   return server;
 }
