@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../../src/client/index.ts';
 import { useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
+import { until } from '../../helpers/wait.ts';
 
 const key = await gatewayKeyLine();
 
@@ -54,11 +56,23 @@ describe('the MCP gateway over HTTP', () => {
     ]);
     expect(textOf(read)).not.toContain('not for agents');
 
+    const live: ChatMessage[] = [];
+    const sub = await bob.client.live({
+      onEvent: (e) => {
+        if (e.type === 'message') live.push(e.message);
+      },
+    });
     const posted = await mcp.callTool({
       name: 'post_message',
       arguments: { chatId: chat.id, text: 'hello from claude' },
     });
     expect(posted.isError, textOf(posted)).toBeFalsy();
+    await until(() => live.some((m) => m.senderAgent === 'claude'), 'the agent message, live');
+    expect(live.find((m) => m.senderAgent === 'claude')).toMatchObject({
+      status: 'ok',
+      body: { text: 'hello from claude' },
+    });
+    sub.close();
     const history = await bob.client.chats.history(chat.id);
     const last = history[history.length - 1]!;
     expect(last).toMatchObject({
