@@ -113,16 +113,21 @@ describe('the MCP gateway over HTTP', () => {
       agentName: 'claude',
       resourceType: 'chat',
       accessLevel: 'decrypt_ephemeral',
+      conditions: { allow_write: true },
     });
     const mcp = await mcpClient(url, token);
-    const a = await mcp.callTool({ name: 'read_messages', arguments: { chatId: foreign.id } });
-    const b = await mcp.callTool({
-      name: 'read_messages',
-      arguments: { chatId: '0190d5c2-0000-7000-8000-00000000abcd' },
-    });
-    expect(a.isError).toBe(true);
-    expect(errorCode(a)).toBe('not-found');
-    expect(a).toEqual(b);
+    const ghost = '0190d5c2-0000-7000-8000-00000000abcd';
+    for (const [name, extra] of [
+      ['read_messages', {}],
+      ['search_messages', { query: 'x' }],
+      ['post_message', { text: 'x' }],
+    ] as const) {
+      const a = await mcp.callTool({ name, arguments: { chatId: foreign.id, ...extra } });
+      const b = await mcp.callTool({ name, arguments: { chatId: ghost, ...extra } });
+      expect(a.isError, name).toBe(true);
+      expect(errorCode(a), name).toBe('not-found');
+      expect(a, name).toEqual(b);
+    }
     await mcp.close();
   });
 });
