@@ -12,7 +12,7 @@
  * server CPU per call can be split into crypto, and the rest (HTTP, MCP, SQL, JSON).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '8' },
     concurrency: { type: 'string', default: '16' },
     messages: { type: 'string', default: '50' },
+    /** Profile the Vutler server (--cpu-prof) and split its main-thread time by package. */
+    'server-prof': { type: 'boolean', default: true },
   },
 });
 const DURATION_S = Number(args.duration);
@@ -197,7 +199,55 @@ async function cryptoPerCall() {
   };
 }
 
-async function runVutler(cleanup: Cleanup): Promise<{ result: RunResult; auditRows: number }> {
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  hitCount?: number;
+}
+
+/** Main-thread self time of a V8 .cpuprofile, grouped by where the code lives. */
+function profileSplit(dir: string): { group: string; pct: number }[] {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return [];
+  const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const groups = new Map<string, number>();
+  let total = 0;
+  const groupOf = (n: ProfileNode): string | undefined => {
+    const { url, functionName } = n.callFrame;
+    if (functionName === '(idle)') return undefined;
+    if (functionName === '(garbage collector)') return 'garbage collection';
+    if (functionName === '(program)' || url === '') return 'native / runtime';
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    if (pkg === '@modelcontextprotocol/sdk')
+      return 'MCP SDK (JSON-RPC, schemas, output validation)';
+    if (pkg === 'zod') return 'zod (input/output validation)';
+    if (pkg === 'pg' || pkg === 'pg-protocol' || pkg === 'pg-types') return 'pg driver';
+    if (pkg === 'ioredis' || pkg === 'rate-limiter-flexible') return 'Redis client';
+    if (pkg === 'hono' || pkg?.startsWith('@hono')) return 'Hono / node-server';
+    if (pkg === 'pino' || pkg === 'sonic-boom') return 'logging';
+    if (pkg) return 'other packages';
+    if (url.includes('/src/crypto/')) return 'src/crypto (JS side of WebCrypto calls)';
+    if (url.includes('/src/')) return 'Vutler src (gateway, tools, auth)';
+    if (url.startsWith('node:internal/crypto') || url.includes('webcrypto'))
+      return 'node WebCrypto (main thread)';
+    if (url.startsWith('node:')) return 'node core (http, streams, buffers)';
+    return 'other';
+  };
+  for (const n of prof.nodes) {
+    const g = groupOf(n);
+    const hits = n.hitCount ?? 0;
+    if (!g || hits === 0) continue;
+    groups.set(g, (groups.get(g) ?? 0) + hits);
+    total += hits;
+  }
+  return [...groups.entries()]
+    .map(([group, hits]) => ({ group, pct: Math.round((hits / total) * 1000) / 10 }))
+    .sort((a, b) => b.pct - a.pct);
+}
+
+async function runVutler(
+  cleanup: Cleanup,
+): Promise<{ result: RunResult; auditRows: number; profile: { group: string; pct: number }[] }> {
   const tag = randomBytes(4).toString('hex');
   const dbUrl = await createDatabase(adminUrl, `vutler_bench_mcp_${tag}`, cleanup);
   const prefix = `benchmcp${tag}`;
@@ -220,10 +270,13 @@ async function runVutler(cleanup: Cleanup): Promise<{ result: RunResult; auditRo
     VUTLER_GATEWAY_RATE_TOOL: '1000000/1',
     VUTLER_GATEWAY_RATE_USER: '1000000/1',
   });
+  const profDir = mkdtempSync(path.join(os.tmpdir(), 'vutler-bench-mcp-prof-'));
+  cleanup.add('remove profile dir', () => rmSync(profDir, { recursive: true, force: true }));
+  const prof = args['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const server = startChild(
     'vutler server',
     process.execPath,
-    ['bin/vutler.js', 'serve'],
+    [...prof, 'bin/vutler.js', 'serve'],
     { cwd: root, env, killAfterMs: 5000 },
     cleanup,
   );
@@ -269,7 +322,7 @@ async function runVutler(cleanup: Cleanup): Promise<{ result: RunResult; auditRo
     `SELECT count(*) AS n FROM decryption_audit_log WHERE tool_name = 'read_messages'`,
   );
   await server.stop();
-  return { result, auditRows };
+  return { result, auditRows, profile: profileSplit(profDir) };
 }
 
 async function runBaseline(cleanup: Cleanup): Promise<RunResult> {
@@ -298,7 +351,7 @@ const f2 = (n: number) => n.toFixed(2);
 try {
   const crypto = await cryptoPerCall();
   const baseline = await runBaseline(cleanup);
-  const { result: vutler, auditRows } = await runVutler(cleanup);
+  const { result: vutler, auditRows, profile } = await runVutler(cleanup);
   const ratio = vutler.callsPerSec / baseline.callsPerSec;
   const rest = vutler.serverCpuMsPerCall - crypto.cpuMsPerCall - baseline.serverCpuMsPerCall;
   const row = (name: string, r: RunResult) =>
@@ -319,6 +372,16 @@ try {
     '',
     `Where one call's server CPU (${f2(vutler.serverCpuMsPerCall)} ms) goes: transport, MCP and JSON as in the baseline ≈ ${f2(baseline.serverCpuMsPerCall)} ms; crypto (measured in process) ≈ ${f2(crypto.cpuMsPerCall)} ms — one grant unwrap ${f2(crypto.grantUnwrapMs)} ms wall, ${MESSAGES} signature checks + decryptions ${f2(crypto.openMessagesMs)} ms wall; the rest ≈ ${f2(Math.max(0, rest))} ms is token/permission/membership/grant/message SQL round trips, the audit insert, zod output validation and the larger JSON. Audit rows written: ${auditRows} (one per call).`,
     '',
+    ...(profile.length
+      ? [
+          'Vutler server main thread, whole run (setup included), by self time (`--cpu-prof`; WebCrypto work on the libuv thread pool is not in it but is in the CPU column above):',
+          '',
+          '| where | % of main-thread samples |',
+          '|---|---:|',
+          ...profile.slice(0, 12).map((p) => `| ${p.group} | ${p.pct} |`),
+          '',
+        ]
+      : []),
   ].join('\n');
   console.log(md);
   writeFileSync(path.join(resultsDir, 'mcp.md'), md);
@@ -326,6 +389,7 @@ try {
     path.join(resultsDir, 'mcp.json'),
     JSON.stringify(
       {
+        profile,
         messages: MESSAGES,
         concurrency: CONCURRENCY,
         durationS: DURATION_S,
