@@ -3,6 +3,7 @@ import type { AuditService } from '../audit/audit.service.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import type { GatewayKeys } from '../crypto/grants.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
+import { AppError } from '../errors.ts';
 import {
   type AccessDecision,
   type AgentCaller,
@@ -362,18 +363,30 @@ export class ChatToolsService {
     await this.audit.record([
       this.row(caller, meta, chat.id, { outcome: 'allowed', reason: 'write', items: 1 }),
     ]);
-    const posted = await this.poster.postAsAgent(
-      chat.id,
-      caller.userId,
-      caller.agentName,
-      {
-        id,
-        epoch: chat.current_epoch,
-        ciphertext: sealed.encryptedContent,
-        signature: sealed.signature,
-      },
-      this.gateway.ed25519.publicKey,
-    );
+    const posted = await this.poster
+      .postAsAgent(
+        chat.id,
+        caller.userId,
+        caller.agentName,
+        {
+          id,
+          epoch: chat.current_epoch,
+          ciphertext: sealed.encryptedContent,
+          signature: sealed.signature,
+        },
+        this.gateway.ed25519.publicKey,
+      )
+      .catch((err: unknown) => {
+        // Someone rotated (or the owner left) between our read and the insert: nothing stored.
+        if (err instanceof AppError && (err.type === 'stale-epoch' || err.type === 'not-found')) {
+          throw new ToolRefusal(
+            'The chat changed while posting; nothing was posted.',
+            'Retry the call.',
+            'stale-epoch',
+          );
+        }
+        throw err;
+      });
     return { chatId: chat.id, messageId: posted.id, seq: posted.seq, epoch: chat.current_epoch };
   }
 }

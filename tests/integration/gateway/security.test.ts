@@ -11,7 +11,9 @@ import {
 } from '../../../src/crypto/grants.ts';
 import { generateKeyPairsRaw } from '../../../src/crypto/identity.ts';
 import { sealMessage } from '../../../src/crypto/messages.ts';
-import { useTestServer } from '../../helpers/app.ts';
+import { ChatToolsService } from '../../../src/gateway/chat-tools.service.ts';
+import { Gateway } from '../../../src/gateway/gateway.module.ts';
+import { silentLogger, testConfig, useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
 
@@ -263,5 +265,40 @@ describe('rate limits', () => {
     );
     expect(rows.rows[0].n).toBe(2);
     await mcp.close();
+  });
+});
+
+describe(ChatToolsService.name, () => {
+  const t = useTestServer({ VUTLER_GATEWAY_KEY: key });
+
+  it('posts nothing and says retry when the chat rotates between the check and the insert', async () => {
+    const s = await scenario(t.server.url);
+    const chats = t.server.vutler.services.chats;
+    const racing = new Gateway({
+      config: testConfig({ VUTLER_GATEWAY_KEY: key }),
+      logger: silentLogger,
+      pool: t.db.pool,
+      redis: t.redis,
+      loadKeys: () => t.server.vutler.services.gateway.keyed().then((k) => k.keys),
+      poster: {
+        postAsAgent: async (...a) => {
+          await s.bob.client.chats.rotate(s.chat.id);
+          return chats.postAsAgent(...a);
+        },
+      },
+    });
+    const service = (await racing.keyed()).parts.chats;
+    const caller = { tokenId: 'bench', userId: s.alice.id, agentName: 'claude' };
+    const meta = { toolName: 'post_message', requestId: 'r1', ip: null, userAgent: null };
+    await expect(
+      service.postMessage(caller, meta, { chatId: s.chat.id, text: 'late' }),
+    ).rejects.toMatchObject({
+      code: 'stale-epoch',
+    });
+    const agentMessages = await t.db.pool.query(
+      'SELECT count(*)::int AS n FROM messages WHERE chat_id = $1 AND sender_agent IS NOT NULL',
+      [s.chat.id],
+    );
+    expect(agentMessages.rows[0].n).toBe(0);
   });
 });
