@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AccessRepository, AccessService } from './access/index.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
 import { authRoutes } from './auth/auth.routes.ts';
@@ -35,6 +36,8 @@ export interface AppDeps {
 }
 
 export interface Services {
+  /** People's access to resources: the one batched check (src/access). */
+  access: AccessService;
   auth: AuthService;
   keys: KeysService;
   agentTokens: AgentTokenService;
@@ -49,13 +52,15 @@ export function createServices(deps: AppDeps): Services {
     logger: deps.logger,
     limits: { ...LIMITS, ...deps.limits },
   });
+  const access = new AccessService(new AccessRepository(deps.pool));
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
-    chats: new ChatService(deps.pool, chatEvents),
+    access,
+    chats: new ChatService(deps.pool, chatEvents, access),
   };
 }
 

@@ -1,3 +1,4 @@
+import { type AccessService, NoAccessError } from '../access/index.ts';
 import { base64Encode } from '../crypto/bytes.ts';
 import { verifyChatKeyWrapSignature } from '../crypto/chatkeys.ts';
 import { verifyMessageSignature } from '../crypto/messages.ts';
@@ -98,6 +99,7 @@ export class ChatService {
   constructor(
     private readonly pool: Pool,
     private readonly events: ChatEvents,
+    private readonly access: AccessService,
   ) {
     this.repo = new ChatRepository(pool);
   }
@@ -105,7 +107,7 @@ export class ChatService {
   /** Only members see a chat; everyone else gets the same 404 as for a chat that does not exist. */
   async requireMember(chatId: string, userId: string): Promise<ChatRow> {
     const chat = await this.repo.chatForMember(chatId, userId);
-    if (!chat) throw new NotFoundError();
+    if (!chat) throw new NoAccessError();
     return chat;
   }
 
@@ -328,7 +330,7 @@ export class ChatService {
 
   /** The caller's wraps for every epoch it was given; the client verifies each wrapper's signature. */
   async myKeys(chatId: string, userId: string) {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     return (await this.repo.wrapsFor(chatId, userId)).map((w) => ({
       epoch: w.epoch,
       wrap: base64Encode(w.encrypted_key),
@@ -416,7 +418,7 @@ export class ChatService {
     cursor: { before?: number; after?: number },
     limit: number,
   ) {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const rows = await this.repo.history(
       chatId,
       { before: cursor.before?.toString(), after: cursor.after?.toString() },
@@ -431,7 +433,7 @@ export class ChatService {
   }
 
   async deleteMessage(chatId: string, userId: string, messageId: string): Promise<void> {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const row = await this.repo.deleteMessage(messageId, chatId, userId);
     if (!row) throw new NotFoundError('No such message of yours.');
     await this.events.publish({ type: 'message.deleted', chatId, messageId, seq: Number(row.seq) });
