@@ -14,7 +14,7 @@ import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
-import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
+import { MAX_FRAME_BYTES, requireUpgrade, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
@@ -47,13 +47,14 @@ export interface Services {
 
 export function createServices(deps: AppDeps): Services {
   const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
     allowWeakKdf: deps.config.env !== 'production',
     logger: deps.logger,
     limits: { ...LIMITS, ...deps.limits },
+    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
   });
   const access = new AccessService(new AccessRepository(deps.pool));
-  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   return {
     auth,
     keys: new KeysService(auth),
@@ -98,10 +99,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
-    liveSessions: (ids) => services.auth.repo.liveSessionIds(ids),
+    maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
@@ -111,7 +112,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, routeOpts));
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ChatService } from './chat.service.ts';
-import type { ChatEvent, ChatEvents, MessageView } from './events.ts';
+import type { ChatEvent, ChatEvents, HubListener, MessageView, SessionsRevoked } from './events.ts';
 
 /** The transport a connection writes to: `ws`'s WebSocket, or anything shaped like it. */
 export interface Socket {
@@ -28,7 +28,17 @@ export interface Conn {
   alive: boolean;
   closed: boolean;
   lastTyping: number;
+  /** Fires when the session expires, so the socket does not outlive it until a heartbeat. */
+  expiry: NodeJS.Timeout | undefined;
 }
+
+/** Whether sessions are still live: the session service answers, the hub does not read its tables. */
+export interface LiveSessions {
+  liveSessionIds(ids: string[]): Promise<Set<string>>;
+}
+
+/** What the hub asks of the chat service. */
+export type HubChats = Pick<ChatService, 'chatIdsOf' | 'between' | 'history'>;
 
 export const CLOSE = {
   unauthorized: 4401,
@@ -36,15 +46,20 @@ export const CLOSE = {
   slowConsumer: 4008,
   goingAway: 1001,
   idle: 4000,
+  /** The user already holds `ws.maxSocketsPerUser` sockets on this node. */
+  tooManySockets: 4029,
 } as const;
 
 export interface HubOptions {
   /** Bytes queued in the kernel/ws buffer above which a client is cut off. */
   maxBufferedBytes: number;
   heartbeatMs: number;
-  /** Which of these sessions are still live (checked once per heartbeat, in one query). */
-  liveSessions: (sessionIds: string[]) => Promise<Set<string>>;
+  /** Sockets one user may hold on one node; the next is closed with 4029. */
+  maxSocketsPerUser: number;
 }
+
+/** setTimeout's ceiling (~24.8 days); later expiries are left to the heartbeat's session check. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const REPLAY_PAGE = 200;
 
@@ -53,10 +68,14 @@ const REPLAY_PAGE = 200;
  * sent: older events are dropped, a jump is filled from PostgreSQL first. Resume cursors and
  * out-of-order pub/sub therefore both yield every message exactly once, in seq order.
  */
-export class ChatHub {
+export class ChatHub implements HubListener {
   private readonly conns = new Set<Conn>();
   private readonly byChat = new Map<string, Set<Conn>>();
   private readonly byUser = new Map<string, Set<Conn>>();
+  private readonly bySession = new Map<string, Set<Conn>>();
+  /** One catch-up of every connected chat at a time; a request meanwhile runs one more after it. */
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
   private nextId = 1;
   /** In-flight gap fills, shared by every connection missing the same range of a chat. */
   private readonly gapFills = new Map<string, Promise<MessageView[]>>();
@@ -64,14 +83,15 @@ export class ChatHub {
   private unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
-    private readonly chats: ChatService,
+    private readonly chats: HubChats,
     private readonly events: ChatEvents,
+    private readonly sessions: LiveSessions,
     private readonly logger: Logger,
     private readonly opts: HubOptions,
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.events.subscribe((e) => this.onEvent(e));
+    this.unsubscribe = await this.events.subscribe(this);
     this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -80,19 +100,30 @@ export class ChatHub {
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const conn of [...this.conns]) this.drop(conn, CLOSE.goingAway, 'server shutting down');
     await this.unsubscribe?.();
+    await this.catchingUp;
   }
 
   get size(): number {
     return this.conns.size;
   }
 
-  /** Registers an authenticated socket for all of the user's chats; `cursors` replays what it missed. */
+  /**
+   * Registers an authenticated socket for all of the user's chats; `cursors` replays what it
+   * missed. Refuses (4029, `undefined`) a user already at the per-user socket cap.
+   */
   async attach(
-    who: { userId: string; sessionId: string },
+    who: { userId: string; sessionId: string; expiresAt?: Date },
     socket: Socket,
-    cursors: Record<string, number>,
-  ): Promise<Conn> {
+    cursors: ReadonlyMap<string, number> = new Map(),
+  ): Promise<Conn | undefined> {
     const { userId, sessionId } = who;
+    if ((this.byUser.get(userId)?.size ?? 0) >= this.opts.maxSocketsPerUser) {
+      socket.close(
+        CLOSE.tooManySockets,
+        `too many connections: at most ${this.opts.maxSocketsPerUser} per user`,
+      );
+      return undefined;
+    }
     const conn: Conn = {
       id: this.nextId++,
       userId,
@@ -102,30 +133,116 @@ export class ChatHub {
       alive: true,
       closed: false,
       lastTyping: 0,
+      expiry: undefined,
     };
     this.conns.add(conn);
     this.index(this.byUser, userId, conn);
+    this.index(this.bySession, sessionId, conn);
+    const ttl = who.expiresAt ? who.expiresAt.getTime() - Date.now() : Number.POSITIVE_INFINITY;
+    if (ttl <= MAX_TIMER_MS) {
+      conn.expiry = setTimeout(() => this.drop(conn, CLOSE.unauthorized, 'session expired'), ttl);
+      conn.expiry.unref();
+    }
     const chats = await this.chats.chatIdsOf(userId);
-    for (const chat of chats) this.follow(conn, chat.id, cursors[chat.id] ?? chat.lastSeq);
+    for (const chat of chats) this.follow(conn, chat.id, cursors.get(chat.id) ?? chat.lastSeq);
     this.send(conn, { type: 'ready', userId, chats: chats.map((c) => c.id) });
     // A message committed between the read above and `follow` may have been published before we
     // listened: read again now that we listen, and catch up wherever the database is ahead.
-    const now = await this.chats.chatIdsOf(userId);
-    for (const chat of now) {
-      const state = conn.chats.get(chat.id);
-      if (state && chat.lastSeq > state.lastSeq)
-        this.enqueue(conn, chat.id, () => this.catchUp(conn, chat.id));
-    }
+    await this.catchUpUser(userId, [conn]);
     return conn;
   }
 
   detach(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
+    clearTimeout(conn.expiry);
     this.conns.delete(conn);
     this.unindex(this.byUser, conn.userId, conn);
+    this.unindex(this.bySession, conn.sessionId, conn);
     for (const chatId of conn.chats.keys()) this.unindex(this.byChat, chatId, conn);
     conn.chats.clear();
+  }
+
+  /** Logout or passphrase change committed (on this node or another): end those sockets now. */
+  onSessionsRevoked(revoked: SessionsRevoked): void {
+    if ('sessionIds' in revoked) {
+      for (const id of revoked.sessionIds)
+        for (const conn of [...(this.bySession.get(id) ?? [])])
+          this.drop(conn, CLOSE.unauthorized, 'session ended');
+      return;
+    }
+    const conns = [...(this.byUser.get(revoked.userId) ?? [])];
+    this.revalidate(conns).catch((err: Error) =>
+      this.logger.warn({ err: { message: err.message } }, 'websocket session check failed'),
+    );
+  }
+
+  /** Events published while the subscription was down were missed: catch up from PostgreSQL. */
+  onResubscribed(): void {
+    this.logger.info({ sockets: this.conns.size }, 'chat events resubscribed: catching up');
+    this.revalidate().catch((err: Error) =>
+      this.logger.warn({ err: { message: err.message } }, 'websocket session check failed'),
+    );
+    this.requestCatchUp();
+  }
+
+  /** Our own publish failed: deliver it here anyway, and catch up everything else we may miss. */
+  onPublishFailed(event: ChatEvent): void {
+    this.onEvent(event);
+    this.requestCatchUp();
+  }
+
+  private requestCatchUp(): void {
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = this.catchUpAll()
+      .catch((err: Error) =>
+        this.logger.warn({ err: { message: err.message } }, 'websocket catch-up failed'),
+      )
+      .finally(() => {
+        this.catchingUp = undefined;
+        if (this.catchUpAgain) {
+          this.catchUpAgain = false;
+          this.requestCatchUp();
+        }
+      });
+  }
+
+  /** Every connected user's chats, compared with what each socket has had. */
+  private async catchUpAll(): Promise<void> {
+    for (const userId of [...this.byUser.keys()]) {
+      await this.catchUpUser(userId, [...(this.byUser.get(userId) ?? [])], { resync: true });
+    }
+  }
+
+  /**
+   * Reads the user's chats once and, per socket, queues a replay of every chat where PostgreSQL
+   * is ahead. `resync` also applies membership changes whose events may have been missed.
+   */
+  private async catchUpUser(
+    userId: string,
+    conns: Conn[],
+    opts: { resync?: boolean } = {},
+  ): Promise<void> {
+    if (conns.length === 0) return;
+    const chats = await this.chats.chatIdsOf(userId);
+    for (const conn of conns) {
+      if (conn.closed) continue;
+      if (opts.resync) {
+        const current = new Set(chats.map((c) => c.id));
+        for (const chatId of [...conn.chats.keys()])
+          if (!current.has(chatId)) this.unfollow(conn, chatId);
+        // Joined while we were deaf: live from now on; earlier messages are in history.
+        for (const chat of chats) this.follow(conn, chat.id, chat.lastSeq);
+      }
+      for (const chat of chats) {
+        const state = conn.chats.get(chat.id);
+        if (state && chat.lastSeq > state.lastSeq)
+          this.enqueue(conn, chat.id, () => this.catchUp(conn, chat.id));
+      }
+    }
   }
 
   pong(conn: Conn): void {
@@ -154,7 +271,7 @@ export class ChatHub {
     this.unindex(this.byChat, chatId, conn);
   }
 
-  private onEvent(e: ChatEvent): void {
+  onEvent(e: ChatEvent): void {
     const members = [...(this.byChat.get(e.chatId) ?? [])];
     switch (e.type) {
       case 'message.created': {
@@ -302,13 +419,11 @@ export class ChatHub {
     );
   }
 
-  /** Logout, passphrase change or expiry also ends the sockets those sessions opened. */
-  async revalidate(): Promise<void> {
-    if (this.conns.size === 0) return;
-    const live = await this.opts.liveSessions([
-      ...new Set([...this.conns].map((c) => c.sessionId)),
-    ]);
-    for (const conn of [...this.conns]) {
+  /** Sockets whose session is no longer live (expired, revoked, missed revocation) are closed. */
+  async revalidate(conns: Conn[] = [...this.conns]): Promise<void> {
+    if (conns.length === 0) return;
+    const live = await this.sessions.liveSessionIds([...new Set(conns.map((c) => c.sessionId))]);
+    for (const conn of conns) {
       if (!live.has(conn.sessionId)) this.drop(conn, CLOSE.unauthorized, 'session ended');
     }
   }
