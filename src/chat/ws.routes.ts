@@ -24,9 +24,11 @@ const MAX_CURSORS = 1_000;
  * the same UUID check, and no key can reach an object's prototype.
  */
 const cursorsSchema = z
-  .record(z.string(), z.unknown())
-  .transform((o) => Object.entries(o))
-  .pipe(z.array(z.tuple([uuid, z.number().int().min(0)])).max(MAX_CURSORS))
+  .preprocess(
+    // Own keys as they came off the wire: a schema over an object would skip `__proto__`.
+    (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : v),
+    z.array(z.tuple([uuid, z.number().int().min(0)])).max(MAX_CURSORS),
+  )
   .transform((entries) => new Map(entries));
 
 const clientFrame = z.discriminatedUnion('type', [
