@@ -15,7 +15,12 @@ import pg from 'pg';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 const env = process.env;
-const pool = new pg.Pool({ connectionString: env.RELAY_DATABASE_URL, max: 10 });
+// Connections stay open, so the bench can count their backends' CPU for a whole level.
+const pool = new pg.Pool({
+  connectionString: env.RELAY_DATABASE_URL,
+  max: 10,
+  idleTimeoutMillis: 0,
+});
 const redis = new Redis(env.RELAY_REDIS_URL ?? 'redis://127.0.0.1:6379');
 const sub = redis.duplicate();
 const channel = `${env.RELAY_PREFIX ?? 'relay'}:events`;

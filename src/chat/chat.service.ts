@@ -76,6 +76,7 @@ function chatView(c: ChatRow, members: MemberRow[]): ChatView {
 }
 
 const MAX_GROUP_MEMBERS = 500;
+const SIGNING_KEY_CACHE_SIZE = 10_000;
 
 /** A person without a registered identity key cannot sign, so cannot chat yet. */
 function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
@@ -95,6 +96,7 @@ function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
  */
 export class ChatService {
   private readonly repo: ChatRepository;
+  private readonly signingKeys = new Map<string, Uint8Array>();
 
   constructor(
     private readonly pool: Pool,
@@ -112,8 +114,14 @@ export class ChatService {
   }
 
   private async signingKeyOf(userId: string): Promise<Uint8Array> {
+    const cached = this.signingKeys.get(userId);
+    if (cached) return cached;
     const [signer] = await this.repo.signers([userId]);
-    return requireSigningKey(signer?.identity_signing_key);
+    const key = requireSigningKey(signer?.identity_signing_key);
+    // An account's identity key never changes once set up (DESIGN §4), so it may be kept.
+    if (this.signingKeys.size >= SIGNING_KEY_CACHE_SIZE) this.signingKeys.clear();
+    this.signingKeys.set(userId, key);
+    return key;
   }
 
   /** Every wrap must be signed by `wrapperId` for exactly its chat, epoch and member. */
@@ -355,9 +363,13 @@ export class ChatService {
       decryptionPermissions: Record<string, unknown>;
     },
   ): Promise<{ message: MessageView; created: boolean }> {
-    const member = await this.repo.memberSigningKey(chatId, senderId);
-    if (!member) throw new NotFoundError();
-    const signingKey = requireSigningKey(member.identity_signing_key);
+    // The hot path is one round trip: membership is checked by the append itself. Every refusal
+    // asks about membership first, so a non-member still gets the same 404 as for no chat at all.
+    const refuse = async (err: Error): Promise<never> => {
+      await this.access.requireChatMember(senderId, chatId);
+      throw err;
+    };
+    const signingKey = await this.signingKeyOf(senderId).catch(refuse);
     let ok = false;
     try {
       ok = await verifyMessageSignature({
@@ -370,9 +382,9 @@ export class ChatService {
         senderEd25519PublicKey: signingKey,
       });
     } catch (err) {
-      throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
+      await refuse(new BadRequestError(`The message is malformed: ${(err as Error).message}`));
     }
-    if (!ok) throw new BadSignatureError('The message is not signed by its sender.');
+    if (!ok) await refuse(new BadSignatureError('The message is not signed by its sender.'));
     const row = await this.repo.appendMessage({
       id: input.id,
       chatId,
@@ -397,6 +409,8 @@ export class ChatService {
     senderId: string,
     input: { id: string; epoch: number; ciphertext: Uint8Array },
   ): Promise<MessageView> {
+    // A non-member learns nothing, not even whether the message id is taken.
+    const chat = await this.requireMember(chatId, senderId);
     const existing = await this.repo.messageById(input.id);
     if (existing) {
       const same =
@@ -407,7 +421,6 @@ export class ChatService {
       if (!same) throw new ConflictError('duplicate-id', 'Another message already has this id.');
       return messageView(existing);
     }
-    const chat = await this.requireMember(chatId, senderId);
     if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
     throw new ConflictError('conflict', 'The message could not be stored; retry it.');
   }

@@ -32,6 +32,10 @@ export class PrivateRedis {
       { stdio: 'ignore' },
     );
     this.child = child;
+    // A test run that dies (timeout, Ctrl-C) must not leave the server behind.
+    const reap = () => child.kill('SIGKILL');
+    process.once('exit', reap);
+    child.once('exit', () => process.off('exit', reap));
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode})`);
