@@ -12,7 +12,8 @@ export type { ChatEvent, MessageView } from './types.ts';
 export type SessionsRevoked = { sessionIds: string[] } | { userId: string };
 
 export interface HubListener {
-  onEvent(event: ChatEvent): void;
+  /** `raw`: the JSON the event arrived as, to send on without serialising again. */
+  onEvent(event: ChatEvent, raw?: string): void;
   onSessionsRevoked(revoked: SessionsRevoked): void;
   /**
    * The subscription is (again) in place after a connection to Redis was lost: whatever was
@@ -78,7 +79,7 @@ export class ChatEvents {
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, payload: string) => {
       try {
-        if (channel === this.channel) listener.onEvent(JSON.parse(payload) as ChatEvent);
+        if (channel === this.channel) listener.onEvent(JSON.parse(payload) as ChatEvent, payload);
         else if (channel === this.sessionChannel)
           listener.onSessionsRevoked(JSON.parse(payload) as SessionsRevoked);
       } catch (err) {

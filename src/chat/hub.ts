@@ -16,6 +16,8 @@ interface ChatState {
   lastSeq: number;
   /** Deliveries for one chat run one after another, so they stay in seq order. */
   queue: Promise<void>;
+  /** Tasks on `queue` not yet finished; at 0 an in-order message is sent at once. */
+  pending: number;
 }
 
 export interface Conn {
@@ -262,7 +264,7 @@ export class ChatHub implements HubListener {
   private follow(conn: Conn, chatId: string, lastSeq: number): void {
     // A socket that closed while `attach` awaited the database must not be indexed again.
     if (conn.closed || conn.chats.has(chatId)) return;
-    conn.chats.set(chatId, { lastSeq, queue: Promise.resolve() });
+    conn.chats.set(chatId, { lastSeq, queue: Promise.resolve(), pending: 0 });
     this.index(this.byChat, chatId, conn);
   }
 
@@ -271,24 +273,33 @@ export class ChatHub implements HubListener {
     this.unindex(this.byChat, chatId, conn);
   }
 
-  onEvent(e: ChatEvent): void {
+  /** `raw`: the event as it came off the wire, sent on as is instead of serialised again. */
+  onEvent(e: ChatEvent, raw?: string): void {
     const members = [...(this.byChat.get(e.chatId) ?? [])];
+    // Serialised once for every socket, not once per socket.
+    const json = raw ?? JSON.stringify(e);
     switch (e.type) {
       case 'message.created': {
-        // Serialised once for every socket, not once per socket.
-        const json = JSON.stringify(e);
-        for (const conn of members)
-          this.enqueue(conn, e.chatId, () => this.deliverMessage(conn, e.chatId, e.message, json));
+        for (const conn of members) {
+          const state = conn.chats.get(e.chatId);
+          if (!state) continue;
+          // The common case: nothing queued and the next seq, so no promise, no database.
+          if (state.pending === 0 && e.message.seq <= state.lastSeq + 1)
+            this.sendMessage(conn, state, e.message, json);
+          else
+            this.enqueue(conn, e.chatId, () =>
+              this.deliverMessage(conn, e.chatId, e.message, json),
+            );
+        }
         return;
       }
       case 'typing': {
-        const json = JSON.stringify(e);
         for (const conn of members) if (conn.userId !== e.userId) this.sendRaw(conn, json);
         return;
       }
       case 'member.changed': {
         const affected = [...(this.byUser.get(e.userId) ?? [])];
-        for (const conn of new Set([...members, ...affected])) this.send(conn, e);
+        for (const conn of new Set([...members, ...affected])) this.sendRaw(conn, json);
         for (const conn of affected) {
           if (e.change === 'added') this.follow(conn, e.chatId, e.lastSeq);
           else this.unfollow(conn, e.chatId);
@@ -296,7 +307,6 @@ export class ChatHub implements HubListener {
         return;
       }
       default: {
-        const json = JSON.stringify(e);
         for (const conn of members) this.sendRaw(conn, json);
       }
     }
@@ -305,10 +315,14 @@ export class ChatHub implements HubListener {
   private enqueue(conn: Conn, chatId: string, task: () => Promise<void>): void {
     const state = conn.chats.get(chatId);
     if (!state) return;
+    state.pending++;
     state.queue = state.queue
       .then(() => (conn.closed || !conn.chats.has(chatId) ? undefined : task()))
       .catch((err: Error) => {
         this.logger.warn({ err: { message: err.message }, conn: conn.id }, 'chat delivery failed');
+      })
+      .finally(() => {
+        state.pending--;
       });
   }
 
