@@ -17,6 +17,7 @@ import { ChatHub } from './chat/hub.ts';
 import { MAX_FRAME_BYTES, requireUpgrade, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
@@ -46,6 +47,7 @@ export interface Services {
 }
 
 export function createServices(deps: AppDeps): Services {
+  installNodeEd25519();
   const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {

@@ -315,3 +315,31 @@ export async function backendPids(adminUrl: string, database: string): Promise<n
     await c.end();
   }
 }
+
+/**
+ * Latency of a one-row autocommit INSERT (its WAL flush, mostly), in ms: what one chat's
+ * messages queue behind, since each holds its chat's row lock until it has committed.
+ */
+export async function commitLatency(
+  url: string,
+  n = 200,
+): Promise<{ p50: number; p90: number; p99: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    // A regular table: temporary ones skip the WAL, and the WAL flush is what this measures.
+    await c.query('CREATE TABLE IF NOT EXISTS commit_probe (id serial PRIMARY KEY, v int)');
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await c.query('INSERT INTO commit_probe (v) VALUES ($1)', [i]);
+      lat.push(performance.now() - t);
+    }
+    await c.query('DROP TABLE commit_probe');
+    lat.sort((a, b) => a - b);
+    const at = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]!;
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+  } finally {
+    await c.end();
+  }
+}
