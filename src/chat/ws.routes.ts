@@ -120,7 +120,7 @@ export function wsRoute(
       raw.on('pong', () => conn && hub.pong(conn));
     };
 
-    const handle = async (ws: WSContext<WebSocket>, frame: ClientFrame) => {
+    const answer = async (ws: WSContext<WebSocket>, frame: ClientFrame) => {
       if (!conn) return; // hello failed: the socket is closing
       if (frame.type === 'ping') return ws.send(JSON.stringify({ type: 'pong' }));
       if (frame.type === 'typing') {
@@ -129,6 +129,11 @@ export function wsRoute(
       }
       return error(ws, 'hello was already sent');
     };
+    // Never rejects: a failed frame must not stall the ones queued behind it.
+    const handle = (ws: WSContext<WebSocket>, frame: ClientFrame) =>
+      answer(ws, frame).catch((err: Error) =>
+        logger.warn({ err: { message: err.message } }, 'websocket frame failed'),
+      );
 
     return {
       onOpen(_evt, ws) {
