@@ -64,6 +64,7 @@ export interface HubOptions {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const REPLAY_PAGE = 200;
+const CATCH_UP_CONCURRENCY = 4;
 
 /**
  * Delivers chat events to this node's WebSockets. Per connection and chat it keeps the last seq
@@ -214,8 +215,20 @@ export class ChatHub implements HubListener {
 
   /** Every connected user's chats, compared with what each socket has had. */
   private async catchUpAll(): Promise<void> {
-    for (const userId of [...this.byUser.keys()]) {
-      await this.catchUpUser(userId, [...(this.byUser.get(userId) ?? [])], { resync: true });
+    const users = [...this.byUser.keys()];
+    // A few users at a time: quick for a node with many sockets, gentle on the pool.
+    for (let i = 0; i < users.length; i += CATCH_UP_CONCURRENCY) {
+      const done = await Promise.allSettled(
+        users
+          .slice(i, i + CATCH_UP_CONCURRENCY)
+          .map((userId) =>
+            this.catchUpUser(userId, [...(this.byUser.get(userId) ?? [])], { resync: true }),
+          ),
+      );
+      // One user's failure (e.g. a dropped connection) does not leave the others behind.
+      for (const d of done)
+        if (d.status === 'rejected')
+          this.logger.warn({ err: { message: (d.reason as Error).message } }, 'catch-up failed');
     }
   }
 
