@@ -30,6 +30,7 @@ import {
 import { generateKeyPairsRaw } from '../../src/crypto/identity.ts';
 import { openMessage, sealMessage } from '../../src/crypto/messages.ts';
 import { uuidv7 } from '../../src/crypto/uuid.ts';
+import { installNodeEd25519 } from '../../src/ed25519-node.ts';
 import {
   Cleanup,
   countRows,
@@ -137,6 +138,8 @@ async function drive(
 
 /** In-process cost of one call's crypto: one grant unwrap and N verify+decrypts. */
 async function cryptoPerCall() {
+  // As the server does (createServices): Ed25519 verify through node:crypto's one-shot verify.
+  installNodeEd25519();
   const gw = await generateGatewayKeys();
   const keys = await parseGatewayKeys(gw.serialized);
   const owner = await generateKeyPairsRaw();
