@@ -100,13 +100,22 @@ export {
   checkMessageEnvelope,
   decodeMessageBody,
   encodeMessageBody,
+  type AgentPolicy,
+  type ChainLink,
+  canonicalMentions,
   type MessageBody,
-  type MessageContext,
+  type MessageHeader,
+  messageHash,
   openMessage,
   type SealedMessage,
+  type SenderDescriptor,
   sealMessage,
+  signTombstone,
+  type TombstoneFields,
   verifyMessageSignature,
+  verifyTombstone,
 } from './messages.ts';
+export * from './membership.ts';
 export {
   checkKdfParams,
   DEFAULT_KDF_COST,
