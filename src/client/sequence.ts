@@ -60,7 +60,14 @@ export class SequenceTracker {
     if (known && known.id !== view.id) return { sequence: 'replayed' };
     let result: { sequence: SequenceStatus; missing?: number };
     const high = chain.high;
-    if (!high) {
+    const before = chain.byCounter.get(c - 1);
+    const after = chain.byCounter.get(c + 1);
+    if ((after && after.seq < view.seq) || (before && before.seq > view.seq)) {
+      // Served in another order than its sender wrote it, relative to neighbours we hold.
+      result = { sequence: 'reordered' };
+    } else if (before && before.hash !== prev) {
+      result = { sequence: 'forked' };
+    } else if (!high) {
       result = { sequence: 'in-order' };
     } else if (c === high.counter + 1) {
       result = { sequence: prev === high.hash ? 'in-order' : 'forked' };
