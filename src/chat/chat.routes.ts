@@ -26,7 +26,11 @@ const epoch = z
 /** A signed membership-log entry (docs/CRYPTO.md); `chatId` comes from the path. */
 const logEntry = z
   .object({
-    position: z.number().int().min(0).max(2 ** 31 - 1),
+    position: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
     epoch,
     action: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
     actorId: uuid,
@@ -75,7 +79,14 @@ const rotateBody = z
   .strict();
 
 const logQuery = z
-  .object({ after: z.coerce.number().int().min(-1).max(2 ** 31 - 1).default(-1) })
+  .object({
+    after: z.coerce
+      .number()
+      .int()
+      .min(-1)
+      .max(2 ** 31 - 1)
+      .default(-1),
+  })
   .strict();
 
 const deleteBody = z.object({ tombstone: base64Bytes({ exact: 64 }) }).strict();

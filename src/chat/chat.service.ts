@@ -26,10 +26,7 @@ export class ChatService {
     return this.membership.requireMember(chatId, userId);
   }
 
-  create(
-    creatorId: string,
-    input: Parameters<MembershipService['create']>[1],
-  ): Promise<ChatView> {
+  create(creatorId: string, input: Parameters<MembershipService['create']>[1]): Promise<ChatView> {
     return this.membership.create(creatorId, input);
   }
 
@@ -73,7 +70,12 @@ export class ChatService {
     return this.messages.post(chatId, senderId, input);
   }
 
-  history(chatId: string, userId: string, cursor: { before?: number; after?: number }, limit: number) {
+  history(
+    chatId: string,
+    userId: string,
+    cursor: { before?: number; after?: number },
+    limit: number,
+  ) {
     return this.messages.history(chatId, userId, cursor, limit);
   }
 

@@ -130,7 +130,8 @@ export class MembershipService {
   ): Promise<void> {
     for (const w of wraps) {
       const commitment = state.epochs.get(w.epoch)?.commitment;
-      if (!commitment) throw new BadRequestError(`A wrap names epoch ${w.epoch}, which the log lacks.`);
+      if (!commitment)
+        throw new BadRequestError(`A wrap names epoch ${w.epoch}, which the log lacks.`);
       let ok = false;
       try {
         ok = await verifyChatKeyWrapSignature({
@@ -324,7 +325,7 @@ export class MembershipService {
   ) {
     const chat = await this.requireMember(chatId, actorId);
     const last = input.entries.at(-1);
-    if (!last || last.action !== 'rotate' || input.entries.slice(0, -1).some((e) => e.action !== 'remove'))
+    if (last?.action !== 'rotate' || input.entries.slice(0, -1).some((e) => e.action !== 'remove'))
       throw new BadLogEntryError('Send remove entries (if any) followed by one rotate entry.');
     if (chat.kind === 'direct' && input.entries.length > 1)
       throw new BadRequestError('Members cannot be removed from a direct chat.');

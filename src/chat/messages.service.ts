@@ -169,7 +169,8 @@ export class MessageService {
       tombstone,
       requireSigningKey(signer?.identity_signing_key),
     ).catch(() => false);
-    if (!ok) throw new BadSignatureError('The tombstone is not signed by the sender for this message.');
+    if (!ok)
+      throw new BadSignatureError('The tombstone is not signed by the sender for this message.');
     const row = await this.repo.deleteMessage(messageId, chatId, userId, tombstone);
     if (!row) throw new NotFoundError('No such message of yours.');
     await this.events.publish({ type: 'message.deleted', chatId, messageId, seq: Number(row.seq) });

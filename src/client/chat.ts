@@ -151,10 +151,16 @@ export class ChatsClient implements LiveChats {
       }
       const at = state.hashes[head.length - 1];
       if (!at || base64Encode(at) !== head.head) {
-        throw clientError('log-forked', 'The membership log does not extend the one this device holds.');
+        throw clientError(
+          'log-forked',
+          'The membership log does not extend the one this device holds.',
+        );
       }
       if (state.epoch < head.epoch) {
-        throw clientError('epoch-rollback', `Epoch ${state.epoch} is below ${head.epoch}, already seen.`);
+        throw clientError(
+          'epoch-rollback',
+          `Epoch ${state.epoch} is below ${head.epoch}, already seen.`,
+        );
       }
     }
     const me = this.c.unlocked().id;

@@ -10,7 +10,6 @@ import { isCryptoError } from '../crypto/errors.ts';
 import {
   assertIdentityPublic,
   createIdentity,
-  fingerprint,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -150,7 +149,8 @@ export class VutlerClient implements ClientContext {
   device(): DeviceState {
     const user = this.user;
     if (!user) throw new VutlerClientError('not-logged-in', 'Log in first.');
-    if (this.deviceState?.owner !== user.id) this.deviceState = new DeviceState(this.keyStore, user.id);
+    if (this.deviceState?.owner !== user.id)
+      this.deviceState = new DeviceState(this.keyStore, user.id);
     return this.deviceState;
   }
 

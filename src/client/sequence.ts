@@ -27,7 +27,8 @@ export class SequenceTracker {
   dirty = false;
 
   constructor(seen: Record<string, SeenPosition>) {
-    for (const [k, v] of Object.entries(seen)) this.chains.set(k, { high: v, byCounter: new Map() });
+    for (const [k, v] of Object.entries(seen))
+      this.chains.set(k, { high: v, byCounter: new Map() });
   }
 
   snapshot(): Record<string, SeenPosition> {

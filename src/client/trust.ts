@@ -83,7 +83,8 @@ export class TrustClient {
     const device = this.c.device();
     const pin = await device.pin(userId);
     if (pin) {
-      if (pin.fingerprint !== digest) throw new IdentityChangedError(userId, pin.fingerprint, digest);
+      if (pin.fingerprint !== digest)
+        throw new IdentityChangedError(userId, pin.fingerprint, digest);
       return;
     }
     if (vouched !== undefined && vouched !== digest) {

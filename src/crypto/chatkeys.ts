@@ -36,10 +36,7 @@ export function chatKeyCommitment(raw: Uint8Array, chatId: string, epoch: number
 
 /** Throws `commitment_mismatch` unless `key` is the one the log committed to for its epoch. */
 export function assertChatKeyCommitment(key: ChatKey, expected: Uint8Array): void {
-  if (
-    expected.length !== KEY_COMMITMENT_BYTES ||
-    !constantTimeEqual(key.commitment, expected)
-  ) {
+  if (expected.length !== KEY_COMMITMENT_BYTES || !constantTimeEqual(key.commitment, expected)) {
     throw new CryptoError(
       'commitment_mismatch',
       `chat key of epoch ${key.epoch} does not match the commitment in the membership log`,

@@ -95,14 +95,15 @@ export {
   rewrapMasterKey,
   unwrapMasterKey,
 } from './masterkey.ts';
+export * from './membership.ts';
 export {
+  type AgentPolicy,
   type Attachment,
+  type ChainLink,
+  canonicalMentions,
   checkMessageEnvelope,
   decodeMessageBody,
   encodeMessageBody,
-  type AgentPolicy,
-  type ChainLink,
-  canonicalMentions,
   type MessageBody,
   type MessageHeader,
   messageHash,
@@ -115,7 +116,6 @@ export {
   verifyMessageSignature,
   verifyTombstone,
 } from './messages.ts';
-export * from './membership.ts';
 export {
   checkKdfParams,
   DEFAULT_KDF_COST,

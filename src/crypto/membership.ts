@@ -370,7 +370,7 @@ export function mayWrap(
   recipientId: string,
 ): boolean {
   const info = s.epochs.get(epoch);
-  if (!info || !info.members.has(wrapperId)) return false;
+  if (!info?.members.has(wrapperId)) return false;
   // A later add may hand a new member older epochs (history); they must be in the log at all.
   return info.members.has(recipientId) || s.fingerprints.has(recipientId);
 }
@@ -397,11 +397,13 @@ export function membershipEntryFromJson(chatId: string, json: unknown): Membersh
   }
   const o = json as Record<string, unknown>;
   const str = (k: string): string => {
-    if (typeof o[k] !== 'string') throw new CryptoError('bad_encoding', `entry.${k} must be a string`);
+    if (typeof o[k] !== 'string')
+      throw new CryptoError('bad_encoding', `entry.${k} must be a string`);
     return o[k] as string;
   };
   const int = (k: string): number => {
-    if (!Number.isInteger(o[k])) throw new CryptoError('bad_encoding', `entry.${k} must be an integer`);
+    if (!Number.isInteger(o[k]))
+      throw new CryptoError('bad_encoding', `entry.${k} must be an integer`);
     return o[k] as number;
   };
   const commitment = o.keyCommitment;

@@ -91,7 +91,6 @@ export interface MessageBody {
   attachments: Attachment[];
 }
 
-
 function checkBody(value: unknown): MessageBody {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CryptoError('bad_encoding', 'message body must be a JSON object');

@@ -303,7 +303,10 @@ describe('Vchat: encrypted chats over REST', () => {
     const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
     const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
     const bobX = bob!.client.identityPublic!.x25519PublicKey;
-    const malloryKey = { id: mallory!.id, signingKey: mallory!.client.identity!.ed25519.privateKey };
+    const malloryKey = {
+      id: mallory!.id,
+      signingKey: mallory!.client.identity!.ed25519.privateKey,
+    };
     const setWrap = async (epoch: number, wrap: Uint8Array, wrappedBy: string) => {
       await t.db.pool.query(
         "DELETE FROM encryption_keys WHERE chat_id = $1 AND user_id = $2 AND epoch = $3 AND key_type = 'session'",
@@ -321,20 +324,38 @@ describe('Vchat: encrypted chats over REST', () => {
       [chat.id, mallory!.id],
     );
     await t.db.pool.query('UPDATE chats SET current_epoch = 1 WHERE id = $1', [chat.id]);
-    await t.db.pool.query('INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, 1, $2)', [
-      chat.id,
-      mallory!.id,
-    ]);
+    await t.db.pool.query(
+      'INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, 1, $2)',
+      [chat.id, mallory!.id],
+    );
     const k1 = await generateChatKey(chat.id, 1);
-    await setWrap(1, await wrapChatKey(k1, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey), mallory!.id);
-    await expect(bob!.client.chats.key(chat.id, 1)).rejects.toMatchObject({ code: 'unknown-epoch' });
+    await setWrap(
+      1,
+      await wrapChatKey(k1, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
+      mallory!.id,
+    );
+    await expect(bob!.client.chats.key(chat.id, 1)).rejects.toMatchObject({
+      code: 'unknown-epoch',
+    });
     // 2. Epoch 0 is real, but the wrap is Mallory's: the log never made her a member.
     const k0 = await generateChatKey(chat.id, 0);
-    await setWrap(0, await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey), mallory!.id);
-    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({ code: 'untrusted-wrap' });
+    await setWrap(
+      0,
+      await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
+      mallory!.id,
+    );
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
+      code: 'untrusted-wrap',
+    });
     // 3. Signed by Mallory but attributed to Alice (a member).
-    await setWrap(0, await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey), alice!.id);
-    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({ code: 'untrusted-wrap' });
+    await setWrap(
+      0,
+      await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
+      alice!.id,
+    );
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
+      code: 'untrusted-wrap',
+    });
     // 4. No valid signature at all (zeroed signature bytes).
     const unsigned = await wrapChatKey(
       k0,
@@ -343,7 +364,9 @@ describe('Vchat: encrypted chats over REST', () => {
     );
     unsigned.fill(0, unsigned.length - 64);
     await setWrap(0, unsigned, alice!.id);
-    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({ code: 'untrusted-wrap' });
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
+      code: 'untrusted-wrap',
+    });
     // Messages under an injected key are never shown as valid.
     const { sealMessage } = await import('../../src/crypto/messages.ts');
     const { uuidv7 } = await import('../../src/crypto/uuid.ts');
@@ -351,14 +374,28 @@ describe('Vchat: encrypted chats over REST', () => {
     const chain = { chainId: new Uint8Array(16), counter: 0, prev: new Uint8Array(32) };
     const s = await sealMessage({
       chatKey: k1,
-      header: { messageId: id, sender: { kind: 'user', userId: alice!.id }, chain, mentions: [], decryptionPermissions: {} },
+      header: {
+        messageId: id,
+        sender: { kind: 'user', userId: alice!.id },
+        chain,
+        mentions: [],
+        decryptionPermissions: {},
+      },
       body: { text: 'injected', replyTo: null, attachments: [] },
       signingKey: mallory!.client.identity!.ed25519.privateKey,
     });
     await t.db.pool.query('UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1', [chat.id]);
     await t.db.pool.query(
       'INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encrypted_content, signature, chain_id, chain_counter, chain_prev) VALUES ($1, $2, $3, (SELECT last_seq FROM chats WHERE id = $2), 1, $4, $5, $6, 0, $7)',
-      [id, chat.id, alice!.id, Buffer.from(s.encryptedContent), Buffer.from(s.signature), Buffer.from(chain.chainId), Buffer.from(chain.prev)],
+      [
+        id,
+        chat.id,
+        alice!.id,
+        Buffer.from(s.encryptedContent),
+        Buffer.from(s.signature),
+        Buffer.from(chain.chainId),
+        Buffer.from(chain.prev),
+      ],
     );
     const history = await bob!.client.chats.history(chat.id);
     expect(history.at(-1)).toMatchObject({ id, status: 'rejected' });
@@ -419,8 +456,12 @@ describe('Vchat: encrypted chats over REST', () => {
     );
     const path = `/api/chats/${chat.id}/messages/${m.id}`;
     const tomb = JSON.stringify({ tombstone: Buffer.from(forged).toString('base64') });
-    expect((await api(path, bob.client.session!.token, { method: 'DELETE', body: tomb })).status).toBe(404);
-    expect((await api(path, alice.client.session!.token, { method: 'DELETE', body: tomb })).status).toBe(400);
+    expect(
+      (await api(path, bob.client.session!.token, { method: 'DELETE', body: tomb })).status,
+    ).toBe(404);
+    expect(
+      (await api(path, alice.client.session!.token, { method: 'DELETE', body: tomb })).status,
+    ).toBe(400);
     expect([400, 415, 422]).toContain(
       (await api(path, alice.client.session!.token, { method: 'DELETE' })).status,
     );

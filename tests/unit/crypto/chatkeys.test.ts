@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportChatKeyRaw } from '../../../src/crypto/chatkeys.ts';
 import {
-  type ChatKey,
   CHAT_KEY_WRAP_BYTES,
+  type ChatKey,
   generateChatKey,
   unwrapChatKey,
   verifyChatKeyWrapSignature,
@@ -167,9 +167,9 @@ describe('chat key wraps', () => {
       commitment: current.commitment,
     };
     expect(await verifyChatKeyWrapSignature(base)).toBe(true);
-    expect(
-      await verifyChatKeyWrapSignature({ ...base, commitment: new Uint8Array(32) }),
-    ).toBe(false);
+    expect(await verifyChatKeyWrapSignature({ ...base, commitment: new Uint8Array(32) })).toBe(
+      false,
+    );
     expect(
       await verifyChatKeyWrapSignature({
         ...base,

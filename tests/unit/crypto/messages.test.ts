@@ -171,7 +171,10 @@ describe('messages', () => {
     await expectCryptoError(open(m, { chatKey: otherChat }), 'bad_signature');
     await expectCryptoError(open(m, { chatKey: otherEpoch }), 'bad_signature');
     await expectCryptoError(open(m, {}, { messageId: uuidv7() }), 'bad_signature');
-    await expectCryptoError(open(m, {}, { sender: { kind: 'user', userId: 'bob' } }), 'bad_signature');
+    await expectCryptoError(
+      open(m, {}, { sender: { kind: 'user', userId: 'bob' } }),
+      'bad_signature',
+    );
     await expectCryptoError(
       open(m, { signerEd25519PublicKey: bob.keys.ed25519.publicKey }),
       'bad_signature',
@@ -198,14 +201,21 @@ describe('messages', () => {
       body,
       signingKey: alice.keys.ed25519.privateKey,
     });
-    expect(await open({ ...m2, messageId: m.messageId }, {}, { mentions: ['claude', 'helper'] })).toEqual(body);
+    expect(
+      await open({ ...m2, messageId: m.messageId }, {}, { mentions: ['claude', 'helper'] }),
+    ).toEqual(body);
   });
 
   it('seals agent messages under the same API, bound to agent and user', async () => {
     const agentHeader = header(uuidv7(), {
       sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'alice' },
     });
-    const m = await sealMessage({ chatKey: ck, header: agentHeader, body, signingKey: bob.keys.ed25519.privateKey });
+    const m = await sealMessage({
+      chatKey: ck,
+      header: agentHeader,
+      body,
+      signingKey: bob.keys.ed25519.privateKey,
+    });
     const args = {
       chatKey: ck,
       header: agentHeader,
@@ -215,7 +225,13 @@ describe('messages', () => {
     };
     expect((await openMessage(args)).body).toEqual(body);
     await expectCryptoError(
-      openMessage({ ...args, header: { ...agentHeader, sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'bob' } } }),
+      openMessage({
+        ...args,
+        header: {
+          ...agentHeader,
+          sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'bob' },
+        },
+      }),
       'bad_signature',
     );
   });
@@ -259,8 +275,12 @@ describe('messages', () => {
       };
       const sig = await signTombstone(t, alice.keys.ed25519.privateKey);
       expect(await verifyTombstone(t, sig, alice.keys.ed25519.publicKey)).toBe(true);
-      expect(await verifyTombstone({ ...t, counter: 4 }, sig, alice.keys.ed25519.publicKey)).toBe(false);
-      expect(await verifyTombstone({ ...t, messageId: uuidv7() }, sig, alice.keys.ed25519.publicKey)).toBe(false);
+      expect(await verifyTombstone({ ...t, counter: 4 }, sig, alice.keys.ed25519.publicKey)).toBe(
+        false,
+      );
+      expect(
+        await verifyTombstone({ ...t, messageId: uuidv7() }, sig, alice.keys.ed25519.publicKey),
+      ).toBe(false);
       expect(await verifyTombstone(t, sig, bob.keys.ed25519.publicKey)).toBe(false);
     });
   });
@@ -276,7 +296,9 @@ describe('messages', () => {
         signerEd25519PublicKey: alice.keys.ed25519.publicKey,
       };
       expect(await verifyMessageSignature(args)).toBe(true);
-      expect(await verifyMessageSignature({ ...args, header: { ...args.header, epoch: 1 } })).toBe(false);
+      expect(await verifyMessageSignature({ ...args, header: { ...args.header, epoch: 1 } })).toBe(
+        false,
+      );
       expect(await verifyMessageSignature({ ...args, commitment: new Uint8Array(32) })).toBe(false);
       expect(
         await verifyMessageSignature({
