@@ -36,6 +36,7 @@ import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
+import { IndexedDbKeyStore } from './keystore-idb.ts';
 import {
   type LiveOptions,
   type LiveSubscription,
@@ -52,6 +53,7 @@ export {
   ChatsClient,
   DeviceState,
   IdentityChangedError,
+  IndexedDbKeyStore,
   MemoryKeyStore,
   TrustClient,
   VutlerApiError,
