@@ -75,6 +75,8 @@ export {
   assertIdentityPublic,
   createIdentity,
   fingerprint,
+  fingerprintDigest,
+  fingerprintDigits,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
