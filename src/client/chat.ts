@@ -14,10 +14,13 @@ import {
   type MembershipEntry,
   type MembershipEntryJson,
   type MembershipState,
+  type MembershipStateJson,
   mayWrap,
   membershipEntryFromJson,
   membershipEntryHash,
   membershipEntryToJson,
+  membershipStateFromJson,
+  membershipStateToJson,
   signMembershipEntry,
   type UnsignedMembershipEntry,
   verifyMembershipLog,
@@ -36,6 +39,7 @@ import { uuidv7 } from '../crypto/uuid.ts';
 import type { ChatView, KeyWrapView, MessageView } from '../wire/chat.ts';
 import type { ClientContext } from './context.ts';
 import { VutlerApiError, VutlerClientError } from './http.ts';
+import type { Json } from './keystore.ts';
 import { SequenceTracker } from './sequence.ts';
 import type { TrustClient } from './trust.ts';
 import type { ChatMessage, LiveChats } from './types.ts';
@@ -100,9 +104,10 @@ export class ChatsClient implements LiveChats {
 
   private async doSync(chatId: string): Promise<MembershipState> {
     this.stale.delete(chatId);
-    const held = this.logs.get(chatId);
+    const held = this.logs.get(chatId) ?? (await this.persisted(chatId));
     const entries: MembershipEntry[] = [];
-    for (let after = (held?.length ?? 0) - 1; ; ) {
+    // From the last entry held (re-fetched, so a log cut below it is noticed) onwards.
+    for (let after = held ? held.length - 2 : -1; ; ) {
       const res = await this.c.http.request<{ entries: MembershipEntryJson[] }>(
         `/api/chats/${encodeURIComponent(chatId)}/log`,
         { query: { after: String(after) } },
@@ -111,9 +116,43 @@ export class ChatsClient implements LiveChats {
       if (res.entries.length < LOG_PAGE) break;
       after = entries.at(-1)!.position;
     }
-    if (held && entries.length === 0) return held;
+    if (held) {
+      const last = entries.shift();
+      if (!last || last.position !== held.length - 1) {
+        throw clientError(
+          'log-rollback',
+          `The server's membership log no longer has the ${held.length} entries this device verified.`,
+        );
+      }
+      if (base64Encode(await membershipEntryHash(last)) !== base64Encode(held.head)) {
+        throw clientError(
+          'log-forked',
+          'The membership log does not extend the one this device holds.',
+        );
+      }
+      if (entries.length === 0) {
+        this.logs.set(chatId, held);
+        return held;
+      }
+    }
     const state = await this.verify(chatId, entries, held);
     await this.adopt(chatId, state);
+    return state;
+  }
+
+  /** The state this device verified before (a log is verified from entry 0 once, then extended). */
+  private async persisted(chatId: string): Promise<MembershipState | undefined> {
+    const device = this.c.device();
+    const [json, head] = await Promise.all([device.logState(chatId), device.chatHead(chatId)]);
+    if (!json || !head) return undefined;
+    const state = membershipStateFromJson(json as unknown as MembershipStateJson);
+    // The state must be the one the head names; anything else is discarded and re-verified.
+    if (
+      state.chatId !== chatId ||
+      state.length !== head.length ||
+      base64Encode(state.head) !== head.head
+    )
+      return undefined;
     return state;
   }
 
@@ -168,6 +207,7 @@ export class ChatsClient implements LiveChats {
       throw clientError('bad-log', 'The membership log never names you.');
     }
     this.logs.set(chatId, state);
+    await device.setLogState(chatId, membershipStateToJson(state) as unknown as Json);
     await device.setChatHead(chatId, {
       epoch: state.epoch,
       length: state.length,

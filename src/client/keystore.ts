@@ -104,6 +104,15 @@ export class DeviceState {
     await this.store.put(this.k('chat', chatId), { ...head });
   }
 
+  /** The verified membership state of a chat (see `membershipStateToJson`). */
+  async logState(chatId: string): Promise<Json | undefined> {
+    return this.store.get(this.k('log', chatId));
+  }
+
+  async setLogState(chatId: string, state: Json): Promise<void> {
+    await this.store.put(this.k('log', chatId), state);
+  }
+
   /** This device's random chain id (base64), made on first use. */
   async chainId(make: () => string): Promise<string> {
     const key = this.k('device', 'chain-id');

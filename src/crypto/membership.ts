@@ -177,14 +177,14 @@ export function verifyMembershipSignature(
   return ed25519Verify(actorEd25519PublicKey, e.signature, signedInput(e));
 }
 
-export function membershipEntryHash(e: MembershipEntry): Promise<Bytes> {
+function hashOfSigned(signed: Uint8Array, signature: Uint8Array): Promise<Bytes> {
   return sha256(
-    domain(
-      Label.membershipHash,
-      signedInput(e),
-      expectLength(e.signature, SIGNATURE_BYTES, 'signature'),
-    ),
+    domain(Label.membershipHash, signed, expectLength(signature, SIGNATURE_BYTES, 'signature')),
   );
+}
+
+export function membershipEntryHash(e: MembershipEntry): Promise<Bytes> {
+  return hashOfSigned(signedInput(e), e.signature);
 }
 
 /** One action's rule: checks the entry against the state and applies it, or throws. */
@@ -331,7 +331,8 @@ export async function verifyMembershipLog(
 ): Promise<MembershipState> {
   const state = opts.from ? cloneMembershipState(opts.from) : emptyMembershipState(opts.chatId);
   if (state.chatId !== opts.chatId) throw logError('state belongs to another chat');
-  const hashes = await Promise.all(entries.map(membershipEntryHash));
+  const signed = entries.map(signedInput);
+  const hashes = await Promise.all(entries.map((e, i) => hashOfSigned(signed[i]!, e.signature)));
   const actorFps: string[] = [];
   entries.forEach((e, i) => {
     actorFps.push(applyMembershipEntry(state, e, hashes[i]!, opts.rules));
@@ -349,7 +350,7 @@ export async function verifyMembershipLog(
   };
   const results = await Promise.all(
     entries.map(async (e, i) =>
-      verifyMembershipSignature(e, await keyFor(e.actorId, actorFps[i]!)),
+      ed25519Verify(await keyFor(e.actorId, actorFps[i]!), e.signature, signed[i]!),
     ),
   );
   const bad = results.indexOf(false);
@@ -373,6 +374,68 @@ export function mayWrap(
   if (!info?.members.has(wrapperId)) return false;
   // A later add may hand a new member older epochs (history); they must be in the log at all.
   return info.members.has(recipientId) || s.fingerprints.has(recipientId);
+}
+
+/** A verified state as JSON, for a device's key store (so a chat is verified once, then extended). */
+export interface MembershipStateJson {
+  chatId: string;
+  length: number;
+  head: string;
+  epoch: number;
+  pendingRotation: boolean;
+  members: [string, MemberInfo][];
+  epochs: {
+    epoch: number;
+    commitment: string;
+    startedBy: string;
+    position: number;
+    members: string[];
+  }[];
+  fingerprints: [string, string][];
+}
+
+export function membershipStateToJson(s: MembershipState): MembershipStateJson {
+  return {
+    chatId: s.chatId,
+    length: s.length,
+    head: base64Encode(s.head),
+    epoch: s.epoch,
+    pendingRotation: s.pendingRotation,
+    members: [...s.members],
+    epochs: [...s.epochs.values()].map((e) => ({
+      ...e,
+      commitment: base64Encode(e.commitment),
+      members: [...e.members],
+    })),
+    fingerprints: [...s.fingerprints],
+  };
+}
+
+export function membershipStateFromJson(j: MembershipStateJson): MembershipState {
+  const head = base64Decode(j.head, LOG_HASH_BYTES);
+  // Only the head's hash is kept: older positions are behind it in the chain.
+  const hashes: Bytes[] = new Array(Math.max(0, j.length - 1));
+  hashes.push(head);
+  return {
+    chatId: j.chatId,
+    length: j.length,
+    head,
+    epoch: j.epoch,
+    pendingRotation: j.pendingRotation,
+    members: new Map(j.members.map(([k, v]) => [k, { ...v }])),
+    epochs: new Map(
+      j.epochs.map((e) => [
+        e.epoch,
+        {
+          ...e,
+          commitment: base64Decode(e.commitment, KEY_COMMITMENT_BYTES),
+          members: new Set(e.members),
+        },
+      ]),
+    ),
+    fingerprints: new Map(j.fingerprints),
+    hashes,
+  };
 }
 
 export function membershipEntryToJson(e: MembershipEntry): MembershipEntryJson {

@@ -230,20 +230,25 @@ describe('Trust: a compromised server can neither read content nor add a reader'
     const before = (await alice.client.chats.membership(chat.id)).length;
     await alice.client.chats.removeMember(chat.id, carol.id);
     expect((await bob.client.chats.send(chat.id, 'carol is out')).epoch).toBe(1);
-    // The server rolls back: epoch 0 current again, Carol back, the removal cut from the log.
+    // The server rolls back: epoch 0 current again, Carol back. The 409 names epoch 0; the
+    // log Bob verified says 1 — he does not follow.
     await t.db.pool.query('UPDATE chats SET current_epoch = 0 WHERE id = $1', [chat.id]);
     await t.db.pool.query('UPDATE chat_members SET removed_at = NULL WHERE chat_id = $1', [
       chat.id,
     ]);
+    await expect(bob.client.chats.send(chat.id, 'for bob and alice only')).rejects.toMatchObject({
+      code: 'unverified-epoch',
+    });
+    // It also cuts the removal from the log: the same session notices on its next re-fetch…
     await t.db.pool.query('DELETE FROM chat_log WHERE chat_id = $1 AND position >= $2', [
       chat.id,
       before,
     ]);
-    // The same session: the 409 names epoch 0, the log it holds says 1 — it does not follow.
+    bob.client.chats.hint(chat.id);
     await expect(bob.client.chats.send(chat.id, 'for bob and alice only')).rejects.toMatchObject({
-      code: 'unverified-epoch',
+      code: 'log-rollback',
     });
-    // A later session on the same device: the stored head is longer than the server's log.
+    // …and so does a later session on the same device: its stored head is past the server's log.
     const bobLater = await again(bob, { keyStore: bobStore });
     await expect(bobLater.chats.send(chat.id, 'for bob and alice only')).rejects.toMatchObject({
       name: 'VutlerClientError',
