@@ -127,7 +127,10 @@ const SQL = {
   // takes the chat row lock and hands out the next seq only if the sender is still a member, the
   // epoch is current and the id is new; commit order therefore equals seq order within a chat.
   // Mentions become outbox rows in the same statement (same transaction). No row back means
-  // one of the conditions failed: the caller finds out which.
+  // one of the conditions failed: the caller finds out which. A concurrent retry of the same id
+  // passes NOT EXISTS (same snapshot) but then hits the primary key: that must abort the whole
+  // statement, bump included (no ON CONFLICT DO NOTHING here), or it would burn a seq and leave
+  // a hole in the gap-free order; appendMessage maps it to "not appended".
   appendMessage: `WITH bumped AS (
       UPDATE chats SET last_seq = last_seq + 1
       WHERE id = $2 AND current_epoch = $4
@@ -140,7 +143,6 @@ const SQL = {
           chain_id, chain_counter, chain_prev)
       SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9, $10, $11
       FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
-      ON CONFLICT (id) DO NOTHING
       RETURNING ${MESSAGE_COLUMNS}
     ), queued AS (
       INSERT INTO outbox (queue, job_name, payload, dedupe_key)
@@ -311,20 +313,25 @@ export class ChatRepository {
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
   }): Promise<MessageRow | undefined> {
-    const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
-      m.id,
-      m.chatId,
-      m.senderId,
-      m.epoch,
-      Buffer.from(m.ciphertext),
-      Buffer.from(m.signature),
-      m.mentions,
-      m.decryptionPermissions,
-      Buffer.from(m.chain.id),
-      m.chain.counter,
-      Buffer.from(m.chain.prev),
-    ]);
-    return rows[0];
+    const res = await this.db
+      .query<MessageRow>(SQL.appendMessage, [
+        m.id,
+        m.chatId,
+        m.senderId,
+        m.epoch,
+        Buffer.from(m.ciphertext),
+        Buffer.from(m.signature),
+        m.mentions,
+        m.decryptionPermissions,
+        Buffer.from(m.chain.id),
+        m.chain.counter,
+        Buffer.from(m.chain.prev),
+      ])
+      .catch((err: { code?: string; constraint?: string }) => {
+        if (err.code === '23505' && err.constraint === 'messages_pkey') return undefined;
+        throw err;
+      });
+    return res?.rows[0];
   }
 
   async history(chatId: string, cursor: { before?: string; after?: string }, limit: number) {
