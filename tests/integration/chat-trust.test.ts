@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ClientOptions } from '../../src/client/index.ts';
+import type { ClientOptions, LiveEvent } from '../../src/client/index.ts';
 import { MemoryKeyStore } from '../../src/client/keystore.ts';
 import { base64Decode } from '../../src/crypto/bytes.ts';
 import { generateChatKey, unwrapChatKey, wrapChatKey } from '../../src/crypto/chatkeys.ts';
@@ -8,6 +8,7 @@ import { openMessage } from '../../src/crypto/messages.ts';
 import { useTestServer } from '../helpers/app.ts';
 import { creationLog } from '../helpers/chat.ts';
 import { newClient, person } from '../helpers/people.ts';
+import { until } from '../helpers/wait.ts';
 
 type Person = Awaited<ReturnType<typeof person>>;
 
@@ -432,5 +433,61 @@ describe('Trust: a compromised server can neither read content nor add a reader'
     expect(seen[0]).toMatchObject({ status: 'rejected' });
     expect(seen[0]!.reason).toMatch(/not the one/);
     await expect(forged.chats.rotate(chat.id)).rejects.toMatchObject({ code: 'identity-changed' });
+  });
+
+  it('takes a key.rotated event only as a hint: a forged one moves nothing', async () => {
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'group', memberIds: [bob.id] });
+    await bob.client.chats.send(chat.id, 'before');
+    const events: LiveEvent[] = [];
+    const live = await bob.client.live({ onEvent: (e) => events.push(e) });
+    try {
+      // The server announces a rotation that the log does not contain.
+      await t.server.vutler.services.chatEvents.publish({
+        type: 'key.rotated',
+        chatId: chat.id,
+        epoch: 7,
+        by: alice.id,
+      });
+      await until(() => events.some((e) => e.type === 'key.rotated'), 'forged key.rotated');
+      const sent = await bob.client.chats.send(chat.id, 'still epoch 0');
+      expect(sent.epoch).toBe(0);
+      expect((await bob.client.chats.membership(chat.id)).epoch).toBe(0);
+      // A real rotation is picked up from the log after the hint.
+      await alice.client.chats.rotate(chat.id);
+      await until(
+        () => events.filter((e) => e.type === 'key.rotated').length >= 2,
+        'real key.rotated',
+      );
+      expect((await bob.client.chats.send(chat.id, 'epoch 1 now')).epoch).toBe(1);
+    } finally {
+      live.close();
+    }
+  });
+
+  it('keeps the chains of two devices of one user apart', async () => {
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    const laptop = await again(alice, { keyStore: new MemoryKeyStore() });
+    for (let i = 0; i < 3; i++) {
+      await alice.client.chats.send(chat.id, `phone ${i}`);
+      await laptop.chats.send(chat.id, `laptop ${i}`);
+    }
+    const seen = await bob.client.chats.history(chat.id);
+    expect(seen.map((m) => [m.status, m.sequence])).toEqual(
+      Array.from({ length: 6 }, () => ['ok', 'in-order']),
+    );
+    const chains = new Set(
+      (
+        await t.db.pool.query('SELECT chain_id FROM messages WHERE chat_id = $1', [chat.id])
+      ).rows.map((r) => Buffer.from(r.chain_id).toString('hex')),
+    );
+    expect(chains.size).toBe(2);
   });
 });
