@@ -28,6 +28,7 @@ import {
 import {
   type AgentPolicy,
   CHAIN_ID_BYTES,
+  type ChainLink,
   MESSAGE_HASH_BYTES,
   messageHash,
   openMessage,
@@ -55,6 +56,12 @@ export interface SendOptions {
 }
 
 const LOG_PAGE = 1000;
+
+/** A message after its cryptographic checks, before its chain position is judged. */
+interface Verified {
+  msg: ChatMessage;
+  link?: { senderId: string; chain: ChainLink; hash: Uint8Array };
+}
 
 function clientError(code: string, message: string): VutlerClientError {
   return new VutlerClientError(code, message);
@@ -553,12 +560,20 @@ export class ChatsClient implements LiveChats {
 
   /** Decrypts and verifies one stored message; never throws for a bad message, it reports it. */
   async open(view: MessageView): Promise<ChatMessage> {
-    const msg = await this.openOne(view);
+    const msg = this.place(await this.verifyOne(view));
     await this.persistSequence(view.chatId);
     return msg;
   }
 
-  private async openOne(view: MessageView): Promise<ChatMessage> {
+  /** The chain check, in seq order, after the (concurrent) cryptographic checks. */
+  private place(v: Verified): ChatMessage {
+    if (!v.link) return v.msg;
+    const tracker = this.sequences.get(v.msg.chatId)!;
+    return { ...v.msg, ...tracker.place(v.link.senderId, v.msg, v.link.chain, v.link.hash) };
+  }
+
+  private async verifyOne(view: MessageView): Promise<Verified> {
+    const bare = (msg: ChatMessage): Verified => ({ msg });
     const base = {
       id: view.id,
       chatId: view.chatId,
@@ -568,9 +583,9 @@ export class ChatsClient implements LiveChats {
       createdAt: view.createdAt,
       mentions: view.mentions,
     };
-    if (!view.senderId) return { ...base, status: 'rejected', reason: 'no sender' };
+    if (!view.senderId) return bare({ ...base, status: 'rejected', reason: 'no sender' });
     if (!view.chain || !view.signature) {
-      return { ...base, status: 'tampered', reason: 'the message has no signature or chain' };
+      return bare({ ...base, status: 'tampered', reason: 'the message has no signature or chain' });
     }
     const senderId = view.senderId;
     let state: MembershipState;
@@ -578,24 +593,29 @@ export class ChatsClient implements LiveChats {
       state = await this.membership(view.chatId);
       if (!state.epochs.has(view.epoch)) state = await this.sync(view.chatId);
     } catch (err) {
-      return { ...base, status: 'rejected', reason: (err as Error).message };
+      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
     }
     const info = state.epochs.get(view.epoch);
-    if (!info) return { ...base, status: 'rejected', reason: 'epoch not in the membership log' };
+    if (!info)
+      return bare({ ...base, status: 'rejected', reason: 'epoch not in the membership log' });
     if (!info.members.has(senderId)) {
-      return { ...base, status: 'rejected', reason: 'the sender was not a member of that epoch' };
+      return bare({
+        ...base,
+        status: 'rejected',
+        reason: 'the sender was not a member of that epoch',
+      });
     }
     const chain = {
       chainId: base64Decode(view.chain.id, CHAIN_ID_BYTES),
       counter: view.chain.counter,
       prev: base64Decode(view.chain.prev, MESSAGE_HASH_BYTES),
     };
-    const tracker = await this.tracker(view.chatId);
+    await this.tracker(view.chatId);
     let sender: Awaited<ReturnType<TrustClient['identityOf']>>;
     try {
       sender = await this.trust.identityOf(senderId, state.fingerprints.get(senderId));
     } catch (err) {
-      return { ...base, status: 'rejected', reason: (err as Error).message };
+      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
     }
     const signature = base64Decode(view.signature);
     if (view.ciphertext === null) {
@@ -616,21 +636,21 @@ export class ChatsClient implements LiveChats {
           sender.identity.ed25519PublicKey,
         ).catch(() => false));
       if (!ok || !hash) {
-        return {
+        return bare({
           ...base,
           status: 'tampered',
           reason: 'the content is gone without a deletion signed by its sender',
-        };
+        });
       }
-      return { ...base, status: 'deleted', ...tracker.place(senderId, view, chain, hash) };
+      return { msg: { ...base, status: 'deleted' }, link: { senderId, chain, hash } };
     }
     let key: ChatKey;
     try {
       key = await this.key(view.chatId, view.epoch);
     } catch (err) {
       if (err instanceof VutlerClientError && err.code === 'no-key')
-        return { ...base, status: 'no-key', reason: err.message };
-      return { ...base, status: 'rejected', reason: (err as Error).message };
+        return bare({ ...base, status: 'no-key', reason: err.message });
+      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
     }
     try {
       const opened = await openMessage({
@@ -647,13 +667,11 @@ export class ChatsClient implements LiveChats {
         signerEd25519PublicKey: sender.identity.ed25519PublicKey,
       });
       return {
-        ...base,
-        status: 'ok',
-        body: opened.body,
-        ...tracker.place(senderId, view, chain, opened.hash),
+        msg: { ...base, status: 'ok', body: opened.body },
+        link: { senderId, chain, hash: opened.hash },
       };
     } catch (err) {
-      return { ...base, status: 'rejected', reason: (err as Error).message };
+      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
     }
   }
 
@@ -672,7 +690,8 @@ export class ChatsClient implements LiveChats {
     await this.membership(chatId).catch(() => undefined);
     const keyEpochs = new Set(res.messages.map((m) => m.epoch));
     await Promise.all([...keyEpochs].map((e) => this.key(chatId, e).catch(() => undefined)));
-    for (const m of res.messages) out.push(await this.openOne(m));
+    const verified = await Promise.all(res.messages.map((m) => this.verifyOne(m)));
+    for (const v of verified) out.push(this.place(v));
     await this.persistSequence(chatId);
     return out;
   }
