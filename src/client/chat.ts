@@ -10,6 +10,7 @@ import { base64Decode, base64Encode, hexDecode, randomBytes } from '../crypto/by
 import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
+  heldEpoch,
   LOG_GENESIS_PREV,
   type MembershipEntry,
   type MembershipEntryJson,
@@ -598,7 +599,7 @@ export class ChatsClient implements LiveChats {
     const info = state.epochs.get(view.epoch);
     if (!info)
       return bare({ ...base, status: 'rejected', reason: 'epoch not in the membership log' });
-    if (!info.members.has(senderId)) {
+    if (!heldEpoch(state, senderId, view.epoch)) {
       return bare({
         ...base,
         status: 'rejected',

@@ -84,8 +84,12 @@ export interface EpochInfo {
   /** Who started it (create/rotate actor) and at which position. */
   startedBy: string;
   position: number;
-  /** Everyone who held this epoch's key legitimately: members at its start plus later adds. */
-  members: Set<string>;
+}
+
+/** A stretch of membership: held every epoch e with from ≤ e < to (to = null: still a member). */
+export interface Tenure {
+  from: number;
+  to: number | null;
 }
 
 /** What a verified log says: who is in, with which key, and which epochs exist. */
@@ -100,6 +104,8 @@ export interface MembershipState {
   epochs: Map<number, EpochInfo>;
   /** userId → hex identity digest, for everyone the log ever named. */
   fingerprints: Map<string, string>;
+  /** userId → the epochs whose key they legitimately held (see `heldEpoch`). */
+  tenures: Map<string, Tenure[]>;
   /** A member was removed and no rotation followed yet: the current key must not be used. */
   pendingRotation: boolean;
   /** Hash of each entry by position (so a client can check a log extends the head it holds). */
@@ -116,6 +122,7 @@ export function emptyMembershipState(chatId: string): MembershipState {
     members: new Map(),
     epochs: new Map(),
     fingerprints: new Map(),
+    tenures: new Map(),
     pendingRotation: false,
     hashes: [],
   };
@@ -126,8 +133,9 @@ export function cloneMembershipState(s: MembershipState): MembershipState {
     ...s,
     head: s.head.slice(),
     members: new Map([...s.members].map(([k, v]) => [k, { ...v }])),
-    epochs: new Map([...s.epochs].map(([k, v]) => [k, { ...v, members: new Set(v.members) }])),
+    epochs: new Map(s.epochs),
     fingerprints: new Map(s.fingerprints),
+    tenures: new Map([...s.tenures].map(([k, v]) => [k, v.map((t) => ({ ...t }))])),
     hashes: [...s.hashes],
   };
 }
@@ -229,8 +237,8 @@ export const MEMBERSHIP_RULES: Record<string, MembershipRule> = {
       commitment: commitment.slice(),
       startedBy: e.actorId,
       position: 0,
-      members: new Set([e.actorId]),
     });
+    s.tenures.set(e.actorId, [{ from: 0, to: null }]);
     s.epoch = 0;
   },
   add(s, e, fp) {
@@ -244,7 +252,9 @@ export const MEMBERSHIP_RULES: Record<string, MembershipRule> = {
     checkKnownFingerprint(s, e.subjectId, fp);
     s.members.set(e.subjectId, { role: e.role, fingerprint: fp, joinedEpoch: s.epoch });
     s.fingerprints.set(e.subjectId, fp);
-    s.epochs.get(s.epoch)?.members.add(e.subjectId);
+    const tenures = s.tenures.get(e.subjectId) ?? [];
+    tenures.push({ from: s.epoch, to: null });
+    s.tenures.set(e.subjectId, tenures);
   },
   remove(s, e, fp) {
     const actor = requireMember(s, e.actorId, 'remover');
@@ -258,6 +268,9 @@ export const MEMBERSHIP_RULES: Record<string, MembershipRule> = {
     requireNoCommitment(e);
     if (subject.fingerprint !== fp) throw logError('remove names another key than the log');
     s.members.delete(e.subjectId);
+    // They held the current epoch's key, and will not get the next one.
+    const last = s.tenures.get(e.subjectId)?.at(-1);
+    if (last) last.to = s.epoch + 1;
     s.pendingRotation = true;
   },
   rotate(s, e, fp) {
@@ -272,7 +285,6 @@ export const MEMBERSHIP_RULES: Record<string, MembershipRule> = {
       commitment: commitment.slice(),
       startedBy: e.actorId,
       position: e.position,
-      members: new Set(s.members.keys()),
     });
     s.epoch = e.epoch;
     s.pendingRotation = false;
@@ -363,17 +375,29 @@ export async function verifyMembershipLog(
   return state;
 }
 
-/** May `wrapperId` hand `recipientId` the key of `epoch`? Both must have held it per the log. */
+/** Did `userId` legitimately hold the key of `epoch` (a member at some point during it)? */
+export function heldEpoch(s: MembershipState, userId: string, epoch: number): boolean {
+  if (!s.epochs.has(epoch)) return false;
+  return (s.tenures.get(userId) ?? []).some(
+    (t) => t.from <= epoch && (t.to === null || epoch < t.to),
+  );
+}
+
+/** Everyone who held the key of `epoch`. */
+export function epochHolders(s: MembershipState, epoch: number): string[] {
+  return [...s.tenures.keys()].filter((u) => heldEpoch(s, u, epoch));
+}
+
+/** May `wrapperId` hand `recipientId` the key of `epoch`? The wrapper must have held it. */
 export function mayWrap(
   s: MembershipState,
   epoch: number,
   wrapperId: string,
   recipientId: string,
 ): boolean {
-  const info = s.epochs.get(epoch);
-  if (!info?.members.has(wrapperId)) return false;
+  if (!heldEpoch(s, wrapperId, epoch)) return false;
   // A later add may hand a new member older epochs (history); they must be in the log at all.
-  return info.members.has(recipientId) || s.fingerprints.has(recipientId);
+  return heldEpoch(s, recipientId, epoch) || s.tenures.has(recipientId);
 }
 
 /** A verified state as JSON, for a device's key store (so a chat is verified once, then extended). */
@@ -384,14 +408,9 @@ export interface MembershipStateJson {
   epoch: number;
   pendingRotation: boolean;
   members: [string, MemberInfo][];
-  epochs: {
-    epoch: number;
-    commitment: string;
-    startedBy: string;
-    position: number;
-    members: string[];
-  }[];
+  epochs: { epoch: number; commitment: string; startedBy: string; position: number }[];
   fingerprints: [string, string][];
+  tenures: [string, Tenure[]][];
 }
 
 export function membershipStateToJson(s: MembershipState): MembershipStateJson {
@@ -402,12 +421,9 @@ export function membershipStateToJson(s: MembershipState): MembershipStateJson {
     epoch: s.epoch,
     pendingRotation: s.pendingRotation,
     members: [...s.members],
-    epochs: [...s.epochs.values()].map((e) => ({
-      ...e,
-      commitment: base64Encode(e.commitment),
-      members: [...e.members],
-    })),
+    epochs: [...s.epochs.values()].map((e) => ({ ...e, commitment: base64Encode(e.commitment) })),
     fingerprints: [...s.fingerprints],
+    tenures: [...s.tenures],
   };
 }
 
@@ -426,14 +442,11 @@ export function membershipStateFromJson(j: MembershipStateJson): MembershipState
     epochs: new Map(
       j.epochs.map((e) => [
         e.epoch,
-        {
-          ...e,
-          commitment: base64Decode(e.commitment, KEY_COMMITMENT_BYTES),
-          members: new Set(e.members),
-        },
+        { ...e, commitment: base64Decode(e.commitment, KEY_COMMITMENT_BYTES) },
       ]),
     ),
     fingerprints: new Map(j.fingerprints),
+    tenures: new Map(j.tenures.map(([k, v]) => [k, v.map((t) => ({ ...t }))])),
     hashes,
   };
 }
