@@ -10,39 +10,25 @@ import { base64Decode, base64Encode, hexDecode, randomBytes } from '../crypto/by
 import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
-  heldEpoch,
   LOG_GENESIS_PREV,
-  type MembershipEntry,
-  type MembershipEntryJson,
   type MembershipState,
-  type MembershipStateJson,
   mayWrap,
-  membershipEntryFromJson,
-  membershipEntryHash,
   membershipEntryToJson,
-  membershipStateFromJson,
-  membershipStateToJson,
-  signMembershipEntry,
-  type UnsignedMembershipEntry,
-  verifyMembershipLog,
 } from '../crypto/membership.ts';
 import {
   type AgentPolicy,
   CHAIN_ID_BYTES,
-  type ChainLink,
   MESSAGE_HASH_BYTES,
   messageHash,
-  openMessage,
   sealMessage,
   signTombstone,
-  verifyTombstone,
 } from '../crypto/messages.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
 import type { ChatView, KeyWrapView, MessageView } from '../wire/chat.ts';
+import { MessageReader } from './chat-read.ts';
+import { ChatLogs, clientError } from './chatlog.ts';
 import type { ClientContext } from './context.ts';
-import { VutlerApiError, VutlerClientError } from './http.ts';
-import type { Json } from './keystore.ts';
-import { SequenceTracker } from './sequence.ts';
+import { VutlerApiError } from './http.ts';
 import type { TrustClient } from './trust.ts';
 import type { ChatMessage, LiveChats } from './types.ts';
 
@@ -56,190 +42,34 @@ export interface SendOptions {
   decryptionPermissions?: AgentPolicy;
 }
 
-const LOG_PAGE = 1000;
-
-/** A message after its cryptographic checks, before its chain position is judged. */
-interface Verified {
-  msg: ChatMessage;
-  link?: { senderId: string; chain: ChainLink; hash: Uint8Array };
-}
-
-function clientError(code: string, message: string): VutlerClientError {
-  return new VutlerClientError(code, message);
-}
-
-function policyOf(v: Record<string, unknown>): AgentPolicy {
-  // Anything else than the two values is passed through so the signature check fails on it.
-  return v.agents === undefined ? {} : ({ agents: v.agents } as AgentPolicy);
-}
-
 export class ChatsClient implements LiveChats {
   private readonly keys = new Map<string, ChatKey>();
-  private readonly logs = new Map<string, MembershipState>();
-  private readonly syncing = new Map<string, Promise<MembershipState>>();
-  private readonly stale = new Set<string>();
-  private readonly sequences = new Map<string, SequenceTracker>();
+  private readonly logs: ChatLogs;
+  private readonly reader: MessageReader;
 
   constructor(
     private readonly c: ClientContext,
     private readonly trust: TrustClient,
-  ) {}
+  ) {
+    this.logs = new ChatLogs(c, trust);
+    this.reader = new MessageReader(c, trust, this.logs, (chatId, epoch) =>
+      this.key(chatId, epoch),
+    );
+  }
 
   /** A `key.rotated` event or a 409: re-fetch and verify the log before the next use. */
   hint(chatId: string): void {
-    this.stale.add(chatId);
+    this.logs.hint(chatId);
   }
-
-  // ---------------------------------------------------------------------------------------
-  // The membership log
 
   /** The verified membership state of a chat (fetching and verifying the log if needed). */
-  async membership(chatId: string): Promise<MembershipState> {
-    const held = this.logs.get(chatId);
-    if (held && !this.stale.has(chatId)) return held;
-    return this.sync(chatId);
+  membership(chatId: string): Promise<MembershipState> {
+    return this.logs.membership(chatId);
   }
 
-  /** Fetches what is new in the log, verifies it onto what this device holds, persists the head. */
+  /** Fetches what is new in the log and verifies it onto what this device holds. */
   sync(chatId: string): Promise<MembershipState> {
-    let p = this.syncing.get(chatId);
-    if (!p) {
-      p = this.doSync(chatId).finally(() => this.syncing.delete(chatId));
-      this.syncing.set(chatId, p);
-    }
-    return p;
-  }
-
-  private async doSync(chatId: string): Promise<MembershipState> {
-    this.stale.delete(chatId);
-    const held = this.logs.get(chatId) ?? (await this.persisted(chatId));
-    const entries: MembershipEntry[] = [];
-    // From the last entry held (re-fetched, so a log cut below it is noticed) onwards.
-    for (let after = held ? held.length - 2 : -1; ; ) {
-      const res = await this.c.http.request<{ entries: MembershipEntryJson[] }>(
-        `/api/chats/${encodeURIComponent(chatId)}/log`,
-        { query: { after: String(after) } },
-      );
-      for (const j of res.entries) entries.push(membershipEntryFromJson(chatId, j));
-      if (res.entries.length < LOG_PAGE) break;
-      after = entries.at(-1)!.position;
-    }
-    if (held) {
-      const last = entries.shift();
-      if (!last || last.position !== held.length - 1) {
-        throw clientError(
-          'log-rollback',
-          `The server's membership log no longer has the ${held.length} entries this device verified.`,
-        );
-      }
-      if (base64Encode(await membershipEntryHash(last)) !== base64Encode(held.head)) {
-        throw clientError(
-          'log-forked',
-          'The membership log does not extend the one this device holds.',
-        );
-      }
-      if (entries.length === 0) {
-        this.logs.set(chatId, held);
-        return held;
-      }
-    }
-    const state = await this.verify(chatId, entries, held);
-    await this.adopt(chatId, state);
-    return state;
-  }
-
-  /** The state this device verified before (a log is verified from entry 0 once, then extended). */
-  private async persisted(chatId: string): Promise<MembershipState | undefined> {
-    const device = this.c.device();
-    const [json, head] = await Promise.all([device.logState(chatId), device.chatHead(chatId)]);
-    if (!json || !head) return undefined;
-    const state = membershipStateFromJson(json as unknown as MembershipStateJson);
-    // The state must be the one the head names; anything else is discarded and re-verified.
-    if (
-      state.chatId !== chatId ||
-      state.length !== head.length ||
-      base64Encode(state.head) !== head.head
-    )
-      return undefined;
-    return state;
-  }
-
-  private async verify(
-    chatId: string,
-    entries: MembershipEntry[],
-    from?: MembershipState,
-  ): Promise<MembershipState> {
-    try {
-      return await verifyMembershipLog(entries, {
-        chatId,
-        from,
-        keyOf: async (userId, fp) =>
-          (await this.trust.identityOf(userId, fp)).identity.ed25519PublicKey,
-      });
-    } catch (err) {
-      if (err instanceof VutlerClientError) throw err;
-      if (isCryptoError(err)) {
-        throw clientError('bad-log', `The chat's membership log does not verify: ${err.message}`);
-      }
-      throw err;
-    }
-  }
-
-  /** Never moves to a lower epoch nor to a log that does not extend the head this device holds. */
-  private async adopt(chatId: string, state: MembershipState): Promise<void> {
-    const device = this.c.device();
-    const head = await device.chatHead(chatId);
-    if (head) {
-      if (state.length < head.length) {
-        throw clientError(
-          'log-rollback',
-          `The server's membership log has ${state.length} entries; this device has verified ${head.length}.`,
-        );
-      }
-      const at = state.hashes[head.length - 1];
-      if (!at || base64Encode(at) !== head.head) {
-        throw clientError(
-          'log-forked',
-          'The membership log does not extend the one this device holds.',
-        );
-      }
-      if (state.epoch < head.epoch) {
-        throw clientError(
-          'epoch-rollback',
-          `Epoch ${state.epoch} is below ${head.epoch}, already seen.`,
-        );
-      }
-    }
-    const me = this.c.unlocked().id;
-    if (!state.members.has(me) && !state.fingerprints.has(me)) {
-      throw clientError('bad-log', 'The membership log never names you.');
-    }
-    this.logs.set(chatId, state);
-    await device.setLogState(chatId, membershipStateToJson(state) as unknown as Json);
-    await device.setChatHead(chatId, {
-      epoch: state.epoch,
-      length: state.length,
-      head: base64Encode(state.head),
-    });
-  }
-
-  /** Signs entries continuing `state` (positions and hashes chained here). */
-  private async signEntries(
-    state: { chatId: string; length: number; head: Uint8Array },
-    parts: Omit<UnsignedMembershipEntry, 'chatId' | 'position' | 'prevHash' | 'actorId'>[],
-  ): Promise<MembershipEntry[]> {
-    const me = this.c.unlocked();
-    const out: MembershipEntry[] = [];
-    let prev = state.head;
-    for (const [i, p] of parts.entries()) {
-      const e = await signMembershipEntry(
-        { ...p, chatId: state.chatId, position: state.length + i, prevHash: prev, actorId: me.id },
-        me.identity.ed25519.privateKey,
-      );
-      prev = await membershipEntryHash(e);
-      out.push(e);
-    }
-    return out;
+    return this.logs.sync(chatId);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -280,7 +110,7 @@ export class ChatsClient implements LiveChats {
     const others = [...new Set(input.memberIds)].filter((u) => u !== me.id);
     const identities = await Promise.all(others.map((u) => this.trust.identityOf(u)));
     const self = await this.trust.identityOf(me.id);
-    const log = await this.signEntries({ chatId: id, length: 0, head: LOG_GENESIS_PREV }, [
+    const log = await this.logs.signEntries({ chatId: id, length: 0, head: LOG_GENESIS_PREV }, [
       {
         epoch: 0,
         action: 'create',
@@ -303,7 +133,7 @@ export class ChatsClient implements LiveChats {
       body: { id, kind: input.kind, keyWraps, log: log.map(membershipEntryToJson) },
     });
     this.keys.set(`${id}:0`, key);
-    await this.adopt(id, await this.verify(id, log));
+    await this.logs.adopt(id, await this.logs.verify(id, log));
     return chat;
   }
 
@@ -327,7 +157,7 @@ export class ChatsClient implements LiveChats {
     const state = await this.sync(chatId);
     const vouched = state.fingerprints.get(userId);
     const subject = await this.trust.identityOf(userId, vouched);
-    const [entry] = await this.signEntries(state, [
+    const [entry] = await this.logs.signEntries(state, [
       {
         epoch: state.epoch,
         action: 'add',
@@ -349,7 +179,7 @@ export class ChatsClient implements LiveChats {
       `/api/chats/${encodeURIComponent(chatId)}/members`,
       { body: { entry: membershipEntryToJson(entry!), keyWraps } },
     );
-    await this.adopt(chatId, await this.verify(chatId, [entry!], state));
+    await this.logs.adopt(chatId, await this.logs.verify(chatId, [entry!], state));
     return chat;
   }
 
@@ -363,7 +193,7 @@ export class ChatsClient implements LiveChats {
     const epoch = state.epoch + 1;
     const key = await generateChatKey(chatId, epoch);
     const self = await this.trust.identityOf(me.id);
-    const entries = await this.signEntries(state, [
+    const entries = await this.logs.signEntries(state, [
       ...remove.map((r) => ({
         epoch: state.epoch,
         action: 'remove',
@@ -381,7 +211,7 @@ export class ChatsClient implements LiveChats {
         keyCommitment: key.commitment,
       },
     ]);
-    const next = await this.verify(chatId, entries, state);
+    const next = await this.logs.verify(chatId, entries, state);
     const remaining = [...next.members].map(([id, m]) => ({ id, vouched: m.fingerprint }));
     const keyWraps = await this.wrapFor(key, remaining);
     const updated = await this.c.http.request<Chat>(
@@ -389,7 +219,7 @@ export class ChatsClient implements LiveChats {
       { body: { keyWraps, entries: entries.map(membershipEntryToJson) } },
     );
     this.keys.set(`${chatId}:${epoch}`, key);
-    await this.adopt(chatId, next);
+    await this.logs.adopt(chatId, next);
     return updated;
   }
 
@@ -536,165 +366,17 @@ export class ChatsClient implements LiveChats {
     }
   }
 
-  private tracker(chatId: string): Promise<SequenceTracker> {
-    const t = this.sequences.get(chatId);
-    if (t) return Promise.resolve(t);
-    return this.c
-      .device()
-      .seen(chatId)
-      .then((seen) => {
-        const existing = this.sequences.get(chatId);
-        if (existing) return existing;
-        const made = new SequenceTracker(seen);
-        this.sequences.set(chatId, made);
-        return made;
-      });
-  }
-
-  private async persistSequence(chatId: string): Promise<void> {
-    const t = this.sequences.get(chatId);
-    if (t?.dirty) {
-      t.dirty = false;
-      await this.c.device().setSeen(chatId, t.snapshot());
-    }
-  }
-
   /** Decrypts and verifies one stored message; never throws for a bad message, it reports it. */
-  async open(view: MessageView): Promise<ChatMessage> {
-    const msg = this.place(await this.verifyOne(view));
-    await this.persistSequence(view.chatId);
-    return msg;
+  open(view: MessageView): Promise<ChatMessage> {
+    return this.reader.open(view);
   }
 
-  /** The chain check, in seq order, after the (concurrent) cryptographic checks. */
-  private place(v: Verified): ChatMessage {
-    if (!v.link) return v.msg;
-    const tracker = this.sequences.get(v.msg.chatId)!;
-    return { ...v.msg, ...tracker.place(v.link.senderId, v.msg, v.link.chain, v.link.hash) };
-  }
-
-  private async verifyOne(view: MessageView): Promise<Verified> {
-    const bare = (msg: ChatMessage): Verified => ({ msg });
-    const base = {
-      id: view.id,
-      chatId: view.chatId,
-      seq: view.seq,
-      senderId: view.senderId,
-      epoch: view.epoch,
-      createdAt: view.createdAt,
-      mentions: view.mentions,
-    };
-    if (!view.senderId) return bare({ ...base, status: 'rejected', reason: 'no sender' });
-    if (!view.chain || !view.signature) {
-      return bare({ ...base, status: 'tampered', reason: 'the message has no signature or chain' });
-    }
-    const senderId = view.senderId;
-    let state: MembershipState;
-    try {
-      state = await this.membership(view.chatId);
-      if (!state.epochs.has(view.epoch)) state = await this.sync(view.chatId);
-    } catch (err) {
-      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
-    }
-    const info = state.epochs.get(view.epoch);
-    if (!info)
-      return bare({ ...base, status: 'rejected', reason: 'epoch not in the membership log' });
-    if (!heldEpoch(state, senderId, view.epoch)) {
-      return bare({
-        ...base,
-        status: 'rejected',
-        reason: 'the sender was not a member of that epoch',
-      });
-    }
-    const chain = {
-      chainId: base64Decode(view.chain.id, CHAIN_ID_BYTES),
-      counter: view.chain.counter,
-      prev: base64Decode(view.chain.prev, MESSAGE_HASH_BYTES),
-    };
-    await this.tracker(view.chatId);
-    let sender: Awaited<ReturnType<TrustClient['identityOf']>>;
-    try {
-      sender = await this.trust.identityOf(senderId, state.fingerprints.get(senderId));
-    } catch (err) {
-      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
-    }
-    const signature = base64Decode(view.signature);
-    if (view.ciphertext === null) {
-      const hash = await messageHash(signature).catch(() => undefined);
-      const ok =
-        hash !== undefined &&
-        view.tombstone !== null &&
-        (await verifyTombstone(
-          {
-            chatId: view.chatId,
-            messageId: view.id,
-            sender: { kind: 'user', userId: senderId },
-            chainId: chain.chainId,
-            counter: chain.counter,
-            hash,
-          },
-          base64Decode(view.tombstone),
-          sender.identity.ed25519PublicKey,
-        ).catch(() => false));
-      if (!ok || !hash) {
-        return bare({
-          ...base,
-          status: 'tampered',
-          reason: 'the content is gone without a deletion signed by its sender',
-        });
-      }
-      return { msg: { ...base, status: 'deleted' }, link: { senderId, chain, hash } };
-    }
-    let key: ChatKey;
-    try {
-      key = await this.key(view.chatId, view.epoch);
-    } catch (err) {
-      if (err instanceof VutlerClientError && err.code === 'no-key')
-        return bare({ ...base, status: 'no-key', reason: err.message });
-      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
-    }
-    try {
-      const opened = await openMessage({
-        chatKey: key,
-        header: {
-          messageId: view.id,
-          sender: { kind: 'user', userId: senderId },
-          chain,
-          mentions: view.mentions,
-          decryptionPermissions: policyOf(view.decryptionPermissions),
-        },
-        encryptedContent: base64Decode(view.ciphertext),
-        signature,
-        signerEd25519PublicKey: sender.identity.ed25519PublicKey,
-      });
-      return {
-        msg: { ...base, status: 'ok', body: opened.body },
-        link: { senderId, chain, hash: opened.hash },
-      };
-    } catch (err) {
-      return bare({ ...base, status: 'rejected', reason: (err as Error).message });
-    }
-  }
-
-  async history(
+  /** A page of history, decrypted and verified, with each sender's chain checked. */
+  history(
     chatId: string,
     cursor: { before?: number; after?: number; limit?: number } = {},
   ): Promise<ChatMessage[]> {
-    const query: Record<string, string> = {};
-    for (const [k, v] of Object.entries(cursor)) if (v !== undefined) query[k] = String(v);
-    const res = await this.c.http.request<{ messages: MessageView[] }>(
-      `/api/chats/${encodeURIComponent(chatId)}/messages`,
-      { query },
-    );
-    // In seq order, one at a time: the chain check depends on what came before.
-    const out: ChatMessage[] = [];
-    await this.membership(chatId).catch(() => undefined);
-    const keyEpochs = new Set(res.messages.map((m) => m.epoch));
-    await Promise.all([...keyEpochs].map((e) => this.key(chatId, e).catch(() => undefined)));
-    const verified = await Promise.all(res.messages.map((m) => this.verifyOne(m)));
-    for (const v of verified) out.push(this.place(v));
-    await this.persistSequence(chatId);
-    return out;
+    return this.reader.history(chatId, cursor);
   }
 
   /** Deletes one of your messages with a tombstone you sign for exactly it. */
