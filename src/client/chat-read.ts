@@ -107,6 +107,10 @@ export class MessageReader {
     const info = state.epochs.get(view.epoch);
     if (!info)
       return bare({ ...base, status: 'rejected', reason: 'epoch not in the membership log' });
+    // Someone may have been added since this device last looked: ask the log once more.
+    if (!heldEpoch(state, senderId, view.epoch)) {
+      state = await this.logs.sync(view.chatId).catch(() => state);
+    }
     if (!heldEpoch(state, senderId, view.epoch)) {
       return bare({
         ...base,

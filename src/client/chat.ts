@@ -250,6 +250,7 @@ export class ChatsClient implements LiveChats {
     const entry = res.keys.find((k) => k.epoch === epoch);
     if (!entry)
       throw clientError('no-key', `No key for epoch ${epoch} of this chat was shared with you.`);
+    if (!mayWrap(state, epoch, entry.wrappedBy, me.id)) state = await this.sync(chatId);
     if (!mayWrap(state, epoch, entry.wrappedBy, me.id)) {
       throw clientError(
         'untrusted-wrap',

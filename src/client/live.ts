@@ -82,7 +82,9 @@ export function openLive(
           cursors[view.chatId] = Math.max(cursors[view.chatId] ?? 0, view.seq);
           opts.onEvent({ type: 'message', message: await chats.open(view) });
         } else if (frame.type !== 'pong') {
-          if (frame.type === 'key.rotated') chats.hint(String(frame.chatId));
+          // Membership news is only a hint to re-fetch and verify the log.
+          if (frame.type === 'key.rotated' || frame.type === 'member.changed')
+            chats.hint(String(frame.chatId));
           opts.onEvent(frame as LiveEvent);
         }
       });

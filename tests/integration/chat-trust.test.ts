@@ -490,4 +490,24 @@ describe('Trust: a compromised server can neither read content nor add a reader'
     );
     expect(chains.size).toBe(2);
   });
+
+  it('follows honest membership changes made by others without trusting the server for them', async () => {
+    const [alice, bob, carol] = await Promise.all(
+      ['alice', 'bob', 'carol'].map((n) => person(t.server.url, n)),
+    );
+    const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
+    await bob!.client.chats.send(chat.id, 'bob holds the log now');
+    await alice!.client.chats.addMember(chat.id, carol!.id);
+    await carol!.client.chats.send(chat.id, 'carol joined');
+    expect((await bob!.client.chats.history(chat.id)).map((m) => [m.status, m.body?.text])).toEqual(
+      [
+        ['ok', 'bob holds the log now'],
+        ['ok', 'carol joined'],
+      ],
+    );
+    // Bob's view of the members comes from the log he verified, with Alice's add in it.
+    expect((await bob!.client.chats.members(chat.id)).map((m) => m.userId).sort()).toEqual(
+      [alice!.id, bob!.id, carol!.id].sort(),
+    );
+  });
 });
