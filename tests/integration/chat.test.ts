@@ -476,6 +476,22 @@ describe('Vchat: encrypted chats over REST', () => {
     expect(rows[0].encrypted_content).toBeNull();
   });
 
+  it('hands a newcomer older epochs on request (history), each checked against the log', async () => {
+    const [alice, bob, carol] = await Promise.all(
+      ['alice', 'bob', 'carol'].map((n) => person(t.server.url, n)),
+    );
+    const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
+    await alice!.client.chats.send(chat.id, 'epoch 0');
+    await alice!.client.chats.rotate(chat.id);
+    await bob!.client.chats.send(chat.id, 'epoch 1');
+    await bob!.client.chats.addMember(chat.id, carol!.id, { history: true });
+    const seen = await carol!.client.chats.history(chat.id);
+    expect(seen.map((m) => [m.epoch, m.status, m.body?.text])).toEqual([
+      [0, 'ok', 'epoch 0'],
+      [1, 'ok', 'epoch 1'],
+    ]);
+  });
+
   it('pages history by seq cursor', async () => {
     const [alice, bob] = await Promise.all([
       person(t.server.url, 'alice'),
