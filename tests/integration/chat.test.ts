@@ -434,6 +434,63 @@ describe('Vchat: encrypted chats over REST', () => {
     ).toBe(0);
   });
 
+  it('refuses a bad membership log with 4xx and stores nothing', async () => {
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
+    const id = crypto.randomUUID();
+    const key = await generateChatKey(id, 0);
+    const log = await creationLog(alice, [bob], key);
+    const keyWraps = await Promise.all(
+      [alice, bob].map(async (p) => ({
+        userId: p.id,
+        wrap: Buffer.from(
+          await wrapChatKey(
+            key,
+            { memberId: p.id, x25519PublicKey: p.client.identityPublic!.x25519PublicKey },
+            { id: alice.id, signingKey: alice.client.identity!.ed25519.privateKey },
+          ),
+        ).toString('base64'),
+      })),
+    );
+    const token = alice.client.session!.token;
+    const post = (body: unknown) =>
+      api('/api/chats', token, { method: 'POST', body: JSON.stringify(body) });
+    const base = { id, kind: 'group', keyWraps, log };
+    const cases: [unknown, number, string?][] = [
+      [{ ...base, log: [log[1]] }, 409, 'stale-log'],
+      [{ ...base, log: [log[0], { ...log[1], role: 'admin' }] }, 400],
+      [{ ...base, log: [log[0], { ...log[1], action: 'promote' }] }, 400, 'bad-log-entry'],
+      [{ ...base, log: [log[0], { ...log[1], signature: 'AAAA' }] }, 422],
+      [
+        { ...base, log: [log[0], { ...log[1], subjectFingerprint: log[0]!.subjectFingerprint }] },
+        400,
+        'bad-log-entry',
+      ],
+      [{ ...base, log: [log[0]] }, 400],
+      [{ ...base, log: [] }, 422],
+    ];
+    for (const [body, status, type] of cases) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(r.body)).toBe(status);
+      if (type) expect(r.body.type).toBe(`urn:vutler:problem:${type}`);
+    }
+    expect(
+      (await t.db.pool.query('SELECT count(*)::int AS n FROM chat_log WHERE chat_id = $1', [id]))
+        .rows[0].n,
+    ).toBe(0);
+    expect((await post(base)).status).toBe(201);
+    expect((await post(base)).body.type).toBe('urn:vutler:problem:conflict');
+    expect((await api(`/api/chats/${id}/log?after=x`, token)).status).toBe(422);
+    const entries = (await api(`/api/chats/${id}/log?after=0`, token)).body.entries;
+    expect(entries.map((e: { position: number }) => e.position)).toEqual([1]);
+    expect(
+      (await api(`/api/chats/${id}/log`, bob.client.session!.token)).body.entries,
+    ).toHaveLength(2);
+  });
+
   it('deletes only your own message, for everyone', async () => {
     const [alice, bob] = await Promise.all([
       person(t.server.url, 'alice'),
