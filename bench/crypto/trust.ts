@@ -6,6 +6,7 @@
  * The issue's budget: both together under 50 ms.
  */
 import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { SequenceTracker } from '../../src/client/sequence.ts';
 import { fingerprintDigest } from '../../src/crypto/identity.ts';
@@ -270,6 +271,9 @@ export async function benchTrust() {
   const ms = (xs: number[]) => +median(xs).toFixed(1);
   const result = {
     runs: RUNS,
+    // The machine is shared: a bare-WebCrypto baseline far above its idle cost means load.
+    loadAverage1m: +loadavg()[0]!.toFixed(1),
+    cpus: cpus().length,
     membershipLog: {
       entries: LOG_ENTRIES,
       ms: ms(t.log),
