@@ -510,4 +510,31 @@ describe('Trust: a compromised server can neither read content nor add a reader'
       [alice!.id, bob!.id, carol!.id].sort(),
     );
   });
+
+  it('sends with one request once the chat is known: the chain head is kept locally', async () => {
+    const requests: string[] = [];
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice', {
+        fetch: (input, init) => {
+          requests.push(`${init?.method ?? 'GET'} ${new URL(input).pathname}`);
+          return fetch(input, init);
+        },
+      }),
+      person(t.server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    await alice.client.chats.send(chat.id, 'first');
+    requests.length = 0;
+    await alice.client.chats.send(chat.id, 'second');
+    await alice.client.chats.send(chat.id, 'third');
+    expect(requests).toEqual([
+      `POST /api/chats/${chat.id}/messages`,
+      `POST /api/chats/${chat.id}/messages`,
+    ]);
+    expect((await bob.client.chats.history(chat.id)).map((m) => m.sequence)).toEqual([
+      'in-order',
+      'in-order',
+      'in-order',
+    ]);
+  });
 });
