@@ -13,6 +13,7 @@ import {
   MESSAGE_HASH_BYTES,
   messageHash,
   openMessage,
+  type SenderDescriptor,
   verifyTombstone,
 } from '../crypto/messages.ts';
 import type { MessageView } from '../wire/chat.ts';
@@ -81,6 +82,21 @@ export class MessageReader {
     return { ...v.msg, ...tracker.place(v.link.senderId, v.msg, v.link.chain, v.link.hash) };
   }
 
+  /**
+   * The gateway's Ed25519 key as pinned in this device's key store (slot `gatewayKeys`,
+   * `{ ed25519: base64 }`, filled by the agents/gateway flow) — never taken from the server here.
+   */
+  private async gatewayKey(): Promise<Uint8Array> {
+    const pinned = (await this.c.device().gatewayKeys()) as { ed25519?: unknown } | undefined;
+    if (typeof pinned?.ed25519 !== 'string') {
+      throw new VutlerClientError(
+        'no-gateway-key',
+        'No pinned gateway key to check agent messages.',
+      );
+    }
+    return base64Decode(pinned.ed25519, 32);
+  }
+
   private async verifyOne(view: MessageView): Promise<Verified> {
     const bare = (msg: ChatMessage): Verified => ({ msg });
     const base = {
@@ -124,9 +140,17 @@ export class MessageReader {
       prev: base64Decode(view.chain.prev, MESSAGE_HASH_BYTES),
     };
     await this.tracker(view.chatId);
-    let sender: Awaited<ReturnType<TrustClient['identityOf']>>;
+    // An agent's message is signed by the gateway on the user's behalf (senderId = that user).
+    const descriptor: SenderDescriptor = view.senderAgent
+      ? { kind: 'agent', agentName: view.senderAgent, onBehalfOf: senderId }
+      : { kind: 'user', userId: senderId };
+    const chainOwner = view.senderAgent ? `${senderId}/agent:${view.senderAgent}` : senderId;
+    let signerKey: Uint8Array;
     try {
-      sender = await this.trust.identityOf(senderId, state.fingerprints.get(senderId));
+      signerKey = view.senderAgent
+        ? await this.gatewayKey()
+        : (await this.trust.identityOf(senderId, state.fingerprints.get(senderId))).identity
+            .ed25519PublicKey;
     } catch (err) {
       return bare({ ...base, status: 'rejected', reason: (err as Error).message });
     }
@@ -140,13 +164,13 @@ export class MessageReader {
           {
             chatId: view.chatId,
             messageId: view.id,
-            sender: { kind: 'user', userId: senderId },
+            sender: descriptor,
             chainId: chain.chainId,
             counter: chain.counter,
             hash,
           },
           base64Decode(view.tombstone),
-          sender.identity.ed25519PublicKey,
+          signerKey,
         ).catch(() => false));
       if (!ok || !hash) {
         return bare({
@@ -155,7 +179,7 @@ export class MessageReader {
           reason: 'the content is gone without a deletion signed by its sender',
         });
       }
-      return { msg: { ...base, status: 'deleted' }, link: { senderId, chain, hash } };
+      return { msg: { ...base, status: 'deleted' }, link: { senderId: chainOwner, chain, hash } };
     }
     let key: ChatKey;
     try {
@@ -170,18 +194,18 @@ export class MessageReader {
         chatKey: key,
         header: {
           messageId: view.id,
-          sender: { kind: 'user', userId: senderId },
+          sender: descriptor,
           chain,
           mentions: view.mentions,
           decryptionPermissions: policyOf(view.decryptionPermissions),
         },
         encryptedContent: base64Decode(view.ciphertext),
         signature,
-        signerEd25519PublicKey: sender.identity.ed25519PublicKey,
+        signerEd25519PublicKey: signerKey,
       });
       return {
         msg: { ...base, status: 'ok', body: opened.body },
-        link: { senderId, chain, hash: opened.hash },
+        link: { senderId: chainOwner, chain, hash: opened.hash },
       };
     } catch (err) {
       return bare({ ...base, status: 'rejected', reason: (err as Error).message });

@@ -537,4 +537,55 @@ describe('Trust: a compromised server can neither read content nor add a reader'
       'in-order',
     ]);
   });
+
+  it("checks an agent's message against the gateway key pinned on the device, not the server's word", async () => {
+    const { gatewayPublicKeysToJson, generateGatewayKeys } = await import(
+      '../../src/crypto/grants.ts'
+    );
+    const { sealMessage } = await import('../../src/crypto/messages.ts');
+    const { uuidv7 } = await import('../../src/crypto/uuid.ts');
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    const [gateway, impostor] = await Promise.all([generateGatewayKeys(), generateGatewayKeys()]);
+    // What the gateway branch's post path will store: an agent message on Alice's behalf.
+    const id = uuidv7();
+    const chain = { chainId: new Uint8Array(16).fill(3), counter: 0, prev: new Uint8Array(32) };
+    const sealed = await sealMessage({
+      chatKey: await alice.client.chats.key(chat.id, 0),
+      header: {
+        messageId: id,
+        sender: { kind: 'agent', agentName: 'claude', onBehalfOf: alice.id },
+        chain,
+        mentions: [],
+        decryptionPermissions: {},
+      },
+      body: { text: 'summary from claude', replyTo: null, attachments: [] },
+      signingKey: gateway.keys.ed25519.privateKey,
+    });
+    await t.db.pool.query('UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1', [chat.id]);
+    await t.db.pool.query(
+      `INSERT INTO messages (id, chat_id, sender_id, sender_agent, seq, epoch, encrypted_content, signature, chain_id, chain_counter, chain_prev)
+       VALUES ($1, $2, $3, 'claude', (SELECT last_seq FROM chats WHERE id = $2), 0, $4, $5, $6, 0, $7)`,
+      [
+        id,
+        chat.id,
+        alice.id,
+        Buffer.from(sealed.encryptedContent),
+        Buffer.from(sealed.signature),
+        Buffer.from(chain.chainId),
+        Buffer.from(chain.prev),
+      ],
+    );
+    expect((await bob.client.chats.history(chat.id))[0]).toMatchObject({ status: 'rejected' });
+    await bob.client.device().setGatewayKeys(gatewayPublicKeysToJson(impostor.keys));
+    expect((await bob.client.chats.history(chat.id))[0]).toMatchObject({ status: 'rejected' });
+    await bob.client.device().setGatewayKeys(gatewayPublicKeysToJson(gateway.keys));
+    expect((await bob.client.chats.history(chat.id))[0]).toMatchObject({
+      status: 'ok',
+      body: { text: 'summary from claude' },
+    });
+  });
 });
