@@ -118,10 +118,6 @@ const SQL = {
   removeMembers: `UPDATE chat_members SET removed_at = now() WHERE chat_id = $1 AND user_id = ANY($2::uuid[]) AND removed_at IS NULL`,
   setEpoch: `UPDATE chats SET current_epoch = $2, updated_at = now() WHERE id = $1`,
   messageById: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1`,
-  memberSigningKey: `SELECT u.identity_signing_key, e.key_commitment FROM chat_members m
-    JOIN users u ON u.id = m.user_id
-    LEFT JOIN chat_epochs e ON e.chat_id = m.chat_id AND e.epoch = $3
-    WHERE m.chat_id = $1 AND m.user_id = $2 AND m.removed_at IS NULL`,
   epochCommitments: `SELECT epoch, key_commitment FROM chat_epochs WHERE chat_id = $1 AND epoch = ANY($2::int[])`,
   // One statement, so one round trip and the chat row is locked only while it runs. The UPDATE
   // takes the chat row lock and hands out the next seq only if the sender is still a member, the
@@ -290,18 +286,6 @@ export class ChatRepository {
     return (await this.db.query<MessageRow>(SQL.messageById, [id])).rows[0];
   }
 
-  /**
-   * The sender's signing key if they are an active member of the chat (undefined otherwise), with
-   * the key commitment of `epoch` (null if the chat has no such epoch).
-   */
-  async memberSigningKey(chatId: string, userId: string, epoch: number) {
-    const { rows } = await this.db.query<{
-      identity_signing_key: Buffer | null;
-      key_commitment: Buffer | null;
-    }>(SQL.memberSigningKey, [chatId, userId, epoch]);
-    return rows[0];
-  }
-
   async appendMessage(m: {
     id: string;
     chatId: string;
@@ -313,20 +297,25 @@ export class ChatRepository {
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
   }): Promise<MessageRow | undefined> {
+    // Named: PostgreSQL parses and plans this statement once per connection, not per message.
     const res = await this.db
-      .query<MessageRow>(SQL.appendMessage, [
-        m.id,
-        m.chatId,
-        m.senderId,
-        m.epoch,
-        Buffer.from(m.ciphertext),
-        Buffer.from(m.signature),
-        m.mentions,
-        m.decryptionPermissions,
-        Buffer.from(m.chain.id),
-        m.chain.counter,
-        Buffer.from(m.chain.prev),
-      ])
+      .query<MessageRow>({
+        name: 'chat.append-message',
+        text: SQL.appendMessage,
+        values: [
+          m.id,
+          m.chatId,
+          m.senderId,
+          m.epoch,
+          Buffer.from(m.ciphertext),
+          Buffer.from(m.signature),
+          m.mentions,
+          m.decryptionPermissions,
+          Buffer.from(m.chain.id),
+          m.chain.counter,
+          Buffer.from(m.chain.prev),
+        ],
+      })
       .catch((err: { code?: string; constraint?: string }) => {
         if (err.code === '23505' && err.constraint === 'messages_pkey') return undefined;
         throw err;

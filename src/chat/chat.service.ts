@@ -1,3 +1,4 @@
+import type { AccessService } from '../access/index.ts';
 import type { MembershipEntry } from '../crypto/membership.ts';
 import type { Pool } from '../db/pool.ts';
 import type { ChatView } from '../wire/chat.ts';
@@ -17,9 +18,9 @@ export class ChatService {
   readonly membership: MembershipService;
   readonly messages: MessageService;
 
-  constructor(pool: Pool, events: ChatEvents) {
-    this.membership = new MembershipService(pool, events);
-    this.messages = new MessageService(pool, events, this.membership);
+  constructor(pool: Pool, events: ChatEvents, access: AccessService) {
+    this.membership = new MembershipService(pool, events, access);
+    this.messages = new MessageService(pool, events, this.membership, access);
   }
 
   requireMember(chatId: string, userId: string): Promise<ChatRow> {

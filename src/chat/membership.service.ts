@@ -1,3 +1,4 @@
+import { type AccessService, NoAccessError } from '../access/index.ts';
 import { base64Encode } from '../crypto/bytes.ts';
 import { verifyChatKeyWrapSignature } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
@@ -49,6 +50,7 @@ export class MembershipService {
   constructor(
     private readonly pool: Pool,
     private readonly events: ChatEvents,
+    private readonly access: AccessService,
   ) {
     this.repo = new ChatRepository(pool);
   }
@@ -56,7 +58,7 @@ export class MembershipService {
   /** Only members see a chat; everyone else gets the same 404 as for a chat that does not exist. */
   async requireMember(chatId: string, userId: string): Promise<ChatRow> {
     const chat = await this.repo.chatForMember(chatId, userId);
-    if (!chat) throw new NotFoundError();
+    if (!chat) throw new NoAccessError();
     return chat;
   }
 
@@ -263,7 +265,7 @@ export class MembershipService {
 
   /** Log entries after `after` (-1: from the start), for members. */
   async log(chatId: string, userId: string, after: number): Promise<MembershipEntryJson[]> {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     return logView(chatId, await this.repo.logAfter(chatId, after, LOG_PAGE));
   }
 
@@ -363,7 +365,7 @@ export class MembershipService {
 
   /** The caller's wraps for every epoch it was given; the client verifies each against the log. */
   async myKeys(chatId: string, userId: string): Promise<KeyWrapView[]> {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     return (await this.repo.wrapsFor(chatId, userId)).map((w) => ({
       epoch: w.epoch,
       wrap: base64Encode(w.encrypted_key),

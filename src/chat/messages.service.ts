@@ -1,3 +1,4 @@
+import type { AccessService } from '../access/index.ts';
 import {
   canonicalMentions,
   type MessageHeader,
@@ -33,15 +34,46 @@ export interface PostInput {
  * covers the sender's chain position, the mentions and the agent policy, and is checked here
  * against the epoch's key commitment, so the stored row is exactly what the sender signed.
  */
+const CACHE_SIZE = 10_000;
+
 export class MessageService {
   private readonly repo: ChatRepository;
+  // Both immutable once set (an identity key never changes; an epoch's commitment is written
+  // once with its log entry), so the hot path needs no query before the append.
+  private readonly signingKeys = new Map<string, Uint8Array>();
+  private readonly commitments = new Map<string, Uint8Array>();
 
   constructor(
     pool: Pool,
     private readonly events: ChatEvents,
     private readonly membership: MembershipService,
+    private readonly access: AccessService,
   ) {
     this.repo = new ChatRepository(pool);
+  }
+
+  private static remember(map: Map<string, Uint8Array>, key: string, value: Uint8Array) {
+    if (map.size >= CACHE_SIZE) map.clear();
+    map.set(key, value);
+  }
+
+  private async signingKeyOf(userId: string): Promise<Uint8Array> {
+    const cached = this.signingKeys.get(userId);
+    if (cached) return cached;
+    const [signer] = await this.repo.signers([userId]);
+    const key = requireSigningKey(signer?.identity_signing_key);
+    MessageService.remember(this.signingKeys, userId, key);
+    return key;
+  }
+
+  /** The epoch's key commitment, or undefined if the chat has no such epoch. */
+  private async commitmentOf(chatId: string, epoch: number): Promise<Uint8Array | undefined> {
+    const k = `${chatId}:${epoch}`;
+    const cached = this.commitments.get(k);
+    if (cached) return cached;
+    const found = (await this.repo.epochCommitments(chatId, [epoch])).get(epoch) ?? undefined;
+    if (found) MessageService.remember(this.commitments, k, found);
+    return found;
   }
 
   /**
@@ -54,11 +86,16 @@ export class MessageService {
     senderId: string,
     input: PostInput,
   ): Promise<{ message: MessageView; created: boolean }> {
-    const member = await this.repo.memberSigningKey(chatId, senderId, input.epoch);
-    if (!member) throw new NotFoundError();
-    const signingKey = requireSigningKey(member.identity_signing_key);
-    if (!member.key_commitment) {
-      // No such epoch: a future one is bad input, an old one cannot be (epochs are never deleted).
+    // The hot path is one round trip: membership is checked by the append itself. Every refusal
+    // asks about membership first, so a non-member still gets the same 404 as for no chat at all.
+    const refuse = async (err: Error): Promise<never> => {
+      await this.access.requireChatMember(senderId, chatId);
+      throw err;
+    };
+    const signingKey = await this.signingKeyOf(senderId).catch(refuse);
+    const commitment = await this.commitmentOf(chatId, input.epoch);
+    if (!commitment) {
+      // No such epoch: stale (epochs are never deleted, so a future one) — say which is current.
       const chat = await this.membership.requireMember(chatId, senderId);
       throw new StaleEpochError(chat.current_epoch);
     }
@@ -76,15 +113,15 @@ export class MessageService {
     try {
       ok = await verifyMessageSignature({
         header,
-        commitment: member.key_commitment,
+        commitment,
         encryptedContent: input.ciphertext,
         signature: input.signature,
         signerEd25519PublicKey: signingKey,
       });
     } catch (err) {
-      throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
+      await refuse(new BadRequestError(`The message is malformed: ${(err as Error).message}`));
     }
-    if (!ok) throw new BadSignatureError('The message is not signed by its sender.');
+    if (!ok) await refuse(new BadSignatureError('The message is not signed by its sender.'));
     const row = await this.repo.appendMessage({
       id: input.id,
       chatId,
@@ -110,6 +147,8 @@ export class MessageService {
     senderId: string,
     input: { id: string; epoch: number; ciphertext: Uint8Array },
   ): Promise<MessageView> {
+    // A non-member learns nothing, not even whether the message id is taken.
+    const chat = await this.membership.requireMember(chatId, senderId);
     const existing = await this.repo.messageById(input.id);
     if (existing) {
       const same =
@@ -120,7 +159,6 @@ export class MessageService {
       if (!same) throw new ConflictError('duplicate-id', 'Another message already has this id.');
       return messageView(existing);
     }
-    const chat = await this.membership.requireMember(chatId, senderId);
     if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
     throw new ConflictError('conflict', 'The message could not be stored; retry it.');
   }
@@ -131,7 +169,7 @@ export class MessageService {
     cursor: { before?: number; after?: number },
     limit: number,
   ) {
-    await this.membership.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const rows = await this.repo.history(
       chatId,
       { before: cursor.before?.toString(), after: cursor.after?.toString() },
@@ -152,11 +190,11 @@ export class MessageService {
     messageId: string,
     tombstone: Uint8Array,
   ): Promise<void> {
-    await this.membership.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const msg = await this.repo.ownMessage(messageId, chatId, userId);
     if (!msg?.signature || !msg.chain_id || msg.chain_counter === null)
       throw new NotFoundError('No such message of yours.');
-    const [signer] = await this.repo.signers([userId]);
+    const signingKey = await this.signingKeyOf(userId);
     const ok = await verifyTombstone(
       {
         chatId,
@@ -167,7 +205,7 @@ export class MessageService {
         hash: await messageHash(msg.signature),
       },
       tombstone,
-      requireSigningKey(signer?.identity_signing_key),
+      signingKey,
     ).catch(() => false);
     if (!ok)
       throw new BadSignatureError('The tombstone is not signed by the sender for this message.');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AccessRepository, AccessService } from '../../src/access/index.ts';
 import { ChatService, StaleEpochError } from '../../src/chat/chat.service.ts';
 import { ChatEvents } from '../../src/chat/events.ts';
 import { silentLogger, useTestServer } from '../helpers/app.ts';
@@ -9,7 +10,11 @@ import { person } from '../helpers/people.ts';
 describe(ChatService.name, () => {
   const t = useTestServer();
   const service = () =>
-    new ChatService(t.db.pool, new ChatEvents(t.redis, `svc${Date.now()}`, silentLogger));
+    new ChatService(
+      t.db.pool,
+      new ChatEvents(t.redis, `svc${Date.now()}`, silentLogger),
+      new AccessService(new AccessRepository(t.db.pool)),
+    );
   const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
   const input = (p: Awaited<ReturnType<typeof sealedPost>>) => ({
     id: p.id,
