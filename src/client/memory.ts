@@ -17,8 +17,9 @@ import {
 } from '../crypto/memory.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
 import type { MemoryEntryView, MemoryGrantView, MemoryKeyView } from '../memory/types.ts';
+import type { PinnedGateway } from './agents.ts';
+import type { ClientContext } from './context.ts';
 import { VutlerApiError, VutlerClientError } from './http.ts';
-import type { VutlerClient } from './index.ts';
 
 export type { MemoryGrantView };
 
@@ -33,16 +34,29 @@ export interface Memory {
   updatedAt: string;
 }
 
+/** What memory needs from `VutlerClient` (an interface, so the modules form no import cycle). */
+export interface MemoryClientContext extends ClientContext {
+  /** Non-extractable; present once encryption is unlocked on this device. */
+  readonly masterKey: CryptoKey | undefined;
+}
+
 export class MemoryClient {
-  constructor(private readonly c: VutlerClient) {}
+  constructor(
+    private readonly c: MemoryClientContext,
+    /** The gateway keys this device pinned (`AgentsClient.gateway`). */
+    private readonly gateway: () => Promise<PinnedGateway>,
+  ) {}
 
   private me() {
-    const user = this.c.user;
-    const identity = this.c.identity;
+    const me = this.c.unlocked();
     const mk = this.c.masterKey;
-    if (!user || !identity || !mk || !this.c.identityPublic)
-      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
-    return { id: user.id, identity, mk, publicKey: this.c.identityPublic.ed25519PublicKey };
+    if (!mk) throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+    return {
+      id: me.id,
+      identity: me.identity,
+      mk,
+      publicKey: me.identityPublic.ed25519PublicKey,
+    };
   }
 
   private path(agentName: string, rest: string) {
@@ -90,7 +104,7 @@ export class MemoryClient {
    */
   async grant(agentName: string, opts: { expiresAt?: Date } = {}): Promise<MemoryGrantView> {
     const me = this.me();
-    const gw = await this.c.agents.gateway();
+    const gw = await this.gateway();
     const { keyId, raw } = await this.keyOf(agentName);
     const grantId = globalThis.crypto.randomUUID();
     const expiresAt = opts.expiresAt ? new Date(Math.floor(opts.expiresAt.getTime())) : null;
@@ -123,7 +137,7 @@ export class MemoryClient {
   /** Every entry of the agent's memory, decrypted and verified on this device, newest first. */
   async list(agentName: string): Promise<Memory[]> {
     const me = this.me();
-    const gw = await this.c.agents.gateway();
+    const gw = await this.gateway();
     const { keyId, key } = await this.cryptoKey(agentName);
     const { entries } = await this.c.http.request<{ entries: MemoryEntryView[] }>(
       this.path(agentName, 'entries'),

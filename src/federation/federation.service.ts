@@ -127,7 +127,7 @@ export class FederationService {
           return !refused || refused.reason === 'outside-hours';
         },
         run: async (input, ctx) => {
-          const raw = await this.call(t, ctx.caller, ctx.meta, ctx.permissions, input);
+          const raw = await this.call(t, ctx.caller, ctx.meta, await ctx.permissions(), input);
           return { structured: {}, text: '', raw };
         },
       };

@@ -94,6 +94,7 @@ export class Gateway {
       this.access,
       this.chatsRepo,
       new EphemeralKeys(grantsRepo, pins, keys.keys),
+      pins,
       this.audit,
       this.deps.poster,
       keys.keys,

@@ -20,7 +20,7 @@ export const forgetTool = defineTool({
     const out = await ctx.memory.forget(
       ctx.caller,
       ctx.meta,
-      ctx.permissions,
+      await ctx.permissions(),
       input.id.toLowerCase(),
     );
     return { structured: out, text: `Forgot ${out.id}.` };

@@ -36,7 +36,7 @@ export const recallTool = defineTool({
   },
   visible: memoryToolVisible(),
   run: async (input, ctx) => {
-    const out = await ctx.memory.recall(ctx.caller, ctx.meta, ctx.permissions, input);
+    const out = await ctx.memory.recall(ctx.caller, ctx.meta, await ctx.permissions(), input);
     const text = out.memories.length
       ? out.memories
           .map(

@@ -24,7 +24,7 @@ export const rememberTool = defineTool({
   },
   visible: memoryToolVisible(true),
   run: async (input, ctx) => {
-    const out = await ctx.memory.remember(ctx.caller, ctx.meta, ctx.permissions, input);
+    const out = await ctx.memory.remember(ctx.caller, ctx.meta, await ctx.permissions(), input);
     return { structured: out, text: `Remembered (id ${out.id}).` };
   },
 });

@@ -11,8 +11,8 @@ export interface ToolContext {
   meta: CallMeta;
   chats: ChatToolsService;
   memory: MemoryToolsService;
-  /** The caller's permission rows as read for this request. */
-  permissions: PermissionView[];
+  /** The caller's permission rows (one query, on demand). */
+  permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
 }
 
