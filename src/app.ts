@@ -14,6 +14,7 @@ import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
 import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
+import { AtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
@@ -23,6 +24,12 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { membershipFromChats } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
 
 export interface AppDeps {
   config: Config;
@@ -32,6 +39,10 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
 }
 
 export interface Services {
@@ -40,6 +51,8 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  files: VdriveService;
+  shares: SharesService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -50,13 +63,29 @@ export function createServices(deps: AppDeps): Services {
     limits: { ...LIMITS, ...deps.limits },
   });
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
+  const chats = new ChatService(deps.pool, chatEvents);
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
-    chats: new ChatService(deps.pool, chatEvents),
+    chats,
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromChats(chats), chats),
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -100,7 +129,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) => (isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next)));
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
@@ -111,6 +142,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
   app.route('/api', chatRoutes(services.auth, services.chats));
+  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length

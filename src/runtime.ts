@@ -7,6 +7,7 @@ import { createPool, type Pool } from './db/pool.ts';
 import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
 import { loadServerSecrets } from './secrets.ts';
+import { loadAtRestKeyring } from './atrest.ts';
 import { type RunningWorker, startWorkers } from './workers/index.ts';
 
 export interface RuntimeOptions {
@@ -102,7 +103,8 @@ export async function startRuntime(
     let port: number | undefined;
     if (opts.http) {
       const secrets = await loadServerSecrets(config);
-      const vutler = createApp({ config, logger, pool, redis, secrets });
+      const atRest = await loadAtRestKeyring(config);
+      const vutler = createApp({ config, logger, pool, redis, secrets, atRest });
       const server: ServerType = await new Promise((resolve, reject) => {
         const s = serve(
           { fetch: vutler.app.fetch, hostname: config.http.host, port: config.http.port },

@@ -1,7 +1,7 @@
 import { base64Encode } from '../crypto/bytes.ts';
 import { verifyChatKeyWrapSignature } from '../crypto/chatkeys.ts';
 import { verifyMessageSignature } from '../crypto/messages.ts';
-import { type Pool, withTransaction } from '../db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
 import {
   AppError,
   BadRequestError,
@@ -75,6 +75,8 @@ function chatView(c: ChatRow, members: MemberRow[]): ChatView {
 }
 
 const MAX_GROUP_MEMBERS = 500;
+
+class NotAppended extends Error {}
 
 /** A person without a registered identity key cannot sign, so cannot chat yet. */
 function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
@@ -352,6 +354,7 @@ export class ChatService {
       mentions: string[];
       decryptionPermissions: Record<string, unknown>;
     },
+    opts: { alongside?: (tx: Queryable) => Promise<void> } = {},
   ): Promise<{ message: MessageView; created: boolean }> {
     const member = await this.repo.memberSigningKey(chatId, senderId);
     if (!member) throw new NotFoundError();
@@ -371,7 +374,7 @@ export class ChatService {
       throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
     }
     if (!ok) throw new BadSignatureError('The message is not signed by its sender.');
-    const row = await this.repo.appendMessage({
+    const append = {
       id: input.id,
       chatId,
       senderId,
@@ -380,13 +383,29 @@ export class ChatService {
       signature: input.signature,
       mentions: [...new Set(input.mentions)],
       decryptionPermissions: input.decryptionPermissions,
-    });
+    };
+    // `alongside` writes rows that must commit with the message or not at all (a file share
+    // and its card); a message that cannot be appended rolls them back.
+    const row = opts.alongside
+      ? await withTransaction(this.pool, async (tx) => {
+          const r = await new ChatRepository(tx).appendMessage(append);
+          if (!r) throw new NotAppended();
+          await opts.alongside!(tx);
+          return r;
+        }).catch((err: unknown) => {
+          if (err instanceof NotAppended) return undefined;
+          throw err;
+        })
+      : await this.repo.appendMessage(append);
     if (row) {
       const message = messageView(row);
       await this.events.publish({ type: 'message.created', chatId, message });
       return { message, created: true };
     }
-    return { message: await this.whyNotAppended(chatId, senderId, input), created: false };
+    const existing = await this.whyNotAppended(chatId, senderId, input);
+    // A retried message is fine on its own, but rows meant to commit with it did not.
+    if (opts.alongside) throw new ConflictError('duplicate-id', 'This message was already sent.');
+    return { message: existing, created: false };
   }
 
   /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */

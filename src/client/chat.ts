@@ -10,7 +10,7 @@ import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { type ChatKey, generateChatKey, unwrapChatKey, wrapChatKey } from '../crypto/chatkeys.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import type { IdentityPublic } from '../crypto/identity.ts';
-import { type MessageBody, openMessage, sealMessage } from '../crypto/messages.ts';
+import { type Attachment, type MessageBody, openMessage, sealMessage } from '../crypto/messages.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
 import { VutlerApiError, VutlerClientError } from './http.ts';
 import type { VutlerClient } from './index.ts';
@@ -35,8 +35,25 @@ export interface ChatMessage {
   reason?: string;
 }
 
+/** A sealed, signed message as the server takes it (the body of POST …/messages). */
+export interface OutgoingMessage {
+  id: string;
+  epoch: number;
+  ciphertext: string;
+  signature: string;
+  mentions: string[];
+  decryptionPermissions: { agents?: 'allow' | 'deny' };
+}
+
 export interface SendOptions {
   mentions?: string[];
+  /** File cards: the shares this message carries (see `drive.share`). */
+  attachments?: Attachment[];
+  /**
+   * Posts the sealed message somewhere else than `POST /api/chats/:id/messages` (a file share
+   * posts its card with the share, in one transaction). Called again on a stale-epoch retry.
+   */
+  deliver?: (message: OutgoingMessage) => Promise<MessageView>;
   replyTo?: string | null;
   /** `{ agents: 'deny' }` keeps granted agents from reading this one message. */
   decryptionPermissions?: { agents?: 'allow' | 'deny' };
@@ -176,22 +193,22 @@ export class ChatsClient {
         chatKey: key,
         messageId: id,
         senderId: me.id,
-        body: { text, replyTo: opts.replyTo ?? null, attachments: [] },
+        body: { text, replyTo: opts.replyTo ?? null, attachments: opts.attachments ?? [] },
         signingKey: me.identity.ed25519.privateKey,
       });
       try {
+        const outgoing: OutgoingMessage = {
+          id,
+          epoch,
+          ciphertext: base64Encode(sealed.encryptedContent),
+          signature: base64Encode(sealed.signature),
+          mentions: opts.mentions ?? [],
+          decryptionPermissions: opts.decryptionPermissions ?? {},
+        };
+        if (opts.deliver) return await opts.deliver(outgoing);
         const res = await this.c.http.request<{ message: MessageView }>(
           `/api/chats/${encodeURIComponent(chatId)}/messages`,
-          {
-            body: {
-              id,
-              epoch,
-              ciphertext: base64Encode(sealed.encryptedContent),
-              signature: base64Encode(sealed.signature),
-              mentions: opts.mentions ?? [],
-              decryptionPermissions: opts.decryptionPermissions ?? {},
-            },
-          },
+          { body: outgoing },
         );
         return res.message;
       } catch (err) {

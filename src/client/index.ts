@@ -34,6 +34,7 @@ import {
   pickConfirmationPositions,
 } from '../crypto/recovery.ts';
 import { ChatsClient } from './chat.ts';
+import { DriveClient } from './drive.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import {
   type LiveOptions,
@@ -43,6 +44,8 @@ import {
 } from './live.ts';
 
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
+export { DriveClient, readAllBytes, textPreview, UploadInterruptedError } from './drive.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export { ChatsClient, VutlerApiError, VutlerClientError };
 
@@ -107,10 +110,22 @@ export class VutlerClient {
   private kdf: KdfParams | undefined;
   /** Chats: create, members, rotation, send, history (decrypted and verified). */
   readonly chats: ChatsClient;
+  /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
+  readonly drive: DriveClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.chats = new ChatsClient(this);
+    this.drive = new DriveClient(this.http, this.chats, () => {
+      if (!this.user || !this.masterKey || !this.identity) {
+        throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+      }
+      return {
+        userId: this.user.id,
+        masterKey: this.masterKey,
+        signingKey: this.identity.ed25519.privateKey,
+      };
+    });
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
