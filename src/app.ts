@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AtRestKeyring } from './atrest.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
 import { authRoutes } from './auth/auth.routes.ts';
@@ -14,7 +15,6 @@ import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
 import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
-import { AtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
@@ -84,6 +84,7 @@ export function createServices(deps: AppDeps): Services {
 
 /** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
 function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
   if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
   return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
@@ -131,7 +132,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const limit = deps.config.http.bodyLimitBytes;
   const globalLimit = payloadLimit(limit);
   // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
-  app.use('*', (c, next) => (isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next)));
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',

@@ -38,7 +38,11 @@ export class AtRestKeyring {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.newest)!, iv);
     cipher.setAAD(aad(purpose, context));
-    const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const ct = Buffer.concat([
+      cipher.update(plaintext, 'utf8'),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
     return `${this.newest}.${Buffer.concat([iv, ct]).toString('base64url')}`;
   }
 
@@ -53,7 +57,10 @@ export class AtRestKeyring {
       const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
       decipher.setAAD(aad(purpose, context));
       decipher.setAuthTag(raw.subarray(raw.length - 16));
-      return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString('utf8');
+      return Buffer.concat([
+        decipher.update(raw.subarray(12, raw.length - 16)),
+        decipher.final(),
+      ]).toString('utf8');
     } catch {
       throw new AtRestError('sealed value does not open');
     }
@@ -112,7 +119,8 @@ export function parseKeyFile(text: string): Array<{ id: string; key: Uint8Array 
     .map((l) => {
       const [id, b64] = l.split(/\s+/);
       const key = Buffer.from(b64 ?? '', 'base64');
-      if (!id || key.length !== 32) throw new Error(`${KEY_FILE}: each line is "<id> <base64 of 32 bytes>"`);
+      if (!id || key.length !== 32)
+        throw new Error(`${KEY_FILE}: each line is "<id> <base64 of 32 bytes>"`);
       return { id, key: new Uint8Array(key) };
     });
 }

@@ -83,10 +83,7 @@ const envSchema = z.object({
   VUTLER_AT_REST_KEYS: z
     .string()
     .refine(
-      (v) =>
-        v
-          .split(',')
-          .every((e) => /^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/.test(e.trim())),
+      (v) => v.split(',').every((e) => /^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/.test(e.trim())),
       'must be comma-separated id:base64 entries of 32-byte keys (id:$(openssl rand -base64 32)), newest last',
     )
     .optional(),

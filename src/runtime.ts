@@ -1,13 +1,13 @@
 import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
+import { loadAtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
 import { loadServerSecrets } from './secrets.ts';
-import { loadAtRestKeyring } from './atrest.ts';
 import { type RunningWorker, startWorkers } from './workers/index.ts';
 
 export interface RuntimeOptions {

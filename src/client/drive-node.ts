@@ -36,7 +36,10 @@ export async function resumeFile(
  * Writes a decrypting stream to `target` through a temporary name beside it, renamed only after
  * the final chunk verified: a tampered or truncated file never appears under its name.
  */
-export async function writeVerified(stream: ReadableStream<Uint8Array>, target: string): Promise<void> {
+export async function writeVerified(
+  stream: ReadableStream<Uint8Array>,
+  target: string,
+): Promise<void> {
   const tmp = path.join(
     path.dirname(target),
     `.${path.basename(target)}.${randomBytes(6).toString('hex')}.part`,
@@ -60,6 +63,10 @@ export async function writeVerified(stream: ReadableStream<Uint8Array>, target: 
   }
 }
 
-export async function downloadToFile(drive: DriveClient, fileId: string, target: string): Promise<void> {
+export async function downloadToFile(
+  drive: DriveClient,
+  fileId: string,
+  target: string,
+): Promise<void> {
   await writeVerified(await drive.download(fileId), target);
 }

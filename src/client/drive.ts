@@ -3,6 +3,8 @@
  * uploads them resumably, lists and downloads them, and shares them into chats as signed file
  * cards. Browser-safe: Node-only helpers (file paths) live in `drive-node.ts`.
  */
+
+import type { MessageView } from '../chat/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
@@ -25,7 +27,6 @@ import {
 } from '../crypto/files.ts';
 import { createFileDecryptStream } from '../crypto/filestream.ts';
 import { createShare, openShare, type ShareMode } from '../crypto/shares.ts';
-import type { MessageView } from '../chat/types.ts';
 import type { FileView, SharedFileView, ShareView, UploadStatus } from '../vdrive/types.ts';
 import type { ChatMessage, ChatsClient } from './chat.ts';
 import { type Http, VutlerApiError, VutlerClientError } from './http.ts';
@@ -183,7 +184,9 @@ export class DriveClient {
     const header = newFileHeader(fileId, chunkSize);
     const meta: FileMeta = {
       name: opts.name,
-      type: opts.type ?? (source instanceof Blob && source.type ? source.type : 'application/octet-stream'),
+      type:
+        opts.type ??
+        (source instanceof Blob && source.type ? source.type : 'application/octet-stream'),
       size,
       createdAt: Date.now(),
       modifiedAt: opts.modifiedAt ?? null,
@@ -205,13 +208,20 @@ export class DriveClient {
   }
 
   /** Continues an interrupted upload with the same bytes: only the missing chunks are sent. */
-  async resume(fileId: string, source: UploadSource, opts: Omit<UploadOptions, 'name'> = {}): Promise<DriveFile> {
+  async resume(
+    fileId: string,
+    source: UploadSource,
+    opts: Omit<UploadOptions, 'name'> = {},
+  ): Promise<DriveFile> {
     const view = await this.http.request<FileView>(this.path(fileId));
     const fk = await this.fileKey(view);
     const meta = await openFileMeta(fk, base64Decode(view.encryptedMetadata));
     const size = source instanceof Blob ? source.size : (opts.size ?? meta.size);
     if (size !== meta.size) {
-      throw new VutlerClientError('resume-mismatch', 'These bytes are not the file being uploaded.');
+      throw new VutlerClientError(
+        'resume-mismatch',
+        'These bytes are not the file being uploaded.',
+      );
     }
     const status = await this.http.request<UploadStatus>(this.path(fileId, '/upload'));
     if (status.status !== 'ready') {
@@ -233,7 +243,8 @@ export class DriveClient {
     const count = view.chunkCount;
     const limit = Math.max(1, Math.min(16, opts.concurrency ?? 3));
     const reader = pieces(source, view.chunkSize);
-    const pieceBytes = (i: number) => (i === count - 1 ? size - i * view.chunkSize : view.chunkSize);
+    const pieceBytes = (i: number) =>
+      i === count - 1 ? size - i * view.chunkSize : view.chunkSize;
     let done = 0;
     for (const i of present) if (i < count) done += pieceBytes(i);
     opts.onProgress?.(done, size);
@@ -252,7 +263,11 @@ export class DriveClient {
         }
         const sealed = await cipher.encryptChunk(i, i === count - 1, plain);
         const p: Promise<void> = this.http
-          .raw(this.path(view.id, `/chunks/${i}`), { method: 'PUT', body: sealed, signal: opts.signal })
+          .raw(this.path(view.id, `/chunks/${i}`), {
+            method: 'PUT',
+            body: sealed,
+            signal: opts.signal,
+          })
           .then(async (res) => {
             await res.body?.cancel();
             done += plain.length;
@@ -277,12 +292,20 @@ export class DriveClient {
   }
 
   /** Files with names decrypted here; `cursor` pages on (null when there are no more). */
-  async list(opts: { limit?: number; cursor?: string } = {}): Promise<{ files: DriveFile[]; cursor: string | null }> {
+  async list(
+    opts: { limit?: number; cursor?: string } = {},
+  ): Promise<{ files: DriveFile[]; cursor: string | null }> {
     const query: Record<string, string> = {};
     if (opts.limit) query.limit = String(opts.limit);
     if (opts.cursor) query.cursor = opts.cursor;
-    const res = await this.http.request<{ files: FileView[]; nextCursor: string | null }>('/api/files', { query });
-    return { files: await Promise.all(res.files.map((f) => this.decorate(f))), cursor: res.nextCursor };
+    const res = await this.http.request<{ files: FileView[]; nextCursor: string | null }>(
+      '/api/files',
+      { query },
+    );
+    return {
+      files: await Promise.all(res.files.map((f) => this.decorate(f))),
+      cursor: res.nextCursor,
+    };
   }
 
   async get(fileId: string): Promise<DriveFile> {
@@ -382,9 +405,19 @@ export class DriveClient {
       throw new VutlerClientError('untrusted-share', 'The server answered with another share.');
     }
     if (card) {
-      const carries = card.body?.attachments.some((a) => a.shareId === shareId && a.fileId === share.fileId);
-      if (card.status !== 'ok' || card.senderId !== share.sharedBy || card.chatId !== share.chatId || !carries) {
-        throw new VutlerClientError('untrusted-share', 'The share does not match the file card it came with.');
+      const carries = card.body?.attachments.some(
+        (a) => a.shareId === shareId && a.fileId === share.fileId,
+      );
+      if (
+        card.status !== 'ok' ||
+        card.senderId !== share.sharedBy ||
+        card.chatId !== share.chatId ||
+        !carries
+      ) {
+        throw new VutlerClientError(
+          'untrusted-share',
+          'The share does not match the file card it came with.',
+        );
       }
     }
     const chatKey = await this.chats.key(share.chatId, share.epoch);
@@ -411,7 +444,8 @@ export class DriveClient {
       share,
       meta,
       mode: opened.mode,
-      preview: async () => (file.hasPreview ? this.fetchPreview(`${base}/preview`, readKeys) : null),
+      preview: async () =>
+        file.hasPreview ? this.fetchPreview(`${base}/preview`, readKeys) : null,
       download: async () => {
         if (opened.mode !== 'download') {
           throw new VutlerClientError('preview-only', 'This share allows a preview only.');

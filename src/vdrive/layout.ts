@@ -29,7 +29,8 @@ export function checkLayout(p: {
   } catch (err) {
     throw new BadRequestError(`The file header is malformed: ${(err as Error).message}`);
   }
-  if (parsed.length !== p.header.length) throw new BadRequestError('The file header has trailing bytes.');
+  if (parsed.length !== p.header.length)
+    throw new BadRequestError('The file header has trailing bytes.');
   if (parsed.header.fileId !== p.fileId.toLowerCase()) {
     throw new BadRequestError('The file header names another file.');
   }
@@ -46,7 +47,11 @@ export function checkLayout(p: {
     storedSize: p.storedSize,
   };
   const last = lastChunkBytes(layout);
-  if (last < TAG_BYTES || last > p.chunkSize + TAG_BYTES || (p.chunkCount > 1 && last === TAG_BYTES)) {
+  if (
+    last < TAG_BYTES ||
+    last > p.chunkSize + TAG_BYTES ||
+    (p.chunkCount > 1 && last === TAG_BYTES)
+  ) {
     throw new BadRequestError('ciphertextSize does not match chunkCount and chunkSize.');
   }
   return layout;

@@ -11,7 +11,7 @@ import {
   NotFoundError,
 } from '../errors.ts';
 import type { ChatMembership } from './access.ts';
-import type { ShareModeName, SharedFileView, ShareView } from './types.ts';
+import type { SharedFileView, ShareModeName, ShareView } from './types.ts';
 import { type ShareRow, VdriveRepository } from './vdrive.repository.ts';
 import type { VdriveService } from './vdrive.service.ts';
 
@@ -34,7 +34,12 @@ export interface MessagePoster {
 
 export class BadShareSignatureError extends AppError {
   constructor() {
-    super(400, 'bad-signature', 'Bad signature', 'The share is not signed by you for this chat, file and epoch.');
+    super(
+      400,
+      'bad-signature',
+      'Bad signature',
+      'The share is not signed by you for this chat, file and epoch.',
+    );
   }
 }
 
@@ -109,7 +114,8 @@ export class SharesService {
     }
     if (mode !== input.mode) throw new BadRequestError('mode differs from the share envelope.');
     const key = await this.repo.signingKey(userId);
-    if (!key) throw new ConflictError('encryption-not-set-up', 'Set up end-to-end encryption first.');
+    if (!key)
+      throw new ConflictError('encryption-not-set-up', 'Set up end-to-end encryption first.');
     const ok = await verifyShareSignature({
       shareId: input.shareId,
       fileId,
@@ -133,7 +139,8 @@ export class SharesService {
           expiresAt: input.expiresAt,
           envelope: input.envelope,
         });
-        if (!stored) throw new ConflictError('share-exists', 'A share with this id already exists.');
+        if (!stored)
+          throw new ConflictError('share-exists', 'A share with this id already exists.');
       },
     });
     const row = await this.repo.share(input.shareId);
@@ -175,7 +182,8 @@ export class SharesService {
   private async downloadable(userId: string, shareId: string) {
     const s = await this.visible(userId, shareId);
     if (modeOf(s) !== 'download') throw new ForbiddenError('This share allows a preview only.');
-    if (s.expires_at && s.expires_at.getTime() <= Date.now()) throw new GoneError('This share has expired.');
+    if (s.expires_at && s.expires_at.getTime() <= Date.now())
+      throw new GoneError('This share has expired.');
     const f = await this.files.readyFile(s.file_id);
     if (!f) throw new NotFoundError();
     return f;

@@ -188,10 +188,11 @@ export class VdriveRepository {
 
   async toPurge(limit: number) {
     return (
-      await this.db.query<{ id: string; synology_path_encrypted: string | null; chunk_count: number }>(
-        SQL.toPurge,
-        [limit],
-      )
+      await this.db.query<{
+        id: string;
+        synology_path_encrypted: string | null;
+        chunk_count: number;
+      }>(SQL.toPurge, [limit])
     ).rows;
   }
 

@@ -26,12 +26,11 @@ export function isChunkUpload(method: string, path: string): boolean {
   return method === 'PUT' && CHUNK_PATH.test(path);
 }
 
-
 const createBody = z
   .object({
     id: uuid,
-    encryptedMetadata: base64Bytes({ max: MAX_METADATA_BYTES, min: 1 + 12 + 16 }).transform(
-      (b) => Buffer.from(b).toString('base64'),
+    encryptedMetadata: base64Bytes({ max: MAX_METADATA_BYTES, min: 1 + 12 + 16 }).transform((b) =>
+      Buffer.from(b).toString('base64'),
     ),
     fileKeyEncrypted: base64Bytes({ exact: FILE_KEY_ENVELOPE_BYTES }),
     header: base64Bytes({ max: MAX_HEADER_BYTES, min: 1 }),
@@ -55,11 +54,18 @@ const shareBody = z
     chatId: uuid,
     mode: z.enum(['download', 'preview']),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    envelope: base64Bytes({ max: shareEnvelopeLength('preview'), min: shareEnvelopeLength('download') }),
+    envelope: base64Bytes({
+      max: shareEnvelopeLength('preview'),
+      min: shareEnvelopeLength('download'),
+    }),
     message: z
       .object({
         id: z.string().refine(isUuidV7, 'must be a UUIDv7 made by the client'),
-        epoch: z.number().int().min(0).max(2 ** 31 - 1),
+        epoch: z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1),
         ciphertext: base64Bytes({ max: MAX_MESSAGE_CIPHERTEXT }),
         signature: base64Bytes({ exact: 64 }),
         mentions: z.array(agentName).max(10).default([]),
@@ -127,13 +133,17 @@ export function vdriveRoutes(auth: AuthService, files: VdriveService, shares: Sh
     return c.json(r);
   });
 
-  app.post('/files/:id/complete', async (c) => c.json(await files.complete(me(c), idParam(c, 'id'))));
+  app.post('/files/:id/complete', async (c) =>
+    c.json(await files.complete(me(c), idParam(c, 'id'))),
+  );
 
   app.get('/files/:id/chunks/:index', async (c) =>
     bytes(c, await files.chunk(me(c), idParam(c, 'id'), chunkIndex(c))),
   );
 
-  app.get('/files/:id/content', async (c) => bytes(c, await files.content(me(c), idParam(c, 'id'))));
+  app.get('/files/:id/content', async (c) =>
+    bytes(c, await files.content(me(c), idParam(c, 'id'))),
+  );
 
   app.get('/files/:id/preview', async (c) => {
     const p = await files.preview(me(c), idParam(c, 'id'));
@@ -150,8 +160,11 @@ export function vdriveRoutes(auth: AuthService, files: VdriveService, shares: Sh
 
   app.post('/files/:id/shares', async (c) => {
     const len = contentLength(c);
-    if (len !== undefined && len > SHARE_BODY_LIMIT) throw new PayloadTooLargeError(SHARE_BODY_LIMIT);
+    if (len !== undefined && len > SHARE_BODY_LIMIT)
+      throw new PayloadTooLargeError(SHARE_BODY_LIMIT);
     const fileId = idParam(c, 'id');
+    // Someone else's file is a 404 whatever the body says.
+    await files.ownReadyFile(me(c), fileId);
     const b = await jsonBody(c, shareBody);
     const r = await shares.share(me(c), fileId, {
       ...b,
@@ -174,7 +187,9 @@ export function vdriveRoutes(auth: AuthService, files: VdriveService, shares: Sh
     bytes(c, await shares.chunk(me(c), idParam(c, 'id'), chunkIndex(c))),
   );
 
-  app.get('/shares/:id/content', async (c) => bytes(c, await shares.content(me(c), idParam(c, 'id'))));
+  app.get('/shares/:id/content', async (c) =>
+    bytes(c, await shares.content(me(c), idParam(c, 'id'))),
+  );
 
   app.delete('/shares/:id', async (c) => {
     await shares.revoke(me(c), idParam(c, 'id'));

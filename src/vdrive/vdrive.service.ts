@@ -109,7 +109,11 @@ export class VdriveService {
       storedSize: input.ciphertextSize,
     });
     // A random object id, sealed to this row: a dump maps no row to a storage object.
-    const sealedObject = this.keyring.seal(OBJECT_PURPOSE, input.id.toLowerCase(), randomBytes(16).toString('hex'));
+    const sealedObject = this.keyring.seal(
+      OBJECT_PURPOSE,
+      input.id.toLowerCase(),
+      randomBytes(16).toString('hex'),
+    );
     const row = await withTransaction(this.pool, async (tx) => {
       const repo = new VdriveRepository(tx);
       await repo.lockOwner(userId);
@@ -171,9 +175,16 @@ export class VdriveService {
     const f = await this.ownFile(fileId, userId);
     const layout = layoutOf(f);
     const present = (await this.repo.presentChunks(f.id))
-      .filter((c) => c.idx < layout.chunkCount && c.size_bytes === expectedChunkBytes(layout, c.idx))
+      .filter(
+        (c) => c.idx < layout.chunkCount && c.size_bytes === expectedChunkBytes(layout, c.idx),
+      )
       .map((c) => c.idx);
-    return { fileId: f.id, status: f.status === 'ready' ? 'ready' : 'uploading', chunkCount: f.chunk_count, present };
+    return {
+      fileId: f.id,
+      status: f.status === 'ready' ? 'ready' : 'uploading',
+      chunkCount: f.chunk_count,
+      present,
+    };
   }
 
   /** Lists the file only once every chunk is on storage with its exact size; else 409 with what is missing. */
@@ -235,7 +246,10 @@ export class VdriveService {
   }
 
   /** One chunk of a complete file, streamed from storage. */
-  async openChunk(f: FileRow, idx: number): Promise<{ stream: ReadableStream<Uint8Array>; size: number }> {
+  async openChunk(
+    f: FileRow,
+    idx: number,
+  ): Promise<{ stream: ReadableStream<Uint8Array>; size: number }> {
     const layout = layoutOf(f);
     if (!Number.isInteger(idx) || idx < 0 || idx >= layout.chunkCount) {
       throw new ChunkOutOfRangeError(layout.chunkCount);
@@ -315,7 +329,13 @@ export class VdriveService {
       await repo.revokeSharesOfFile(fileId);
       return true;
     });
-    if (deleted) await this.purge(50).catch((err) => this.logger.warn({ err: { message: (err as Error).message } }, 'purge after delete failed; the reaper retries'));
+    if (deleted)
+      await this.purge(50).catch((err) =>
+        this.logger.warn(
+          { err: { message: (err as Error).message } },
+          'purge after delete failed; the reaper retries',
+        ),
+      );
   }
 
   /** Removes the blobs of deleted files (at most `limit` files). */
@@ -323,7 +343,10 @@ export class VdriveService {
     const rows = await this.repo.toPurge(limit);
     for (const r of rows) {
       if (r.synology_path_encrypted) {
-        const objectId = this.objectId({ id: r.id, synology_path_encrypted: r.synology_path_encrypted });
+        const objectId = this.objectId({
+          id: r.id,
+          synology_path_encrypted: r.synology_path_encrypted,
+        });
         for (let i = 0; i < r.chunk_count; i++) await this.store.delete(chunkBlobName(objectId, i));
       }
       await this.repo.markPurged(r.id);
@@ -353,7 +376,8 @@ export class VdriveService {
       else continue;
       orphans++;
     }
-    if (abandoned || purged || orphans) this.logger.info({ abandoned, purged, orphans }, 'vdrive reaper');
+    if (abandoned || purged || orphans)
+      this.logger.info({ abandoned, purged, orphans }, 'vdrive reaper');
     return { abandoned, purged, orphans };
   }
 }

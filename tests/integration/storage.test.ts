@@ -110,7 +110,9 @@ describe.each(backends)('the storage contract on $label', ({ setup }) => {
 
   it('never shows a half-written object under its name when the body fails', async () => {
     const n = name();
-    await expect(store.put(n, failingStream(randomBytes(1000)))).rejects.toThrow('client went away');
+    await expect(store.put(n, failingStream(randomBytes(1000)))).rejects.toThrow(
+      'client went away',
+    );
     expect(await store.stat(n)).toBeNull();
     await expect(store.get(n)).rejects.toBeInstanceOf(BlobMissingError);
     // The previous version survives a failed overwrite.
@@ -136,7 +138,9 @@ describe.each(backends)('the storage contract on $label', ({ setup }) => {
     const listed = await listAll(store);
     expect(listed.find((x) => x.name === a)).toMatchObject({ size: 5, partial: false });
     expect(listed.find((x) => x.name === b)).toMatchObject({ size: 7, partial: false });
-    expect(listed.every((x) => x.modifiedAt instanceof Date && !Number.isNaN(+x.modifiedAt))).toBe(true);
+    expect(listed.every((x) => x.modifiedAt instanceof Date && !Number.isNaN(+x.modifiedAt))).toBe(
+      true,
+    );
   });
 
   it('refuses names that are not server-made ids (no path can be smuggled in)', async () => {

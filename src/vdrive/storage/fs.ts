@@ -20,7 +20,18 @@ function mapFsError(err: unknown): unknown {
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return new StorageFullError();
   if (
     code &&
-    ['EACCES', 'EPERM', 'EROFS', 'EIO', 'ENOTDIR', 'ENOENT', 'ESTALE', 'ENXIO', 'EHOSTDOWN', 'ETIMEDOUT'].includes(code)
+    [
+      'EACCES',
+      'EPERM',
+      'EROFS',
+      'EIO',
+      'ENOTDIR',
+      'ENOENT',
+      'ESTALE',
+      'ENXIO',
+      'EHOSTDOWN',
+      'ETIMEDOUT',
+    ].includes(code)
   ) {
     return new StorageUnavailableError(undefined, err);
   }
@@ -146,9 +157,11 @@ export class FsBlobStore implements BlobStore {
 
   /** Removes a partial object that `list` reported. */
   async deletePartial(name: string): Promise<void> {
-    await rm(path.join(this.root, TMP_DIR, checkPartialName(name)), { force: true }).catch((err) => {
-      throw mapFsError(err);
-    });
+    await rm(path.join(this.root, TMP_DIR, checkPartialName(name)), { force: true }).catch(
+      (err) => {
+        throw mapFsError(err);
+      },
+    );
   }
 
   async *list(): AsyncIterable<BlobInfo> {
