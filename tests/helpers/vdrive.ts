@@ -60,7 +60,7 @@ export async function swapFiles(a: string, b: string): Promise<void> {
   await Promise.all([writeFile(a, y), writeFile(b, x)]);
 }
 
-/** A create body for a small one-chunk file, built with the real crypto. */
+/** A create body for a file of `content.length` bytes, built with the real crypto. */
 export async function createBody(client: VutlerClient, content: Uint8Array, CHUNK = 1024) {
   const files = await import('../../src/crypto/files.ts');
   const { base64Encode } = await import('../../src/crypto/bytes.ts');
@@ -81,7 +81,7 @@ export async function createBody(client: VutlerClient, content: Uint8Array, CHUN
     fileKeyEncrypted: base64Encode(await files.wrapFileKey(client.masterKey!, fk)),
     header: base64Encode(files.encodeFileHeader(header)),
     chunkSize: CHUNK,
-    chunkCount: 1,
+    chunkCount: Math.max(1, Math.ceil(content.length / CHUNK)),
     ciphertextSize: files.encryptedFileSize(id, content.length, CHUNK),
   };
 }
