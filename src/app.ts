@@ -154,6 +154,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -161,7 +162,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      clearInterval(reaper);
+      await hub.stop();
+    },
   };
 }
