@@ -129,7 +129,10 @@ export function vdriveRoutes(auth: AuthService, files: VdriveService, shares: Sh
 
   app.put('/files/:id/chunks/:index', async (c) => {
     const fileId = idParam(c, 'id');
-    const r = await files.putChunk(me(c), fileId, chunkIndex(c), c.req.raw.body, contentLength(c));
+    // On Node the raw request is read directly: no web-stream adapter between socket and disk.
+    const incoming = (c.env as { incoming?: AsyncIterable<Uint8Array> } | undefined)?.incoming;
+    const body = incoming ?? c.req.raw.body;
+    const r = await files.putChunk(me(c), fileId, chunkIndex(c), body, contentLength(c));
     return c.json(r);
   });
 

@@ -12,7 +12,7 @@ import {
   uploadComplete,
 } from './errors.ts';
 import { checkLayout, chunkBlobName, expectedChunkBytes, type FileLayout } from './layout.ts';
-import type { BlobStore } from './storage/types.ts';
+import { type BlobStore, type ByteSource, iterateBytes } from './storage/types.ts';
 import type { FileView, UploadStatus } from './types.ts';
 import { type FileRow, VdriveRepository } from './vdrive.repository.ts';
 
@@ -43,22 +43,18 @@ export function fileView(f: FileRow): FileView {
   };
 }
 
-/** Counts a streamed body: over `max` is a 413 at once, anything but `expected` a 400 at the end. */
-function limitBody(expected: number, max: number): TransformStream<Uint8Array, Uint8Array> {
-  let seen = 0;
-  return new TransformStream({
-    transform(chunk, c) {
-      seen += chunk.byteLength;
-      if (seen > max) throw new PayloadTooLargeError(max);
-      c.enqueue(chunk);
-    },
-    flush() {
-      if (seen !== expected) throw new BadChunkSizeError(expected, seen);
-    },
-  });
-}
+async function* noBytes(): AsyncGenerator<Uint8Array> {}
 
-const EMPTY = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+/** Counts a streamed body: over `max` is a 413 at once, anything but `expected` a 400 at the end. */
+async function* limitBody(body: ByteSource, expected: number, max: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const piece of iterateBytes(body)) {
+    seen += piece.byteLength;
+    if (seen > max) throw new PayloadTooLargeError(max);
+    yield piece;
+  }
+  if (seen !== expected) throw new BadChunkSizeError(expected, seen);
+}
 
 export interface CreateFileInput {
   id: string;
@@ -146,7 +142,7 @@ export class VdriveService {
     userId: string,
     fileId: string,
     idx: number,
-    body: ReadableStream<Uint8Array> | null,
+    body: ByteSource | null,
     contentLength: number | undefined,
   ): Promise<{ index: number; size: number }> {
     const f = await this.ownFile(fileId, userId);
@@ -162,7 +158,7 @@ export class VdriveService {
       if (contentLength !== expected) throw new BadChunkSizeError(expected, contentLength);
     }
     const name = chunkBlobName(this.objectId(f), idx);
-    await this.store.put(name, (body ?? EMPTY()).pipeThrough(limitBody(expected, max)));
+    await this.store.put(name, limitBody(body ?? noBytes(), expected, max));
     if (!(await this.repo.recordChunk(f.id, idx, expected))) {
       // Completed or deleted while this chunk streamed: the stored copy is the same chunk
       // (complete only accepts exact sizes) or belongs to a file the reaper purges.

@@ -5,8 +5,10 @@ import {
   type BlobInfo,
   BlobMissingError,
   type BlobStore,
+  type ByteSource,
   checkBlobName,
   checkPartialName,
+  iterateBytes,
   StorageFullError,
   StorageUnavailableError,
 } from './types.ts';
@@ -62,7 +64,7 @@ export class FsBlobStore implements BlobStore {
     this.made.add(dir);
   }
 
-  async put(name: string, body: ReadableStream<Uint8Array>): Promise<{ size: number }> {
+  async put(name: string, body: ByteSource): Promise<{ size: number }> {
     const final = this.finalPath(name);
     const tmpDir = path.join(this.root, TMP_DIR);
     const tmp = path.join(tmpDir, `${name}.${randomBytes(6).toString('hex')}`);
@@ -82,25 +84,26 @@ export class FsBlobStore implements BlobStore {
         fill = 0;
       };
       try {
-        const reader = body.getReader();
+        const pieces = iterateBytes(body);
         for (;;) {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
+          let r: IteratorResult<Uint8Array>;
           try {
-            chunk = await reader.read();
+            r = await pieces.next();
           } catch (err) {
             bodyError = err;
             throw err;
           }
-          if (chunk.done) break;
+          if (r.done) break;
+          const piece = r.value;
           let off = 0;
-          while (off < chunk.value.length) {
-            const n = Math.min(WRITE_BYTES - fill, chunk.value.length - off);
-            batch.set(chunk.value.subarray(off, off + n), fill);
+          while (off < piece.length) {
+            const n = Math.min(WRITE_BYTES - fill, piece.length - off);
+            batch.set(piece.subarray(off, off + n), fill);
             fill += n;
             off += n;
             if (fill === WRITE_BYTES) await flush();
           }
-          size += chunk.value.length;
+          size += piece.length;
         }
         await flush();
         await fh.sync();

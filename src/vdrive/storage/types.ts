@@ -16,7 +16,7 @@ export interface BlobInfo {
 export interface BlobStore {
   readonly kind: string;
   /** Stores `body` under `name`, replacing any object there. Errors of `body` are rethrown as-is. */
-  put(name: string, body: ReadableStream<Uint8Array>): Promise<{ size: number }>;
+  put(name: string, body: ByteSource): Promise<{ size: number }>;
   /** The object's bytes; `BlobMissingError` if there is none. */
   get(name: string): Promise<ReadableStream<Uint8Array>>;
   stat(name: string): Promise<BlobInfo | null>;
@@ -28,6 +28,27 @@ export interface BlobStore {
   list(): AsyncIterable<BlobInfo>;
   /** Checks that the backend answers (for `/ready` and startup). */
   check(): Promise<void>;
+}
+
+/** A web stream, or any async iterable of bytes (a Node request, a generator). */
+export type ByteSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Iterates either kind; a web stream is read with a reader (and released on early exit). */
+export async function* iterateBytes(body: ByteSource): AsyncGenerator<Uint8Array> {
+  if (!(body instanceof ReadableStream)) {
+    yield* body;
+    return;
+  }
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 const NAME_RE = /^[0-9a-f]{32,64}$/;

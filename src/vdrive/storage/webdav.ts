@@ -5,8 +5,10 @@ import {
   type BlobInfo,
   BlobMissingError,
   type BlobStore,
+  type ByteSource,
   checkBlobName,
   checkPartialName,
+  iterateBytes,
   StorageFullError,
   StorageUnavailableError,
 } from './types.ts';
@@ -60,23 +62,24 @@ export class WebDavBlobStore implements BlobStore {
     this.made.add(dir);
   }
 
-  async put(name: string, body: ReadableStream<Uint8Array>): Promise<{ size: number }> {
+  async put(name: string, body: ByteSource): Promise<{ size: number }> {
     const final = this.finalPath(name);
     const tmp = `/${TMP_DIR}/${name}.${randomBytes(6).toString('hex')}`;
     let size = 0;
     let bodyError: unknown;
-    const counted = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, c) {
-          size += chunk.length;
-          c.enqueue(chunk);
-        },
-      }),
-    );
-    const source = Readable.fromWeb(counted as import('node:stream/web').ReadableStream);
-    source.on('error', (err) => {
-      bodyError ??= err;
-    });
+    const counted = async function* () {
+      try {
+        for await (const piece of iterateBytes(body)) {
+          size += piece.length;
+          yield piece;
+        }
+      } catch (err) {
+        bodyError ??= err;
+        throw err;
+      }
+    };
+    const source = Readable.from(counted(), { objectMode: false });
+    source.on('error', () => undefined);
     try {
       await this.ensureDir(`/${TMP_DIR}`);
       await this.ensureDir(final.slice(0, 3));
