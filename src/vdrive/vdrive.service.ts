@@ -46,7 +46,11 @@ export function fileView(f: FileRow): FileView {
 async function* noBytes(): AsyncGenerator<Uint8Array> {}
 
 /** Counts a streamed body: over `max` is a 413 at once, anything but `expected` a 400 at the end. */
-async function* limitBody(body: ByteSource, expected: number, max: number): AsyncGenerator<Uint8Array> {
+async function* limitBody(
+  body: ByteSource,
+  expected: number,
+  max: number,
+): AsyncGenerator<Uint8Array> {
   let seen = 0;
   for await (const piece of iterateBytes(body)) {
     seen += piece.byteLength;

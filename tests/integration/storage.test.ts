@@ -41,10 +41,16 @@ function failingStream(first: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
+/** Reads with a web-stream reader, as the service does: a Node stream would not pass. */
 async function readAll(s: ReadableStream<Uint8Array>): Promise<Buffer> {
+  expect(s).toBeInstanceOf(ReadableStream);
+  const reader = s.getReader();
   const parts: Uint8Array[] = [];
-  for await (const p of s as unknown as AsyncIterable<Uint8Array>) parts.push(p);
-  return Buffer.concat(parts);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return Buffer.concat(parts);
+    parts.push(value);
+  }
 }
 
 async function listAll(store: BlobStore) {

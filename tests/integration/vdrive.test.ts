@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadToFile, resumeFile, uploadFile } from '../../src/client/drive-node.ts';
 import { readAllBytes, UploadInterruptedError } from '../../src/client/index.ts';
 import { CryptoError } from '../../src/crypto/errors.ts';
-import { useTestServer } from '../helpers/app.ts';
+import { startTestServer, type TestServer, useTestServer } from '../helpers/app.ts';
 import { chunkPath, createBody, personWith, swapFiles, vdriveEnv } from '../helpers/vdrive.ts';
+import { startWebDav, type TestWebDav } from '../helpers/webdav.ts';
 
 const env = vdriveEnv();
 const CHUNK = 1024;
@@ -250,5 +251,47 @@ describe('VDrive: encrypted chunked files through VutlerClient', () => {
       3000,
     );
     expect((await eve.client.drive.list()).files).toEqual([]);
+  });
+});
+
+describe('VDrive on webdav storage (a real WebDAV server on 127.0.0.1)', () => {
+  let dav: TestWebDav;
+  let server: TestServer;
+  const t = useTestServer(env.overrides);
+  beforeAll(async () => {
+    dav = await startWebDav();
+    server = await startTestServer(t.db.pool, t.redis, {
+      VUTLER_STORAGE: 'webdav',
+      VUTLER_STORAGE_WEBDAV_URL: dav.url,
+      VUTLER_STORAGE_WEBDAV_USERNAME: dav.username,
+      VUTLER_STORAGE_WEBDAV_PASSWORD: dav.password,
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await dav?.close();
+  });
+
+  it('uploads, downloads and deletes through the NAS, under random names', async () => {
+    const alice = await personWith(server.url, 'alice');
+    const content = randomBytes(3 * CHUNK + 100);
+    const file = await alice.client.drive.upload(new Blob([content]), {
+      name: 'on-nas.bin',
+      chunkSize: CHUNK,
+    });
+    expect(
+      Buffer.from(await readAllBytes(await alice.client.drive.download(file.id))).equals(content),
+    ).toBe(true);
+    const onNas = async () => {
+      const names: string[] = [];
+      for (const d of await readdir(dav.dir)) {
+        if (d !== '.tmp') names.push(...(await readdir(path.join(dav.dir, d))));
+      }
+      return names;
+    };
+    expect((await onNas()).length).toBe(4);
+    expect((await onNas()).every((n) => /^[0-9a-f]{32}$/.test(n))).toBe(true);
+    await alice.client.drive.delete(file.id);
+    expect(await onNas()).toEqual([]);
   });
 });

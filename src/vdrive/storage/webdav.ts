@@ -105,10 +105,11 @@ export class WebDavBlobStore implements BlobStore {
       if (statusOf(err) === 404) throw new BlobMissingError();
       throw mapDavError(err);
     }
-    // The client's Response type is its own polyfill's; at runtime on Node it is the global one.
-    const body = (res as unknown as globalThis.Response).body;
+    // The client's Node build answers with a Node stream body; the interface promises a web one.
+    const body = (res as unknown as { body: unknown }).body;
     if (!body) throw new BlobMissingError();
-    return body as ReadableStream<Uint8Array>;
+    if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
+    return Readable.toWeb(body as Readable) as unknown as ReadableStream<Uint8Array>;
   }
 
   async stat(name: string): Promise<BlobInfo | null> {
