@@ -4,7 +4,7 @@ import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
 import { shareEnvelopeLength } from '../crypto/shares.ts';
 import { isUuidV7 } from '../crypto/uuid.ts';
-import { NotFoundError, PayloadTooLargeError } from '../errors.ts';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.ts';
 import { agentName, base64Bytes, uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
 import { ChunkOutOfRangeError } from './errors.ts';
@@ -94,7 +94,7 @@ function chunkIndex(c: Context): number {
 function contentLength(c: Context): number | undefined {
   const v = c.req.header('content-length');
   if (v === undefined || c.req.header('transfer-encoding')) return undefined;
-  if (!/^\d{1,15}$/.test(v)) throw new PayloadTooLargeError(0);
+  if (!/^\d{1,15}$/.test(v)) throw new BadRequestError('Content-Length is not a byte count.');
   return Number(v);
 }
 

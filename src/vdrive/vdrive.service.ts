@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { AtRestKeyring } from '../atrest.ts';
 import { base64Encode } from '../crypto/bytes.ts';
 import { type Pool, withTransaction } from '../db/pool.ts';
-import { ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.ts';
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError } from '../errors.ts';
 import {
   BadChunkSizeError,
   ChunkOutOfRangeError,
@@ -220,7 +220,7 @@ export class VdriveService {
     if (cursor) {
       const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
       if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
-        throw new NotFoundError('No such page.');
+        throw new BadRequestError('cursor is not one this server handed out.');
       }
       after = { createdAt, id };
     }

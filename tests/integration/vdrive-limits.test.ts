@@ -142,6 +142,16 @@ describe('VDrive bad input: a clear problem, nothing half-written, never a 500',
     }
   });
 
+  it('refuses a list cursor it did not hand out, and a limit out of range', async () => {
+    for (const cursor of ['garbage', Buffer.from('2020-01-01|x').toString('base64url')]) {
+      await expect(alice.client.drive.list({ cursor })).rejects.toMatchObject({
+        status: 400,
+        type: 'bad-request',
+      });
+    }
+    await expect(alice.client.drive.list({ limit: 1000 })).rejects.toMatchObject({ status: 422 });
+  });
+
   it('answers 507 when the quota would be exceeded, and lists nothing new', async () => {
     const small = await startTestServer(t.db.pool, t.redis, {
       ...env.overrides,
