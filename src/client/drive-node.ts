@@ -70,3 +70,13 @@ export async function downloadToFile(
 ): Promise<void> {
   await writeVerified(await drive.download(fileId), target);
 }
+
+/** A download share's content to `target`, with the same temp-name-then-rename guarantee. */
+export async function downloadShareToFile(
+  drive: DriveClient,
+  shareId: string,
+  target: string,
+): Promise<void> {
+  const opened = await drive.openShare(shareId);
+  await writeVerified(await opened.download(), target);
+}

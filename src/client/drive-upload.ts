@@ -42,6 +42,50 @@ export function textPreview(text: string, lines = 10, maxBytes = 2048): Uint8Arr
   return bytes.length <= maxBytes ? bytes : bytes.subarray(0, maxBytes);
 }
 
+/**
+ * A preview for a file, made on this device: the first lines of a text file, or a WebP (else
+ * JPEG) thumbnail of an image at most `maxSide` pixels wide or high. Images need
+ * `createImageBitmap` and `OffscreenCanvas` (browsers, workers); elsewhere `no-canvas` is thrown
+ * and the caller uploads without a preview. Other types have none (null).
+ */
+export async function makePreview(file: Blob, maxSide = 256): Promise<Uint8Array | null> {
+  if (file.type.startsWith('text/')) return textPreview(await file.slice(0, 64 * 1024).text());
+  if (!file.type.startsWith('image/')) return null;
+  const g = globalThis as {
+    createImageBitmap?: (b: Blob) => Promise<{ width: number; height: number; close(): void }>;
+    OffscreenCanvas?: new (
+      w: number,
+      h: number,
+    ) => {
+      getContext(
+        kind: '2d',
+      ): { drawImage(img: unknown, x: number, y: number, w: number, h: number): void } | null;
+      convertToBlob(o: { type: string; quality?: number }): Promise<Blob>;
+    };
+  };
+  if (!g.createImageBitmap || !g.OffscreenCanvas) {
+    throw new VutlerClientError(
+      'no-canvas',
+      'Image previews need createImageBitmap and OffscreenCanvas.',
+    );
+  }
+  const bitmap = await g.createImageBitmap(file);
+  try {
+    const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+    const w = Math.max(1, Math.round(bitmap.width * scale));
+    const h = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new g.OffscreenCanvas(w, h);
+    canvas.getContext('2d')?.drawImage(bitmap, 0, 0, w, h);
+    let out = await canvas.convertToBlob({ type: 'image/webp', quality: 0.7 });
+    // Browsers without a WebP encoder fall back to PNG silently; JPEG is smaller for photos.
+    if (out.type !== 'image/webp')
+      out = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.7 });
+    return new Uint8Array(await out.arrayBuffer());
+  } finally {
+    bitmap.close();
+  }
+}
+
 /** Reads a source as consecutive pieces of exactly `size` bytes (the last may be shorter or empty). */
 function pieces(source: UploadSource, size: number) {
   if (source instanceof Blob) {

@@ -28,6 +28,7 @@ import { createShare, openShare, type ShareMode } from '../crypto/shares.ts';
 import type { FileView, SharedFileView, ShareView, UploadStatus } from '../vdrive/types.ts';
 import type { ChatMessage, ChatsClient } from './chat.ts';
 import {
+  makePreview,
   readAllBytes,
   sendChunks,
   textPreview,
@@ -38,7 +39,7 @@ import {
 import { type Http, VutlerApiError, VutlerClientError } from './http.ts';
 
 export type { FileMeta, ShareMode, UploadOptions, UploadSource };
-export { readAllBytes, textPreview, UploadInterruptedError };
+export { makePreview, readAllBytes, textPreview, UploadInterruptedError };
 
 export interface DriveFile {
   id: string;

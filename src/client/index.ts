@@ -45,7 +45,13 @@ import {
 
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
 export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
-export { DriveClient, readAllBytes, textPreview, UploadInterruptedError } from './drive.ts';
+export {
+  DriveClient,
+  makePreview,
+  readAllBytes,
+  textPreview,
+  UploadInterruptedError,
+} from './drive.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export { ChatsClient, VutlerApiError, VutlerClientError };
 

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/client/chat.ts';
+import { downloadShareToFile } from '../../src/client/drive-node.ts';
 import {
   type LiveEvent,
   readAllBytes,
@@ -82,6 +85,9 @@ describe('VDrive shares into chats', () => {
       expect(
         Buffer.from(await readAllBytes(await opened.download())).equals(Buffer.from(content)),
       ).toBe(true);
+      const target = path.join(env.dir, `bob-${share.id}.txt`);
+      await downloadShareToFile(bob.client.drive, share.id, target);
+      expect((await readFile(target)).equals(Buffer.from(content))).toBe(true);
       // One transaction stored the share, its wrap and the card.
       const { rows } = await t.db.pool.query(
         `SELECT s.message_id, k.key_type, k.chat_id FROM vdrive_chat_shares s
