@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -170,6 +171,29 @@ describe('storage failures', () => {
       await store.deletePartial(partial);
       expect(await readdir(path.join(dir, '.tmp'))).toEqual([]);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fs: a full disk (ENOSPC on a 256 KiB tmpfs) is "full" (507) and leaves no partial', async () => {
+    // Mounting needs root, as in CI here; the disk filling up is otherwise impossible to stage.
+    const dir = await mkdtemp(path.join(tmpdir(), 'vutler-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+    try {
+      const store = new FsBlobStore(dir);
+      const n = name();
+      const err = await store
+        .put(n, streamOf(randomBytes(200_000), randomBytes(200_000)))
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(StorageFullError);
+      expect(err.status).toBe(507);
+      expect(await store.stat(n)).toBeNull();
+      expect(await readdir(path.join(dir, '.tmp'))).toEqual([]);
+      // Positive control: what fits is stored.
+      await store.put(n, streamOf(randomBytes(1000)));
+      expect((await store.stat(n))?.size).toBe(1000);
+    } finally {
+      execFileSync('umount', [dir]);
       await rm(dir, { recursive: true, force: true });
     }
   });
