@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -20,6 +20,8 @@ export function vdriveEnv() {
     dir,
     keyring: new AtRestKeyring([{ id: 't1', key: new Uint8Array(key) }]),
     overrides: { VUTLER_STORAGE_DIR: dir, VUTLER_AT_REST_KEYS: `t1:${key.toString('base64')}` },
+    /** Removes the storage directory (register with `afterAll`). */
+    cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
 

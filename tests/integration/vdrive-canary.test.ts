@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readAllBytes, textPreview } from '../../src/client/index.ts';
 import { decodeFileHeader } from '../../src/crypto/files.ts';
 import { useTestServer } from '../helpers/app.ts';
@@ -9,6 +9,7 @@ import { captureClientSecrets, findSecrets, type Needle } from '../helpers/canar
 import { personWith, vdriveEnv } from '../helpers/vdrive.ts';
 
 const env = vdriveEnv();
+afterAll(() => env.cleanup());
 
 /** Every byte on storage (final objects and partials), file by file. */
 async function storageBytes(dir: string): Promise<Buffer[]> {

@@ -10,6 +10,7 @@ import { startTestServer, type TestServer, useTestServer } from '../helpers/app.
 import { chunkPath, createBody, personWith, vdriveEnv } from '../helpers/vdrive.ts';
 
 const env = vdriveEnv();
+afterAll(() => env.cleanup());
 const CHUNK = 1024;
 
 type Person = Awaited<ReturnType<typeof personWith>>;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/client/chat.ts';
 import { downloadShareToFile } from '../../src/client/drive-node.ts';
 import {
@@ -19,6 +19,7 @@ import { personWith, vdriveEnv } from '../helpers/vdrive.ts';
 import { until } from '../helpers/wait.ts';
 
 const env = vdriveEnv();
+afterAll(() => env.cleanup());
 
 describe('VDrive shares into chats', () => {
   const t = useTestServer(env.overrides);

@@ -11,6 +11,7 @@ import { chunkPath, createBody, personWith, swapFiles, vdriveEnv } from '../help
 import { startWebDav, type TestWebDav } from '../helpers/webdav.ts';
 
 const env = vdriveEnv();
+afterAll(() => env.cleanup());
 const CHUNK = 1024;
 
 describe('VDrive: encrypted chunked files through VutlerClient', () => {
