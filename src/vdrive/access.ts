@@ -1,24 +1,13 @@
-import { NotFoundError } from '../errors.ts';
-
 /**
- * Who may see a chat's shares. Until `src/access/` lands this is answered by the chat service's
- * membership query (see `membershipFromChats`); switching is one line in app.ts.
+ * Who may see a chat's shares: current members, answered by the one permission check
+ * (`src/access/`). Kept as a one-method interface so the share service depends on nothing else.
  */
 export interface ChatMembership {
   isActiveMember(chatId: string, userId: string): Promise<boolean>;
 }
 
-export function membershipFromChats(chats: {
-  requireMember(chatId: string, userId: string): Promise<unknown>;
+export function membershipFromAccess(access: {
+  canUseChat(userId: string, chatId: string): Promise<boolean>;
 }): ChatMembership {
-  return {
-    isActiveMember: (chatId, userId) =>
-      chats.requireMember(chatId, userId).then(
-        () => true,
-        (err: unknown) => {
-          if (err instanceof NotFoundError) return false;
-          throw err;
-        },
-      ),
-  };
+  return { isActiveMember: (chatId, userId) => access.canUseChat(userId, chatId) };
 }
