@@ -4,7 +4,6 @@
  * cards. Browser-safe: Node-only helpers (file paths) live in `drive-node.ts`.
  */
 
-import type { MessageView } from '../chat/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
@@ -24,8 +23,10 @@ import {
   wrapFileKey,
 } from '../crypto/files.ts';
 import { createFileDecryptStream } from '../crypto/filestream.ts';
+import type { IdentityPublic } from '../crypto/identity.ts';
 import { createShare, openShare, type ShareMode } from '../crypto/shares.ts';
 import type { FileView, SharedFileView, ShareView, UploadStatus } from '../vdrive/types.ts';
+import type { MessageView } from '../wire/chat.ts';
 import type { ChatMessage, ChatsClient } from './chat.ts';
 import {
   makePreview,
@@ -65,6 +66,8 @@ export class DriveClient {
   constructor(
     private readonly http: Http,
     private readonly chats: ChatsClient,
+    /** Pinned identities (the device key store): a sharer is verified against theirs. */
+    private readonly trust: { identityOf(userId: string): Promise<{ identity: IdentityPublic }> },
     private readonly keys: () => {
       userId: string;
       masterKey: CryptoKey;
@@ -282,7 +285,7 @@ export class DriveClient {
       }
     }
     const chatKey = await this.chats.key(share.chatId, share.epoch);
-    const sharer = await this.chats.identityOf(share.sharedBy);
+    const { identity: sharer } = await this.trust.identityOf(share.sharedBy);
     let opened: Awaited<ReturnType<typeof openShare>>;
     try {
       opened = await openShare({

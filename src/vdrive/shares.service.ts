@@ -1,4 +1,4 @@
-import type { MessageView } from '../chat/types.ts';
+import type { PostInput } from '../chat/chat.service.ts';
 import { base64Encode } from '../crypto/bytes.ts';
 import { shareEnvelopeMode, verifyShareSignature } from '../crypto/shares.ts';
 import type { Pool, Queryable } from '../db/pool.ts';
@@ -10,6 +10,7 @@ import {
   GoneError,
   NotFoundError,
 } from '../errors.ts';
+import type { MessageView } from '../wire/chat.ts';
 import type { ChatMembership } from './access.ts';
 import type { SharedFileView, ShareModeName, ShareView } from './types.ts';
 import { type ShareRow, VdriveRepository } from './vdrive.repository.ts';
@@ -20,14 +21,7 @@ export interface MessagePoster {
   post(
     chatId: string,
     senderId: string,
-    input: {
-      id: string;
-      epoch: number;
-      ciphertext: Uint8Array;
-      signature: Uint8Array;
-      mentions: string[];
-      decryptionPermissions: Record<string, unknown>;
-    },
+    input: PostInput,
     opts: { alongside?: (tx: Queryable) => Promise<void> },
   ): Promise<{ message: MessageView; created: boolean }>;
 }
@@ -68,14 +62,7 @@ export interface ShareInput {
   mode: ShareModeName;
   expiresAt: Date | null;
   envelope: Uint8Array;
-  message: {
-    id: string;
-    epoch: number;
-    ciphertext: Uint8Array;
-    signature: Uint8Array;
-    mentions: string[];
-    decryptionPermissions: Record<string, unknown>;
-  };
+  message: PostInput;
 }
 
 /**

@@ -2,6 +2,7 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../crypto/messages.ts';
 import { shareEnvelopeLength } from '../crypto/shares.ts';
 import { isUuidV7 } from '../crypto/uuid.ts';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.ts';
@@ -68,6 +69,13 @@ const shareBody = z
           .max(2 ** 31 - 1),
         ciphertext: base64Bytes({ max: MAX_MESSAGE_CIPHERTEXT }),
         signature: base64Bytes({ exact: 64 }),
+        chain: z
+          .object({
+            id: base64Bytes({ exact: CHAIN_ID_BYTES }),
+            counter: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+            prev: base64Bytes({ exact: MESSAGE_HASH_BYTES }),
+          })
+          .strict(),
         mentions: z.array(agentName).max(10).default([]),
         decryptionPermissions: z
           .object({ agents: z.enum(['allow', 'deny']).optional() })

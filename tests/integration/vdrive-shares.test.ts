@@ -13,6 +13,7 @@ import {
 import { base64Decode, base64Encode } from '../../src/crypto/bytes.ts';
 import { generateFileKey } from '../../src/crypto/files.ts';
 import { decryptFileBytes } from '../../src/crypto/filestream.ts';
+import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../../src/crypto/messages.ts';
 import { createShare, openShare } from '../../src/crypto/shares.ts';
 import { useTestServer } from '../helpers/app.ts';
 import { personWith, vdriveEnv } from '../helpers/vdrive.ts';
@@ -241,6 +242,11 @@ describe('VDrive shares into chats', () => {
             epoch: 0,
             ciphertext: 'AAAA',
             signature: base64Encode(new Uint8Array(64)),
+            chain: {
+              id: base64Encode(new Uint8Array(CHAIN_ID_BYTES)),
+              counter: 0,
+              prev: base64Encode(new Uint8Array(MESSAGE_HASH_BYTES)),
+            },
           },
         },
       }),
