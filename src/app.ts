@@ -23,6 +23,10 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -40,6 +44,7 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  directory: DirectoryService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -56,6 +61,7 @@ export function createServices(deps: AppDeps): Services {
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
     chats: new ChatService(deps.pool, chatEvents),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
   };
 }
 
@@ -111,6 +117,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
   app.route('/api', chatRoutes(services.auth, services.chats));
+  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length

@@ -50,6 +50,13 @@ export class ChatsClient {
 
   constructor(private readonly c: VutlerClient) {}
 
+  /** Drops every cached chat key and identity (sign out). */
+  forget(): void {
+    this.keys.clear();
+    this.identities.clear();
+    this.epochs.clear();
+  }
+
   private me() {
     const user = this.c.user;
     if (!user || !this.c.identity)

@@ -55,6 +55,13 @@ export interface ClientOptions {
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Browser pages: authenticate with the HttpOnly session cookie the server sets, plus the CSRF
+   * token, and keep no bearer token in memory.
+   */
+  cookieSession?: boolean;
+  /** Runs the Argon2id derivation elsewhere (the web app: in a Web Worker); same contract. */
+  derivePassphraseKeys?: typeof derivePassphraseKeys;
 }
 
 export interface User {
@@ -109,7 +116,11 @@ export class VutlerClient {
   readonly chats: ChatsClient;
 
   constructor(private readonly opts: ClientOptions) {
-    this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
+    this.http = new Http(
+      opts.baseUrl,
+      opts.fetch ?? ((input, init) => fetch(input, init)),
+      opts.cookieSession === true,
+    );
     this.chats = new ChatsClient(this);
   }
 
@@ -125,11 +136,14 @@ export class VutlerClient {
       );
     const url = new URL('/ws', this.opts.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return openLive(url.toString(), this.session.token, this.chats, Impl, opts);
+    // In cookie mode the upgrade carries the cookie and hello names no token.
+    const token = this.opts.cookieSession ? undefined : this.session.token;
+    return openLive(url.toString(), token, this.chats, Impl, opts);
   }
 
   private derive(passphrase: string, params: KdfParams) {
-    return derivePassphraseKeys(passphrase, params, {
+    const derive = this.opts.derivePassphraseKeys ?? derivePassphraseKeys;
+    return derive(passphrase, params, {
       allowWeakParams: this.opts.allowWeakKdf === true,
     });
   }
@@ -139,8 +153,13 @@ export class VutlerClient {
   }
 
   private adopt(session: Session, user?: User) {
-    this.session = session;
-    this.http.token = session.token;
+    if (this.opts.cookieSession) {
+      this.session = { ...session, token: '' };
+      this.http.csrfToken = session.csrfToken;
+    } else {
+      this.session = session;
+      this.http.token = session.token;
+    }
     if (user) this.user = user;
   }
 
@@ -360,9 +379,13 @@ export class VutlerClient {
     await this.http.request('/api/auth/logout', { method: 'POST' });
     this.session = undefined;
     this.http.token = undefined;
+    this.http.csrfToken = undefined;
     this.masterKey = undefined;
     this.identity = undefined;
+    this.identityPublic = undefined;
     this.kek = undefined;
+    this.kdf = undefined;
+    this.chats.forget();
   }
 
   /**

@@ -1,0 +1,432 @@
+/**
+ * Chats as this page knows them: the list with unread counts and last activity, the messages of
+ * chats that were opened, typing indicators, and one live WebSocket that reconnects after a drop
+ * and resumes from the last seq held per chat (the server replays the gap once; merging by seq
+ * makes a replayed message a no-op, so nothing is lost or doubled).
+ */
+import type { Chat, ChatMessage, LiveEvent, LiveSubscription } from '../../client/index.ts';
+import { client } from './session.ts';
+import { Store } from './store.ts';
+
+export interface Profile {
+  id: string;
+  email: string;
+  displayName: string | null;
+}
+
+export interface ChatEntry {
+  chat: Chat;
+  lastSeq: number;
+  readSeq: number;
+  lastAt: string;
+}
+
+export type Connection = 'connecting' | 'online' | 'offline';
+
+export interface ChatState {
+  chats: Record<string, ChatEntry>;
+  messages: Record<string, ChatMessage[]>;
+  /** Chats whose history was fetched: only these resume from a cursor. */
+  loaded: Record<string, boolean>;
+  typing: Record<string, Record<string, number>>;
+  profiles: Record<string, Profile>;
+  agents: string[];
+  connection: Connection;
+  openChatId: string | undefined;
+}
+
+const initial: ChatState = {
+  chats: {},
+  messages: {},
+  loaded: {},
+  typing: {},
+  profiles: {},
+  agents: ['claude'],
+  connection: 'connecting',
+  openChatId: undefined,
+};
+
+export const chatState = new Store<ChatState>(initial);
+
+const TYPING_MS = 4000;
+const HISTORY_PAGE = 100;
+
+function readKey(): string {
+  return `vutler.read.${client.user?.id ?? ''}`;
+}
+
+function loadReadSeqs(): Record<string, number> {
+  try {
+    return JSON.parse(localStorage.getItem(readKey()) ?? '{}') as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
+function saveReadSeqs(s: ChatState): void {
+  const out: Record<string, number> = {};
+  for (const [id, e] of Object.entries(s.chats)) out[id] = e.readSeq;
+  try {
+    localStorage.setItem(readKey(), JSON.stringify(out));
+  } catch {
+    // storage full or disabled: unread counts just restart on the next visit
+  }
+}
+
+/** Messages by seq, each once: the merge that makes replays and races harmless. */
+export function mergeMessages(a: ChatMessage[], b: ChatMessage[]): ChatMessage[] {
+  const bySeq = new Map<number, ChatMessage>();
+  for (const m of a) bySeq.set(m.seq, m);
+  for (const m of b) bySeq.set(m.seq, m);
+  return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
+}
+
+export function displayName(userId: string | null, s = chatState.get()): string {
+  if (!userId) return 'Unknown';
+  if (userId === client.user?.id) return 'You';
+  const p = s.profiles[userId];
+  return p ? (p.displayName ?? p.email) : 'Unknown member';
+}
+
+export function chatTitle(chat: Chat, s = chatState.get()): string {
+  const others = chat.members.filter((m) => m.userId !== client.user?.id);
+  if (others.length === 0) return 'Just you';
+  const names = others.map((m) => displayName(m.userId, s));
+  return chat.kind === 'direct' ? names[0]! : names.join(', ');
+}
+
+export function unread(e: ChatEntry): number {
+  return Math.max(0, e.lastSeq - e.readSeq);
+}
+
+async function loadProfiles(ids: string[]): Promise<void> {
+  const missing = ids.filter((id) => !chatState.get().profiles[id]);
+  if (missing.length === 0) return;
+  const res = await client.http.request<{ users: Profile[] }>('/api/users/profiles', {
+    body: { ids: missing },
+  });
+  chatState.update((s) => {
+    const profiles = { ...s.profiles };
+    for (const p of res.users) profiles[p.id] = p;
+    return { ...s, profiles };
+  });
+}
+
+async function entryFor(chat: Chat, readSeqs: Record<string, number>): Promise<ChatEntry> {
+  const prev = chatState.get().chats[chat.id];
+  let lastAt = prev?.lastAt ?? chat.createdAt;
+  if (!prev && chat.lastSeq > 0) {
+    const [last] = await client.chats.history(chat.id, { limit: 1 }).catch(() => []);
+    if (last) lastAt = last.createdAt;
+  }
+  return {
+    chat,
+    lastSeq: Math.max(chat.lastSeq, prev?.lastSeq ?? 0),
+    readSeq: prev?.readSeq ?? readSeqs[chat.id] ?? 0,
+    lastAt,
+  };
+}
+
+export async function refreshChats(): Promise<void> {
+  const list = await client.chats.list();
+  const readSeqs = loadReadSeqs();
+  const entries = await Promise.all(list.map((c) => entryFor(c, readSeqs)));
+  await loadProfiles([...new Set(list.flatMap((c) => c.members.map((m) => m.userId)))]);
+  chatState.update((s) => {
+    const chats: Record<string, ChatEntry> = {};
+    for (const e of entries) chats[e.chat.id] = e;
+    return { ...s, chats };
+  });
+}
+
+async function refreshChat(chatId: string): Promise<void> {
+  const chat = await client.chats.get(chatId);
+  await loadProfiles(chat.members.map((m) => m.userId));
+  const entry = await entryFor(chat, loadReadSeqs());
+  chatState.update((s) => ({ ...s, chats: { ...s.chats, [chatId]: { ...entry, chat } } }));
+}
+
+export function sortedChats(s: ChatState): ChatEntry[] {
+  return Object.values(s.chats).sort((a, b) => b.lastAt.localeCompare(a.lastAt));
+}
+
+function markRead(chatId: string): void {
+  chatState.update((s) => {
+    const e = s.chats[chatId];
+    if (!e || e.readSeq >= e.lastSeq) return s;
+    const next = { ...s, chats: { ...s.chats, [chatId]: { ...e, readSeq: e.lastSeq } } };
+    saveReadSeqs(next);
+    return next;
+  });
+}
+
+export async function openChat(chatId: string | undefined): Promise<void> {
+  chatState.update((s) => ({ ...s, openChatId: chatId }));
+  if (!chatId) return;
+  if (!chatState.get().loaded[chatId]) {
+    const history = await client.chats.history(chatId, { limit: HISTORY_PAGE });
+    chatState.update((s) => ({
+      ...s,
+      loaded: { ...s.loaded, [chatId]: true },
+      messages: { ...s.messages, [chatId]: mergeMessages(s.messages[chatId] ?? [], history) },
+    }));
+  }
+  markRead(chatId);
+}
+
+function addMessage(m: ChatMessage): void {
+  chatState.update((s) => {
+    const e = s.chats[m.chatId];
+    const mine = m.senderId === client.user?.id;
+    const isOpen = s.openChatId === m.chatId && document.visibilityState === 'visible';
+    const typing = { ...s.typing };
+    if (m.senderId && typing[m.chatId]) {
+      const t = { ...typing[m.chatId] };
+      delete t[m.senderId];
+      typing[m.chatId] = t;
+    }
+    const next: ChatState = {
+      ...s,
+      typing,
+      messages: { ...s.messages, [m.chatId]: mergeMessages(s.messages[m.chatId] ?? [], [m]) },
+    };
+    if (e) {
+      const lastSeq = Math.max(e.lastSeq, m.seq);
+      next.chats = {
+        ...s.chats,
+        [m.chatId]: {
+          ...e,
+          lastSeq,
+          lastAt: m.createdAt > e.lastAt ? m.createdAt : e.lastAt,
+          readSeq: mine || isOpen ? Math.max(e.readSeq, m.seq) : e.readSeq,
+        },
+      };
+    }
+    if (mine || isOpen) saveReadSeqs(next);
+    return next;
+  });
+  if (!chatState.get().chats[m.chatId]) void refreshChat(m.chatId).catch(() => undefined);
+}
+
+function onEvent(ev: LiveEvent): void {
+  switch (ev.type) {
+    case 'message':
+      addMessage(ev.message);
+      return;
+    case 'message.deleted':
+      chatState.update((s) => ({
+        ...s,
+        messages: {
+          ...s.messages,
+          [ev.chatId]: (s.messages[ev.chatId] ?? []).map((m) =>
+            m.id === ev.messageId ? { ...m, status: 'deleted' as const, body: undefined } : m,
+          ),
+        },
+      }));
+      return;
+    case 'member.changed':
+      if (ev.change === 'removed' && ev.userId === client.user?.id) {
+        chatState.update((s) => {
+          const chats = { ...s.chats };
+          delete chats[ev.chatId];
+          return {
+            ...s,
+            chats,
+            openChatId: s.openChatId === ev.chatId ? undefined : s.openChatId,
+          };
+        });
+      } else {
+        void refreshChat(ev.chatId).catch(() => undefined);
+      }
+      return;
+    case 'key.rotated':
+      void refreshChat(ev.chatId).catch(() => undefined);
+      return;
+    case 'typing':
+      chatState.update((s) => ({
+        ...s,
+        typing: {
+          ...s.typing,
+          [ev.chatId]: { ...(s.typing[ev.chatId] ?? {}), [ev.userId]: Date.now() + TYPING_MS },
+        },
+      }));
+      setTimeout(() => chatState.update((s) => ({ ...s })), TYPING_MS + 50);
+      return;
+    default:
+      return;
+  }
+}
+
+export function typingIn(chatId: string, s: ChatState): string[] {
+  const now = Date.now();
+  return Object.entries(s.typing[chatId] ?? {})
+    .filter(([, until]) => until > now)
+    .map(([userId]) => displayName(userId, s));
+}
+
+// ---- the live connection ----
+
+let sub: LiveSubscription | undefined;
+let wanted = false;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let attempt = 0;
+
+function cursors(): Record<string, number> {
+  const s = chatState.get();
+  const out: Record<string, number> = {};
+  for (const id of Object.keys(s.loaded)) {
+    const msgs = s.messages[id] ?? [];
+    out[id] = msgs.length ? msgs[msgs.length - 1]!.seq : 0;
+  }
+  return out;
+}
+
+function setConnection(connection: Connection): void {
+  chatState.update((s) => (s.connection === connection ? s : { ...s, connection }));
+}
+
+async function connect(): Promise<void> {
+  if (!wanted || sub) return;
+  setConnection('connecting');
+  let current: LiveSubscription | undefined;
+  try {
+    const opened = await client.live({
+      cursors: cursors(),
+      onEvent,
+      onClose: (code) => {
+        if (current && sub === current) sub = undefined;
+        setConnection('offline');
+        // 4401: the session is gone; reconnecting would not help.
+        if (wanted && code !== 4401) scheduleReconnect();
+      },
+    });
+    if (!wanted) {
+      opened.close();
+      return;
+    }
+    current = opened;
+    sub = opened;
+    attempt = 0;
+    setConnection('online');
+    // Chats created or joined while we were away are not in the cursors: list them again.
+    void refreshChats().catch(() => undefined);
+  } catch {
+    setConnection('offline');
+    scheduleReconnect();
+  }
+}
+
+function scheduleReconnect(): void {
+  if (!wanted || retryTimer) return;
+  const delay = Math.min(10_000, 500 * 2 ** attempt++);
+  retryTimer = setTimeout(() => {
+    retryTimer = undefined;
+    void connect();
+  }, delay);
+}
+
+function goOffline(): void {
+  sub?.close();
+  sub = undefined;
+  setConnection('offline');
+}
+
+function goOnline(): void {
+  if (retryTimer) clearTimeout(retryTimer);
+  retryTimer = undefined;
+  attempt = 0;
+  void connect();
+}
+
+function onVisible(): void {
+  const id = chatState.get().openChatId;
+  if (document.visibilityState === 'visible' && id) markRead(id);
+}
+
+export async function startChats(): Promise<void> {
+  wanted = true;
+  window.addEventListener('offline', goOffline);
+  window.addEventListener('online', goOnline);
+  document.addEventListener('visibilitychange', onVisible);
+  await refreshChats();
+  client
+    .listAgentTokens()
+    .then((tokens) => {
+      const names = new Set(['claude', ...tokens.map((t) => t.agentName)]);
+      chatState.update((s) => ({ ...s, agents: [...names].sort() }));
+    })
+    .catch(() => undefined);
+  await connect();
+}
+
+export function stopChats(): void {
+  wanted = false;
+  window.removeEventListener('offline', goOffline);
+  window.removeEventListener('online', goOnline);
+  document.removeEventListener('visibilitychange', onVisible);
+  if (retryTimer) clearTimeout(retryTimer);
+  sub?.close();
+  sub = undefined;
+  chatState.set(initial);
+}
+
+export function sendTyping(chatId: string): void {
+  try {
+    sub?.typing(chatId);
+  } catch {
+    // socket closing: a lost typing hint does not matter
+  }
+}
+
+const MENTION = /(?:^|\s)@([a-z0-9][a-z0-9_.-]{0,99})\b/g;
+
+export async function sendMessage(chatId: string, text: string): Promise<void> {
+  const agents = new Set(chatState.get().agents);
+  const mentions = [...new Set([...text.matchAll(MENTION)].map((m) => m[1]!))].filter((n) =>
+    agents.has(n),
+  );
+  const view = await client.chats.send(chatId, text, { mentions });
+  // The live socket usually delivers it too; merging by seq keeps one copy.
+  addMessage(await client.chats.open(view));
+}
+
+export async function lookupByEmail(email: string): Promise<Profile> {
+  const res = await client.http.request<{ users: Profile[] }>('/api/users/lookup', {
+    body: { email },
+  });
+  const user = res.users[0];
+  if (!user) {
+    throw new Error(
+      `No one with encryption set up uses ${email}. Ask them to sign up and finish setup first.`,
+    );
+  }
+  chatState.update((s) => ({ ...s, profiles: { ...s.profiles, [user.id]: user } }));
+  return user;
+}
+
+export async function createChat(kind: 'direct' | 'group', emails: string[]): Promise<Chat> {
+  const me = client.user?.email.toLowerCase();
+  const people: Profile[] = [];
+  for (const email of emails) {
+    if (email.toLowerCase() === me) continue;
+    people.push(await lookupByEmail(email));
+  }
+  if (people.length === 0) throw new Error('Add at least one other person by email.');
+  if (kind === 'direct' && people.length !== 1)
+    throw new Error('A direct chat is with exactly one person; make a group for more.');
+  const chat = await client.chats.create({ kind, memberIds: people.map((p) => p.id) });
+  await refreshChat(chat.id);
+  return chat;
+}
+
+export async function addMember(chatId: string, email: string): Promise<void> {
+  const person = await lookupByEmail(email);
+  await client.chats.addMember(chatId, person.id, { history: true });
+  await refreshChat(chatId);
+}
+
+/** Removal starts a new key epoch that only the remaining members receive. */
+export async function removeMember(chatId: string, userId: string): Promise<void> {
+  await client.chats.removeMember(chatId, userId);
+  await refreshChat(chatId);
+}

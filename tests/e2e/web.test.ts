@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ensureWebBundle } from '../../src/web/build.ts';
+import { PAGE_CSP } from '../../src/web/static.routes.ts';
+import { useTestServer } from '../helpers/app.ts';
+import { cspViolations, launch, openPerson, type Person, screenshot } from './browser.ts';
+import {
+  createDirectChat,
+  recover,
+  send,
+  shownTexts,
+  signIn,
+  signUp,
+  waitForText,
+} from './flows.ts';
+
+const run = randomBytes(4).toString('hex');
+const alice = {
+  email: `alice-${run}@example.test`,
+  name: 'Alice',
+  passphrase: `alice correct horse ${run}`,
+};
+const bob = {
+  email: `bob-${run}@example.test`,
+  name: 'Bob',
+  passphrase: `bob battery staple ${run}`,
+};
+const aliceNewPassphrase = `alice recovered ${run} staple`;
+// Distinct, searchable bodies: the network check looks for each of them in every request.
+const texts = {
+  hello: `Hello Bob, secret-${run}-1`,
+  reply: `Hi Alice, secret-${run}-2`,
+  missed1: `While you were away secret-${run}-3`,
+  missed2: `Second line secret-${run}-4\nwith a newline`,
+  tampered: `This one gets tampered secret-${run}-5`,
+};
+
+describe('the web app in Chromium', () => {
+  const ctx = useTestServer();
+  let browser: Browser;
+  const people: Person[] = [];
+  let A: Person;
+  let B: Person;
+  let phrase = '';
+
+  beforeAll(async () => {
+    await ensureWebBundle();
+    browser = await launch();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  // A failed step leaves a picture of every open page behind, and what their consoles said.
+  afterEach(async (t) => {
+    if (t.task.result?.state !== 'fail') return;
+    for (const [i, p] of people.entries()) {
+      await screenshot(p.page, `failure-${t.task.name.slice(0, 30)}-${i}`).catch(() => undefined);
+      console.log(`person ${i} console:`, p.traffic.console.slice(-15));
+      console.log(`person ${i} socket:\n${p.traffic.wsLog.slice(-30).join('\n')}`);
+    }
+  });
+
+  it('serves the page with a strict Content-Security-Policy', async () => {
+    const res = await fetch(`${ctx.server.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toBe(PAGE_CSP);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    const html = await res.text();
+    expect(html).not.toMatch(/<script>(?!<\/script>)|\sstyle=|\son\w+=/);
+  });
+
+  it('signs up two people, each setting up E2E with the phrase check', async () => {
+    A = await openPerson(browser, ctx.server.url);
+    B = await openPerson(browser, ctx.server.url, { width: 360, height: 760 });
+    people.push(A, B);
+    phrase = await signUp(A.page, alice, 'desktop');
+    await signUp(B.page, bob, 'mobile-360');
+    expect(phrase.split(' ')).toHaveLength(24);
+  });
+
+  it('lets Alice start a chat with Bob by email and talk live both ways', async () => {
+    await createDirectChat(A.page, bob.email);
+    await send(A.page, texts.hello);
+    await waitForText(A.page, texts.hello);
+    // Bob's list learns of the chat over the socket, with one unread message.
+    const item = B.page.getByRole('button', { name: /Alice/ });
+    await item.waitFor({ timeout: 15_000 });
+    await B.page.locator('.unread', { hasText: '1' }).waitFor({ timeout: 15_000 });
+    await screenshot(B.page, 'mobile-360-chat-list');
+    await item.click();
+    await waitForText(B.page, texts.hello);
+    // Typing reaches the other side before the message does.
+    await B.page.getByLabel('Message', { exact: true }).pressSequentially('Hi');
+    await A.page.getByText('Bob is typing…').waitFor({ timeout: 10_000 });
+    await send(B.page, texts.reply);
+    await waitForText(A.page, texts.reply);
+    await screenshot(A.page, 'desktop-chat');
+    await screenshot(B.page, 'mobile-360-chat');
+    expect(await shownTexts(A.page)).toEqual([texts.hello, texts.reply]);
+  });
+
+  it('shows the same safety number on both sides and marks it verified', async () => {
+    const read = async (p: Person) => {
+      await p.page.getByRole('button', { name: /Members/ }).click();
+      await p.page.getByRole('button', { name: 'Compare safety number' }).click();
+      return (await p.page.locator('.digits span').allTextContents()).join(' ');
+    };
+    const [na, nb] = [await read(A), await read(B)];
+    expect(na).toMatch(/^(\d{5} ){11}\d{5}$/);
+    expect(na).toBe(nb);
+    await A.page.getByRole('button', { name: 'Mark as verified' }).click();
+    await A.page.getByText('✓ Verified').waitFor();
+    await screenshot(A.page, 'desktop-members');
+    await screenshot(B.page, 'mobile-360-members');
+    await A.page.getByRole('button', { name: /Members/ }).click();
+    await B.page.getByRole('button', { name: /Members/ }).click();
+  });
+
+  it('gives Bob what he missed while offline, once each', async () => {
+    await B.context.setOffline(true);
+    await B.page.getByText('Offline — reconnecting').waitFor({ timeout: 10_000 });
+    await send(A.page, texts.missed1);
+    await send(A.page, texts.missed2);
+    await waitForText(A.page, 'Second line');
+    await B.context.setOffline(false);
+    await waitForText(B.page, 'Second line');
+    await B.page.getByText('Live', { exact: true }).waitFor({ timeout: 10_000 });
+    await send(A.page, texts.tampered);
+    await waitForText(B.page, texts.tampered);
+    expect(await shownTexts(B.page)).toEqual([
+      texts.hello,
+      texts.reply,
+      texts.missed1,
+      texts.missed2,
+      texts.tampered,
+    ]);
+  });
+
+  it('shows a message whose signature was altered as failing verification, not as text', async () => {
+    // The server (or anyone with the database) flips one bit of the last message's signature.
+    await ctx.db.pool.query(
+      `UPDATE messages SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1)
+       WHERE seq = (SELECT max(seq) FROM messages)`,
+    );
+    const C = await openPerson(browser, ctx.server.url);
+    people.push(C);
+    await signIn(C.page, alice.email, alice.passphrase, 'desktop');
+    await C.page.getByRole('button', { name: /Bob/ }).click();
+    await waitForText(C.page, texts.missed1);
+    const texts3 = await shownTexts(C.page);
+    expect(texts3.slice(0, 4)).toEqual([texts.hello, texts.reply, texts.missed1, texts.missed2]);
+    const last = C.page.locator('.messages li[data-seq]').last();
+    expect(await last.getAttribute('data-status')).toBe('rejected');
+    expect(await last.textContent()).toContain('Failed verification');
+    expect(await last.textContent()).not.toContain(texts.tampered);
+    await screenshot(C.page, 'desktop-new-device-history');
+  });
+
+  it('recovers Alice on a fourth browser with the phrase and a new passphrase', async () => {
+    const D = await openPerson(browser, ctx.server.url, { width: 360, height: 760 });
+    people.push(D);
+    await recover(D.page, alice.email, phrase, aliceNewPassphrase, 'mobile-360');
+    await D.page.getByRole('button', { name: /Bob/ }).click();
+    await waitForText(D.page, texts.hello);
+    expect((await shownTexts(D.page)).slice(0, 2)).toEqual([texts.hello, texts.reply]);
+    // The old passphrase is dead, the new one works.
+    const E = await openPerson(browser, ctx.server.url);
+    people.push(E);
+    await E.page.goto('/');
+    await E.page.getByLabel('Email').fill(alice.email);
+    await E.page.getByLabel('Passphrase').fill(alice.passphrase);
+    await E.page.getByRole('button', { name: 'Sign in' }).click();
+    await E.page
+      .getByRole('alert')
+      .getByText('Wrong email or passphrase.')
+      .waitFor({ timeout: 60_000 });
+    await screenshot(E.page, 'desktop-signin-error');
+    await signIn(E.page, alice.email, aliceNewPassphrase);
+  });
+
+  it('signs out clearing keys and storage, and the session is dead', async () => {
+    const { page, context } = B;
+    const before = await page.evaluate(() => localStorage.length);
+    expect(before).toBeGreaterThan(0);
+    const [session] = (await context.cookies()).filter((c) => c.name === 'vutler_session');
+    expect(session).toBeDefined();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const left = await page.evaluate(async () => ({
+      local: localStorage.length,
+      session: sessionStorage.length,
+      dbs: (await indexedDB.databases()).length,
+    }));
+    expect(left).toEqual({ local: 0, session: 0, dbs: 0 });
+    const cookies = await context.cookies();
+    expect(cookies.filter((c) => c.name === 'vutler_session')).toEqual([]);
+    const replay = await fetch(`${ctx.server.url}/api/me`, {
+      headers: { cookie: `vutler_session=${session!.value}` },
+    });
+    expect(replay.status).toBe(401);
+  });
+
+  it('never sent a passphrase, the phrase or a message body in clear, and broke no CSP rule', async () => {
+    const secrets = [
+      alice.passphrase,
+      bob.passphrase,
+      aliceNewPassphrase,
+      phrase,
+      phrase.split(' ').slice(0, 4).join(' '),
+      ...Object.values(texts),
+      `secret-${run}`,
+    ];
+    let checked = 0;
+    for (const p of people) {
+      expect(p.traffic.requests.length).toBeGreaterThan(0);
+      for (const r of p.traffic.requests) {
+        const blob = `${decodeURIComponent(r.url)}\n${JSON.stringify(r.headers)}\n${r.body}`;
+        for (const s of secrets) {
+          expect(blob.includes(s), `${r.method} ${r.url} carries a secret`).toBe(false);
+          expect(blob.includes(JSON.stringify(s).slice(1, -1))).toBe(false);
+        }
+        checked++;
+      }
+      for (const f of p.traffic.wsFrames)
+        for (const s of secrets) expect(f.includes(s)).toBe(false);
+      expect(p.traffic.pageErrors).toEqual([]);
+      const csp = p.traffic.console.filter((m) =>
+        /Content.Security.Policy|Refused to/i.test(m.text),
+      );
+      expect(csp).toEqual([]);
+      expect(await cspViolations(p.page)).toEqual([]);
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+});
