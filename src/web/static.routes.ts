@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { ServiceUnavailableError } from '../errors.ts';
+import { NotFoundError, ServiceUnavailableError } from '../errors.ts';
 import { readManifest, WEB_DIST_DIR, type WebManifest } from './build.ts';
 
 /**
@@ -55,7 +55,8 @@ export function webRoutes(dir = WEB_DIST_DIR) {
     if (!manifest)
       throw new ServiceUnavailableError('The web app is not built yet: run `npm run build:web`.');
     const rel = manifest.files[c.req.path];
-    if (!rel) return c.notFound();
+    // Thrown, not c.notFound(): the app's fallback would call a known path with GET a 405.
+    if (!rel) throw new NotFoundError(`No file ${c.req.path} in the web app.`);
     let body = cache.get(rel);
     if (!body) {
       body = await readFile(path.join(dir, rel));
