@@ -382,7 +382,6 @@ export class VutlerClient {
     this.http.csrfToken = undefined;
     this.masterKey = undefined;
     this.identity = undefined;
-    this.identityPublic = undefined;
     this.kek = undefined;
     this.kdf = undefined;
     this.chats.forget();
