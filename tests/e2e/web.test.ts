@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createIdentity, identityPublicToJson } from '../../src/crypto/identity.ts';
 import { ensureWebBundle } from '../../src/web/build.ts';
 import { PAGE_CSP } from '../../src/web/static.routes.ts';
 import { useTestServer } from '../helpers/app.ts';
+import { person } from '../helpers/people.ts';
 import { cspViolations, launch, openPerson, type Person, screenshot } from './browser.ts';
 import {
   createDirectChat,
@@ -34,6 +36,9 @@ const texts = {
   missed1: `While you were away secret-${run}-3`,
   missed2: `Second line secret-${run}-4\nwith a newline`,
   tampered: `This one gets tampered secret-${run}-5`,
+  composed: `Line one secret-${run}-6\nline two @claude please`,
+  group: `Group hello secret-${run}-7`,
+  afterRemoval: `Carol cannot read this secret-${run}-8`,
 };
 
 describe('the web app in Chromium', () => {
@@ -106,6 +111,24 @@ describe('the web app in Chromium', () => {
     expect(await shownTexts(A.page)).toEqual([texts.hello, texts.reply]);
   });
 
+  it('composes with Shift+Enter for new lines and @ for agents, and records the mention', async () => {
+    const box = A.page.getByLabel('Message', { exact: true });
+    await box.pressSequentially(`Line one secret-${run}-6`);
+    await box.press('Shift+Enter');
+    await box.pressSequentially('line two @cl');
+    await A.page.getByRole('option', { name: '@claude' }).waitFor();
+    await screenshot(A.page, 'desktop-mention');
+    await box.press('Enter');
+    expect(await box.inputValue()).toBe(`Line one secret-${run}-6\nline two @claude `);
+    await box.pressSequentially('please');
+    await box.press('Enter');
+    await waitForText(B.page, 'line two @claude please');
+    const { rows } = await ctx.db.pool.query<{ mentions: string[] }>(
+      'SELECT mentions FROM messages ORDER BY created_at DESC LIMIT 1',
+    );
+    expect(rows[0]?.mentions).toEqual(['claude']);
+  });
+
   it('shows the same safety number on both sides and marks it verified', async () => {
     const read = async (p: Person) => {
       await p.page.getByRole('button', { name: /Members/ }).click();
@@ -137,6 +160,7 @@ describe('the web app in Chromium', () => {
     expect(await shownTexts(B.page)).toEqual([
       texts.hello,
       texts.reply,
+      texts.composed,
       texts.missed1,
       texts.missed2,
       texts.tampered,
@@ -155,7 +179,13 @@ describe('the web app in Chromium', () => {
     await C.page.getByRole('button', { name: /Bob/ }).click();
     await waitForText(C.page, texts.missed1);
     const texts3 = await shownTexts(C.page);
-    expect(texts3.slice(0, 4)).toEqual([texts.hello, texts.reply, texts.missed1, texts.missed2]);
+    expect(texts3.slice(0, 5)).toEqual([
+      texts.hello,
+      texts.reply,
+      texts.composed,
+      texts.missed1,
+      texts.missed2,
+    ]);
     const last = C.page.locator('.messages li[data-seq]').last();
     expect(await last.getAttribute('data-status')).toBe('rejected');
     expect(await last.textContent()).toContain('Failed verification');
@@ -183,6 +213,69 @@ describe('the web app in Chromium', () => {
       .waitFor({ timeout: 60_000 });
     await screenshot(E.page, 'desktop-signin-error');
     await signIn(E.page, alice.email, aliceNewPassphrase);
+  });
+
+  it("warns and blocks sending when a contact's identity key changes", async () => {
+    const D = people[3]!;
+    // A hostile server swaps Bob's public identity for another validly self-signed one.
+    const { rows } = await ctx.db.pool.query<{ id: string }>(
+      'SELECT id FROM users WHERE lower(email) = lower($1)',
+      [bob.email],
+    );
+    const bobId = rows[0]!.id;
+    const mk = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, [
+      'encrypt',
+      'decrypt',
+    ]);
+    const impostor = await createIdentity(mk, bobId);
+    const original = await ctx.db.pool.query('SELECT identity_public FROM users WHERE id = $1', [
+      bobId,
+    ]);
+    await ctx.db.pool.query('UPDATE users SET identity_public = $2 WHERE id = $1', [
+      bobId,
+      identityPublicToJson(impostor.publicIdentity),
+    ]);
+    await D.page.getByRole('button', { name: /Members/ }).click();
+    await D.page.getByText("Bob's identity key is not the one this device saw before").waitFor();
+    await D.page.getByText(/Sending is blocked/).waitFor();
+    expect(await D.page.getByLabel('Message', { exact: true }).isDisabled()).toBe(true);
+    await screenshot(D.page, 'mobile-360-identity-changed');
+    await ctx.db.pool.query('UPDATE users SET identity_public = $2 WHERE id = $1', [
+      bobId,
+      original.rows[0].identity_public,
+    ]);
+  });
+
+  it('creates a group by email and rotates the key when a member is removed', async () => {
+    const E = people[4]!;
+    const carol = await person(ctx.server.url, 'carol');
+    await E.page.getByRole('button', { name: 'New chat' }).click();
+    await E.page.getByLabel('Group').check();
+    await E.page.getByLabel('Emails (separated by commas)').fill(`${bob.email}, ${carol.email}`);
+    await E.page.getByRole('button', { name: 'Start chat' }).click();
+    await E.page.locator('#chat-title', { hasText: 'carol' }).waitFor();
+    await send(E.page, texts.group);
+    await waitForText(E.page, texts.group);
+    const { rows } = await ctx.db.pool.query<{ chat_id: string }>(
+      'SELECT chat_id FROM chat_members WHERE user_id = $1',
+      [carol.id],
+    );
+    const chatId = rows[0]!.chat_id;
+    expect((await carol.client.chats.history(chatId)).map((m) => m.body?.text)).toEqual([
+      texts.group,
+    ]);
+    await E.page.getByRole('button', { name: /Members/ }).click();
+    await E.page.getByRole('button', { name: 'Remove carol (rotates the chat key)' }).click();
+    await E.page.getByRole('button', { name: 'Members (2)' }).waitFor();
+    await screenshot(E.page, 'desktop-group-members');
+    await send(E.page, texts.afterRemoval);
+    await waitForText(E.page, texts.afterRemoval);
+    const epochs = await ctx.db.pool.query<{ epoch: number }>(
+      'SELECT epoch FROM messages WHERE chat_id = $1 ORDER BY seq',
+      [chatId],
+    );
+    expect(epochs.rows.map((r) => r.epoch)).toEqual([0, 1]);
+    await expect(carol.client.chats.history(chatId)).rejects.toMatchObject({ status: 404 });
   });
 
   it('signs out clearing keys and storage, and the session is dead', async () => {

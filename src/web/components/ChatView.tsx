@@ -53,13 +53,12 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
 export function ChatView({ chatId, state }: { chatId: string; state: ChatState }) {
   const entry = state.chats[chatId];
   const [showMembers, setShowMembers] = useState(false);
-  const [trustVersion, setTrustVersion] = useState(0);
   const list = useRef<HTMLOListElement>(null);
   const messages = state.messages[chatId] ?? [];
   const memberIds = (entry?.chat.members ?? [])
     .map((m) => m.userId)
     .filter((id) => id !== client.user?.id);
-  const changed = useChangedIdentities(memberIds, trustVersion);
+  const changed = useChangedIdentities(memberIds);
   const last = messages[messages.length - 1]?.seq;
   useEffect(() => {
     list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
@@ -90,13 +89,7 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
           Members ({entry.chat.members.length})
         </button>
       </header>
-      {showMembers && (
-        <Members
-          chat={entry.chat}
-          state={state}
-          onTrustChange={() => setTrustVersion((v) => v + 1)}
-        />
-      )}
+      {showMembers && <Members chat={entry.chat} state={state} />}
       <ol class="messages" ref={list} aria-label={`Messages with ${title}`} aria-live="polite">
         {messages.length === 0 && <li class="muted empty">No messages yet. Say hello.</li>}
         {messages.map((m) => (

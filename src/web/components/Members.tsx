@@ -5,15 +5,7 @@ import { client } from '../lib/session.ts';
 import { ErrorBox, Field, useAction } from './common.tsx';
 import { SafetyNumber } from './SafetyNumber.tsx';
 
-export function Members({
-  chat,
-  state,
-  onTrustChange,
-}: {
-  chat: Chat;
-  state: ChatState;
-  onTrustChange: () => void;
-}) {
+export function Members({ chat, state }: { chat: Chat; state: ChatState }) {
   const me = client.user?.id;
   const myRole = chat.members.find((m) => m.userId === me)?.role;
   const canManage = chat.kind === 'group' && (myRole === 'owner' || myRole === 'admin');
@@ -37,9 +29,7 @@ export function Members({
                 {email && name !== email && <span class="muted small">{email}</span>}
                 <span class="badge">{m.role}</span>
               </div>
-              {m.userId !== me && (
-                <SafetyNumber userId={m.userId} name={name} onChange={onTrustChange} />
-              )}
+              {m.userId !== me && <SafetyNumber userId={m.userId} name={name} />}
               {canManage && m.userId !== me && (
                 <button
                   type="button"

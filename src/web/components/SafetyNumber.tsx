@@ -7,7 +7,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import { fingerprint, safetyNumber } from '../../crypto/identity.ts';
 import { client } from '../lib/session.ts';
-import { clearVerified, markVerified, type TrustStatus, trustStatus } from '../lib/verify.ts';
+import { useStore } from '../lib/store.ts';
+import {
+  clearVerified,
+  markVerified,
+  type TrustStatus,
+  trustStatus,
+  trustVersion,
+} from '../lib/verify.ts';
 import { ErrorBox } from './common.tsx';
 
 interface Trust {
@@ -29,8 +36,9 @@ async function trustOf(userId: string): Promise<Trust> {
 }
 
 /** Members whose identity key changed since first seen: sending to them is blocked. */
-export function useChangedIdentities(userIds: string[], version = 0): string[] {
+export function useChangedIdentities(userIds: string[]): string[] {
   const [changed, setChanged] = useState<string[]>([]);
+  const version = useStore(trustVersion);
   const key = `${userIds.join(',')}#${version}`;
   useEffect(() => {
     let live = true;
@@ -46,29 +54,17 @@ export function useChangedIdentities(userIds: string[], version = 0): string[] {
   return changed;
 }
 
-export function SafetyNumber({
-  userId,
-  name,
-  onChange,
-}: {
-  userId: string;
-  name: string;
-  onChange?: () => void;
-}) {
+export function SafetyNumber({ userId, name }: { userId: string; name: string }) {
   const [trust, setTrust] = useState<Trust | undefined>();
   const [error, setError] = useState<unknown>();
   const [open, setOpen] = useState(false);
-  const [version, setVersion] = useState(0);
+  const version = useStore(trustVersion);
   useEffect(() => {
     trustOf(userId).then(setTrust, setError);
   }, [userId, version]);
   if (error) return <ErrorBox error={error} />;
   if (!trust) return <p class="muted small">Checking identity…</p>;
   const groups = trust.number.split(' ');
-  const changed = () => {
-    setVersion((v) => v + 1);
-    onChange?.();
-  };
   return (
     <div class={`safety safety-${trust.status}`}>
       {trust.status === 'changed' ? (
@@ -100,7 +96,6 @@ export function SafetyNumber({
               type="button"
               onClick={() => {
                 clearVerified(userId);
-                changed();
               }}
             >
               Clear verification
@@ -111,7 +106,6 @@ export function SafetyNumber({
               class="primary"
               onClick={() => {
                 markVerified(userId, trust.fingerprint);
-                changed();
               }}
             >
               {trust.status === 'changed' ? 'Numbers match: trust the new key' : 'Mark as verified'}

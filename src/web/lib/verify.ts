@@ -4,6 +4,12 @@
  * Kept behind these three functions so the SDK's pinned-identity store can replace it.
  */
 import { client } from './session.ts';
+import { Store } from './store.ts';
+
+/** Bumped whenever a contact's trust state changes, so every view showing it re-checks. */
+export const trustVersion = new Store(0);
+const knownChanged = new Set<string>();
+const bump = () => trustVersion.set(trustVersion.get() + 1);
 
 interface Marks {
   seen: Record<string, string>;
@@ -39,8 +45,14 @@ export function trustStatus(userId: string, fingerprint: string): TrustStatus {
     m.seen[userId] = fingerprint;
     save(m);
   } else if (seen !== fingerprint) {
+    // Bump on the transition only: views re-check on a bump, which would otherwise loop.
+    if (!knownChanged.has(userId)) {
+      knownChanged.add(userId);
+      bump();
+    }
     return 'changed';
   }
+  knownChanged.delete(userId);
   return m.verified[userId] === fingerprint ? 'verified' : 'unverified';
 }
 
@@ -49,10 +61,13 @@ export function markVerified(userId: string, fingerprint: string): void {
   m.seen[userId] = fingerprint;
   m.verified[userId] = fingerprint;
   save(m);
+  knownChanged.delete(userId);
+  bump();
 }
 
 export function clearVerified(userId: string): void {
   const m = load();
   delete m.verified[userId];
   save(m);
+  bump();
 }
