@@ -1,12 +1,6 @@
 import { useRef, useState } from 'preact/hooks';
+import { mentionAt } from '../lib/pure.ts';
 import { ErrorBox } from './common.tsx';
-
-/** The `@word` being typed just before the caret, if any. */
-function mentionAt(text: string, caret: number): { start: number; query: string } | undefined {
-  const m = /(^|\s)@([a-z0-9_.-]*)$/i.exec(text.slice(0, caret));
-  if (!m) return undefined;
-  return { start: caret - m[2]!.length - 1, query: m[2]!.toLowerCase() };
-}
 
 /**
  * Enter sends, Shift+Enter starts a new line. Typing `@` offers the known agents (a combobox:

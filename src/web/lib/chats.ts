@@ -5,6 +5,7 @@
  * makes a replayed message a no-op, so nothing is lost or doubled).
  */
 import type { Chat, ChatMessage, LiveEvent, LiveSubscription } from '../../client/index.ts';
+import { mentionsIn, mergeMessages } from './pure.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
 
@@ -71,14 +72,6 @@ function saveReadSeqs(s: ChatState): void {
   } catch {
     // storage full or disabled: unread counts just restart on the next visit
   }
-}
-
-/** Messages by seq, each once: the merge that makes replays and races harmless. */
-export function mergeMessages(a: ChatMessage[], b: ChatMessage[]): ChatMessage[] {
-  const bySeq = new Map<number, ChatMessage>();
-  for (const m of a) bySeq.set(m.seq, m);
-  for (const m of b) bySeq.set(m.seq, m);
-  return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
 }
 
 export function displayName(userId: string | null, s = chatState.get()): string {
@@ -378,13 +371,8 @@ export function sendTyping(chatId: string): void {
   }
 }
 
-const MENTION = /(?:^|\s)@([a-z0-9][a-z0-9_.-]{0,99})\b/g;
-
 export async function sendMessage(chatId: string, text: string): Promise<void> {
-  const agents = new Set(chatState.get().agents);
-  const mentions = [...new Set([...text.matchAll(MENTION)].map((m) => m[1]!))].filter((n) =>
-    agents.has(n),
-  );
+  const mentions = mentionsIn(text, chatState.get().agents);
   const view = await client.chats.send(chatId, text, { mentions });
   // The live socket usually delivers it too; merging by seq keeps one copy.
   addMessage(await client.chats.open(view));
