@@ -41,8 +41,9 @@ export async function openPerson(
   browser: Browser,
   baseURL: string,
   viewport = { width: 1280, height: 800 },
+  colorScheme: 'light' | 'dark' = 'light',
 ): Promise<Person> {
-  const context = await browser.newContext({ baseURL, viewport });
+  const context = await browser.newContext({ baseURL, viewport, colorScheme });
   const traffic: Traffic = {
     requests: [],
     wsFrames: [],

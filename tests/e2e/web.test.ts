@@ -201,7 +201,7 @@ describe('the web app in Chromium', () => {
     await waitForText(D.page, texts.hello);
     expect((await shownTexts(D.page)).slice(0, 2)).toEqual([texts.hello, texts.reply]);
     // The old passphrase is dead, the new one works.
-    const E = await openPerson(browser, ctx.server.url);
+    const E = await openPerson(browser, ctx.server.url, undefined, 'dark');
     people.push(E);
     await E.page.goto('/');
     await E.page.getByLabel('Email').fill(alice.email);
@@ -213,6 +213,11 @@ describe('the web app in Chromium', () => {
       .waitFor({ timeout: 60_000 });
     await screenshot(E.page, 'desktop-signin-error');
     await signIn(E.page, alice.email, aliceNewPassphrase);
+    // The first browser's session died with the passphrase change; its socket says so.
+    await ctx.server.vutler.hub.revalidate();
+    await A.page.getByText('Session ended').waitFor({ timeout: 10_000 });
+    await A.page.getByRole('button', { name: 'Sign in again' }).waitFor();
+    await screenshot(A.page, 'desktop-session-ended');
   });
 
   it("warns and blocks sending when a contact's identity key changes", async () => {
@@ -253,7 +258,7 @@ describe('the web app in Chromium', () => {
     await E.page.getByLabel('Group').check();
     await E.page.getByLabel('Emails (separated by commas)').fill(`${bob.email}, ${carol.email}`);
     await E.page.getByRole('button', { name: 'Start chat' }).click();
-    await E.page.locator('#chat-title', { hasText: 'carol' }).waitFor();
+    await E.page.locator('#chat-title', { hasText: 'Group: Bob, carol' }).waitFor();
     await send(E.page, texts.group);
     await waitForText(E.page, texts.group);
     const { rows } = await ctx.db.pool.query<{ chat_id: string }>(
@@ -267,6 +272,7 @@ describe('the web app in Chromium', () => {
     await E.page.getByRole('button', { name: /Members/ }).click();
     await E.page.getByRole('button', { name: 'Remove carol (rotates the chat key)' }).click();
     await E.page.getByRole('button', { name: 'Members (2)' }).waitFor();
+    await E.page.locator('#chat-title', { hasText: 'Group: Bob' }).waitFor();
     await screenshot(E.page, 'desktop-group-members');
     await send(E.page, texts.afterRemoval);
     await waitForText(E.page, texts.afterRemoval);

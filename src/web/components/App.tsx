@@ -51,12 +51,22 @@ function Workspace() {
             ? 'Live'
             : state.connection === 'connecting'
               ? 'Connecting…'
-              : 'Offline — reconnecting'}
+              : state.connection === 'ended'
+                ? 'Session ended'
+                : 'Offline — reconnecting'}
         </span>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>
           Sign out
         </button>
       </header>
+      {state.connection === 'ended' && (
+        <div class="warning session-ended" role="alert">
+          <p>This session has ended (signed out elsewhere, or the passphrase was changed).</p>
+          <button type="button" class="primary" onClick={() => void out.run()}>
+            Sign in again
+          </button>
+        </div>
+      )}
       <ErrorBox error={start.error ?? out.error} />
       <div class="panes">
         <ChatList state={state} />

@@ -4,6 +4,7 @@ import {
   type ChatState,
   chatTitle,
   displayName,
+  loadEarlier,
   openChat,
   sendMessage,
   sendTyping,
@@ -11,6 +12,7 @@ import {
 } from '../lib/chats.ts';
 import { client } from '../lib/session.ts';
 import { Composer } from './Composer.tsx';
+import { ErrorBox, useAction } from './common.tsx';
 import { Members } from './Members.tsx';
 import { useChangedIdentities } from './SafetyNumber.tsx';
 
@@ -53,7 +55,13 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
 export function ChatView({ chatId, state }: { chatId: string; state: ChatState }) {
   const entry = state.chats[chatId];
   const [showMembers, setShowMembers] = useState(false);
+  const earlier = useAction(async () => {
+    await loadEarlier(chatId);
+  });
   const list = useRef<HTMLOListElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  // Opening a chat moves focus into it (on narrow screens the list it came from is hidden).
+  useEffect(() => heading.current?.focus(), [chatId]);
   const messages = state.messages[chatId] ?? [];
   const memberIds = (entry?.chat.members ?? [])
     .map((m) => m.userId)
@@ -80,7 +88,9 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
         >
           ←
         </button>
-        <h2 id="chat-title">{title}</h2>
+        <h2 id="chat-title" ref={heading} tabIndex={-1}>
+          {title}
+        </h2>
         <button
           type="button"
           aria-expanded={showMembers}
@@ -90,6 +100,14 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
         </button>
       </header>
       {showMembers && <Members chat={entry.chat} state={state} />}
+      {(messages[0]?.seq ?? 1) > 1 && (
+        <div class="earlier">
+          <button type="button" disabled={earlier.busy} onClick={() => void earlier.run()}>
+            {earlier.busy ? 'Loading…' : 'Load earlier messages'}
+          </button>
+          <ErrorBox error={earlier.error} />
+        </div>
+      )}
       <ol class="messages" ref={list} aria-label={`Messages with ${title}`} aria-live="polite">
         {messages.length === 0 && <li class="muted empty">No messages yet. Say hello.</li>}
         {messages.map((m) => (

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError, type ShownError } from '../lib/errors.ts';
 import { kdfProgress } from '../lib/kdf.ts';
 import { useStore } from '../lib/store.ts';
@@ -96,11 +96,16 @@ export function Field(props: {
 }
 
 export function Card({ title, children }: { title: string; children: ComponentChildren }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  // A new screen moves focus to its title, so keyboard and screen-reader users start there.
+  useEffect(() => heading.current?.focus(), [title]);
   return (
     <main class="auth">
       <section class="card" aria-labelledby="card-title">
         <p class="brand">Vutler</p>
-        <h1 id="card-title">{title}</h1>
+        <h1 id="card-title" ref={heading} tabIndex={-1}>
+          {title}
+        </h1>
         {children}
       </section>
     </main>

@@ -22,7 +22,8 @@ export interface ChatEntry {
   lastAt: string;
 }
 
-export type Connection = 'connecting' | 'online' | 'offline';
+/** `ended`: the server closed the socket for a dead session (signed out elsewhere, revoked). */
+export type Connection = 'connecting' | 'online' | 'offline' | 'ended';
 
 export interface ChatState {
   chats: Record<string, ChatEntry>;
@@ -83,9 +84,10 @@ export function displayName(userId: string | null, s = chatState.get()): string 
 
 export function chatTitle(chat: Chat, s = chatState.get()): string {
   const others = chat.members.filter((m) => m.userId !== client.user?.id);
-  if (others.length === 0) return 'Just you';
   const names = others.map((m) => displayName(m.userId, s));
-  return chat.kind === 'direct' ? names[0]! : names.join(', ');
+  if (chat.kind === 'direct') return names[0] ?? 'Just you';
+  // Named for its people, marked as a group so it never reads like the direct chat with them.
+  return `Group: ${names.length ? names.join(', ') : 'just you'}`;
 }
 
 export function unread(e: ChatEntry): number {
@@ -165,6 +167,18 @@ export async function openChat(chatId: string | undefined): Promise<void> {
     }));
   }
   markRead(chatId);
+}
+
+/** Older messages, before the first one shown; false when the chat's start is reached. */
+export async function loadEarlier(chatId: string): Promise<boolean> {
+  const first = chatState.get().messages[chatId]?.[0]?.seq;
+  if (first === undefined || first <= 1) return false;
+  const older = await client.chats.history(chatId, { before: first, limit: HISTORY_PAGE });
+  chatState.update((s) => ({
+    ...s,
+    messages: { ...s.messages, [chatId]: mergeMessages(older, s.messages[chatId] ?? []) },
+  }));
+  return (older[0]?.seq ?? 1) > 1;
 }
 
 function addMessage(m: ChatMessage): void {
@@ -288,9 +302,13 @@ async function connect(): Promise<void> {
       onEvent,
       onClose: (code) => {
         if (current && sub === current) sub = undefined;
-        setConnection('offline');
         // 4401: the session is gone; reconnecting would not help.
-        if (wanted && code !== 4401) scheduleReconnect();
+        if (code === 4401) {
+          setConnection('ended');
+          return;
+        }
+        setConnection('offline');
+        if (wanted) scheduleReconnect();
       },
     });
     if (!wanted) {
@@ -304,6 +322,7 @@ async function connect(): Promise<void> {
     // Chats created or joined while we were away are not in the cursors: list them again.
     void refreshChats().catch(() => undefined);
   } catch {
+    if (chatState.get().connection === 'ended') return;
     setConnection('offline');
     scheduleReconnect();
   }
