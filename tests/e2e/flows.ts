@@ -1,5 +1,16 @@
 import type { Page } from 'playwright-core';
-import { screenshot } from './browser.ts';
+import { expect } from 'vitest';
+import { screenshot as save } from './browser.ts';
+
+/** Saves the picture and checks nothing sticks out sideways (the 360 px layouts). */
+async function screenshot(page: Page, name: string): Promise<void> {
+  await save(page, name);
+  const { scroll, width } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+  }));
+  expect(scroll, `${name} overflows sideways`).toBeLessThanOrEqual(width);
+}
 
 const SLOW = { timeout: 60_000 };
 

@@ -6,7 +6,14 @@ import { ensureWebBundle } from '../../src/web/build.ts';
 import { PAGE_CSP } from '../../src/web/static.routes.ts';
 import { useTestServer } from '../helpers/app.ts';
 import { person } from '../helpers/people.ts';
-import { cspViolations, launch, openPerson, type Person, screenshot } from './browser.ts';
+import {
+  cspViolations,
+  fitsWidth,
+  launch,
+  openPerson,
+  type Person,
+  screenshot,
+} from './browser.ts';
 import {
   createDirectChat,
   recover,
@@ -81,6 +88,38 @@ describe('the web app in Chromium', () => {
     expect(html).not.toMatch(/<script>(?!<\/script>)|\sstyle=|\son\w+=/);
   });
 
+  it('can be used from the keyboard alone, with a visible focus ring', async () => {
+    const p = await openPerson(browser, ctx.server.url);
+    people.push(p);
+    await p.page.goto('/');
+    await p.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const reached: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await p.page.keyboard.press('Tab');
+      reached.push(
+        await p.page.evaluate(() => {
+          const el = document.activeElement as HTMLElement;
+          const label = el.id ? document.querySelector(`label[for="${el.id}"]`)?.textContent : '';
+          const ring = getComputedStyle(el).outlineStyle;
+          return `${label || el.textContent?.trim()}|${ring}`;
+        }),
+      );
+    }
+    expect(reached).toEqual([
+      'Email|solid',
+      'Passphrase|solid',
+      'Sign in|solid',
+      'Create an account|solid',
+      'Forgot your passphrase?|solid',
+    ]);
+    // Enter on a focused link-button switches screens and moves focus to the new title.
+    await p.page.keyboard.press('Enter');
+    await p.page.getByRole('heading', { name: 'Recover your account' }).waitFor();
+    expect(await p.page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    await p.context.close();
+    people.pop();
+  });
+
   it('signs up two people, each setting up E2E with the phrase check', async () => {
     A = await openPerson(browser, ctx.server.url);
     B = await openPerson(browser, ctx.server.url, { width: 360, height: 760 });
@@ -108,6 +147,7 @@ describe('the web app in Chromium', () => {
     await waitForText(A.page, texts.reply);
     await screenshot(A.page, 'desktop-chat');
     await screenshot(B.page, 'mobile-360-chat');
+    expect(await fitsWidth(B.page)).toBe(true);
     expect(await shownTexts(A.page)).toEqual([texts.hello, texts.reply]);
   });
 
@@ -142,6 +182,7 @@ describe('the web app in Chromium', () => {
     await A.page.getByText('✓ Verified').waitFor();
     await screenshot(A.page, 'desktop-members');
     await screenshot(B.page, 'mobile-360-members');
+    expect(await fitsWidth(B.page)).toBe(true);
     await A.page.getByRole('button', { name: /Members/ }).click();
     await B.page.getByRole('button', { name: /Members/ }).click();
   });
@@ -245,6 +286,7 @@ describe('the web app in Chromium', () => {
     await D.page.getByText(/Sending is blocked/).waitFor();
     expect(await D.page.getByLabel('Message', { exact: true }).isDisabled()).toBe(true);
     await screenshot(D.page, 'mobile-360-identity-changed');
+    expect(await fitsWidth(D.page)).toBe(true);
     await ctx.db.pool.query('UPDATE users SET identity_public = $2 WHERE id = $1', [
       bobId,
       original.rows[0].identity_public,
