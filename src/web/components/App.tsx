@@ -1,6 +1,7 @@
 import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
-import { chatState, startChats, stopChats } from '../lib/chats.ts';
+import { chatState } from '../lib/chats.ts';
+import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
 import { Recover, SignIn, SignUp } from './AuthPages.tsx';

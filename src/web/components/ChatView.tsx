@@ -7,9 +7,9 @@ import {
   loadEarlier,
   openChat,
   sendMessage,
-  sendTyping,
   typingIn,
 } from '../lib/chats.ts';
+import { sendTyping } from '../lib/live.ts';
 import { client } from '../lib/session.ts';
 import { Composer } from './Composer.tsx';
 import { ErrorBox, useAction } from './common.tsx';

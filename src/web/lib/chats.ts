@@ -1,10 +1,9 @@
 /**
  * Chats as this page knows them: the list with unread counts and last activity, the messages of
- * chats that were opened, typing indicators, and one live WebSocket that reconnects after a drop
- * and resumes from the last seq held per chat (the server replays the gap once; merging by seq
- * makes a replayed message a no-op, so nothing is lost or doubled).
+ * chats that were opened, typing indicators, and the actions on them. Live events arrive through
+ * lib/live.ts and are applied by `onEvent`; messages merge by seq, so a replay is a no-op.
  */
-import type { Chat, ChatMessage, LiveEvent, LiveSubscription } from '../../client/index.ts';
+import type { Chat, ChatMessage, LiveEvent } from '../../client/index.ts';
 import { mentionsIn, mergeMessages } from './pure.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
@@ -49,6 +48,10 @@ const initial: ChatState = {
 };
 
 export const chatState = new Store<ChatState>(initial);
+
+export function resetChats(): void {
+  chatState.set(initial);
+}
 
 const TYPING_MS = 4000;
 const HISTORY_PAGE = 100;
@@ -145,7 +148,7 @@ export function sortedChats(s: ChatState): ChatEntry[] {
   return Object.values(s.chats).sort((a, b) => b.lastAt.localeCompare(a.lastAt));
 }
 
-function markRead(chatId: string): void {
+export function markRead(chatId: string): void {
   chatState.update((s) => {
     const e = s.chats[chatId];
     if (!e || e.readSeq >= e.lastSeq) return s;
@@ -215,7 +218,8 @@ function addMessage(m: ChatMessage): void {
   if (!chatState.get().chats[m.chatId]) void refreshChat(m.chatId).catch(() => undefined);
 }
 
-function onEvent(ev: LiveEvent): void {
+/** Applies one live event to the state (the socket itself is lib/live.ts). */
+export function onEvent(ev: LiveEvent): void {
   switch (ev.type) {
     case 'message':
       addMessage(ev.message);
@@ -269,125 +273,6 @@ export function typingIn(chatId: string, s: ChatState): string[] {
   return Object.entries(s.typing[chatId] ?? {})
     .filter(([, until]) => until > now)
     .map(([userId]) => displayName(userId, s));
-}
-
-// ---- the live connection ----
-
-let sub: LiveSubscription | undefined;
-let wanted = false;
-let retryTimer: ReturnType<typeof setTimeout> | undefined;
-let attempt = 0;
-
-function cursors(): Record<string, number> {
-  const s = chatState.get();
-  const out: Record<string, number> = {};
-  for (const id of Object.keys(s.loaded)) {
-    const msgs = s.messages[id] ?? [];
-    out[id] = msgs.length ? msgs[msgs.length - 1]!.seq : 0;
-  }
-  return out;
-}
-
-function setConnection(connection: Connection): void {
-  chatState.update((s) => (s.connection === connection ? s : { ...s, connection }));
-}
-
-async function connect(): Promise<void> {
-  if (!wanted || sub) return;
-  setConnection('connecting');
-  let current: LiveSubscription | undefined;
-  try {
-    const opened = await client.live({
-      cursors: cursors(),
-      onEvent,
-      onClose: (code) => {
-        if (current && sub === current) sub = undefined;
-        // 4401: the session is gone; reconnecting would not help.
-        if (code === 4401) {
-          setConnection('ended');
-          return;
-        }
-        setConnection('offline');
-        if (wanted) scheduleReconnect();
-      },
-    });
-    if (!wanted) {
-      opened.close();
-      return;
-    }
-    current = opened;
-    sub = opened;
-    attempt = 0;
-    setConnection('online');
-    // Chats created or joined while we were away are not in the cursors: list them again.
-    void refreshChats().catch(() => undefined);
-  } catch {
-    if (chatState.get().connection === 'ended') return;
-    setConnection('offline');
-    scheduleReconnect();
-  }
-}
-
-function scheduleReconnect(): void {
-  if (!wanted || retryTimer) return;
-  const delay = Math.min(10_000, 500 * 2 ** attempt++);
-  retryTimer = setTimeout(() => {
-    retryTimer = undefined;
-    void connect();
-  }, delay);
-}
-
-function goOffline(): void {
-  sub?.close();
-  sub = undefined;
-  setConnection('offline');
-}
-
-function goOnline(): void {
-  if (retryTimer) clearTimeout(retryTimer);
-  retryTimer = undefined;
-  attempt = 0;
-  void connect();
-}
-
-function onVisible(): void {
-  const id = chatState.get().openChatId;
-  if (document.visibilityState === 'visible' && id) markRead(id);
-}
-
-export async function startChats(): Promise<void> {
-  wanted = true;
-  window.addEventListener('offline', goOffline);
-  window.addEventListener('online', goOnline);
-  document.addEventListener('visibilitychange', onVisible);
-  await refreshChats();
-  client
-    .listAgentTokens()
-    .then((tokens) => {
-      const names = new Set(['claude', ...tokens.map((t) => t.agentName)]);
-      chatState.update((s) => ({ ...s, agents: [...names].sort() }));
-    })
-    .catch(() => undefined);
-  await connect();
-}
-
-export function stopChats(): void {
-  wanted = false;
-  window.removeEventListener('offline', goOffline);
-  window.removeEventListener('online', goOnline);
-  document.removeEventListener('visibilitychange', onVisible);
-  if (retryTimer) clearTimeout(retryTimer);
-  sub?.close();
-  sub = undefined;
-  chatState.set(initial);
-}
-
-export function sendTyping(chatId: string): void {
-  try {
-    sub?.typing(chatId);
-  } catch {
-    // socket closing: a lost typing hint does not matter
-  }
 }
 
 export async function sendMessage(chatId: string, text: string): Promise<void> {
