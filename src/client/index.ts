@@ -265,6 +265,42 @@ export class VutlerClient {
     return res.user;
   }
 
+  /**
+   * After a page reload: the cookie session survives, the keys in memory do not. Re-derives them
+   * from the passphrase and opens the envelopes, without a new login or session.
+   */
+  async unlockSession(passphrase: string): Promise<User> {
+    const me = await this.http.request<{ user: User; csrfToken: string }>('/api/me');
+    this.user = me.user;
+    this.http.csrfToken = me.csrfToken;
+    this.session ??= {
+      token: this.http.token ?? '',
+      csrfToken: me.csrfToken,
+      sessionId: '',
+      purpose: 'login',
+      expiresAt: '',
+    };
+    if (!me.user.encryptionEnabled)
+      throw new VutlerClientError('not-set-up', 'Encryption is not set up yet: sign in again.');
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const kdf = kdfParamsFromJson(keys.kdf);
+    const { authKey, kek } = await this.derive(passphrase, kdf);
+    authKey.fill(0);
+    const mk = await unwrapMasterKey(
+      kek,
+      'passphrase',
+      base64Decode(keys.masterKeyEncrypted),
+    ).catch((err: unknown) => {
+      if (isCryptoError(err, 'decrypt_failed'))
+        throw new VutlerClientError('wrong-passphrase', 'Wrong passphrase.');
+      throw err;
+    });
+    this.kek = kek;
+    this.kdf = kdf;
+    await this.openIdentity(mk, me.user.id, keys);
+    return me.user;
+  }
+
   /** Fetches this user's envelopes and opens them with the passphrase key. */
   private async unlock(): Promise<void> {
     const user = this.requireUser();

@@ -326,6 +326,24 @@ describe('the web app in Chromium', () => {
     await expect(carol.client.chats.history(chatId)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('asks for the passphrase again after a reload, without a new login', async () => {
+    const { page, traffic } = B;
+    await page.reload();
+    await page.getByRole('heading', { name: 'Unlock your keys' }).waitFor();
+    const before = traffic.requests.length;
+    await page.getByLabel('Passphrase').fill('wrong passphrase entirely');
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('alert').getByText('Wrong passphrase.').waitFor({ timeout: 60_000 });
+    await screenshot(page, 'mobile-360-unlock-error');
+    await page.getByLabel('Passphrase').fill(bob.passphrase);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('heading', { name: 'Chats' }).waitFor({ timeout: 60_000 });
+    const logins = traffic.requests.slice(before).filter((r) => r.url.includes('/api/auth/login'));
+    expect(logins).toEqual([]);
+    await page.getByRole('button', { name: /^Alice/ }).click();
+    await waitForText(page, texts.hello);
+  });
+
   it('signs out clearing keys and storage, and the session is dead', async () => {
     const { page, context } = B;
     const before = await page.evaluate(() => localStorage.length);
@@ -333,6 +351,8 @@ describe('the web app in Chromium', () => {
     const [session] = (await context.cookies()).filter((c) => c.name === 'vutler_session');
     expect(session).toBeDefined();
     await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.reload();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     const left = await page.evaluate(async () => ({
       local: localStorage.length,

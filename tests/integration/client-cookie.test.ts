@@ -36,9 +36,10 @@ describe('VutlerClient in cookie-session mode (the web app)', () => {
   it('authenticates by the HttpOnly cookie plus CSRF token and keeps no bearer token', async () => {
     const bob = await person(t.server.url, 'bob');
     const sent: Sent[] = [];
+    const jar = browserLikeFetch(sent);
     const alice = new VutlerClient({
       baseUrl: t.server.url,
-      fetch: browserLikeFetch(sent),
+      fetch: jar,
       cookieSession: true,
       kdfCost: CHEAP_KDF,
       allowWeakKdf: true,
@@ -59,6 +60,23 @@ describe('VutlerClient in cookie-session mode (the web app)', () => {
     const writes = sent.filter((r) => r.method !== 'GET' && r.path !== '/api/auth/register');
     expect(writes.length).toBeGreaterThan(2);
     for (const w of writes) expect(w.headers['x-csrf-token'], w.path).toBeTruthy();
+
+    // A reload: a fresh client on the same cookie jar reopens the keys from the passphrase alone.
+    const reloaded = new VutlerClient({
+      baseUrl: t.server.url,
+      fetch: jar,
+      cookieSession: true,
+      allowWeakKdf: true,
+    });
+    await expect(reloaded.unlockSession('not the passphrase')).rejects.toMatchObject({
+      code: 'wrong-passphrase',
+    });
+    const before = sent.length;
+    await reloaded.unlockSession('alice cookie passphrase');
+    expect(sent.slice(before).map((r) => r.path)).not.toContain('/api/auth/login');
+    expect((await reloaded.chats.history(chat.id)).map((m) => m.body?.text)).toEqual([
+      'over the cookie',
+    ]);
 
     await alice.logout();
     await expect(alice.chats.list()).rejects.toMatchObject({ status: 401 });

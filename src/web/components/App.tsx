@@ -4,7 +4,7 @@ import { chatState } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
-import { Recover, SignIn, SignUp } from './AuthPages.tsx';
+import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ErrorBox, useAction } from './common.tsx';
@@ -90,6 +90,8 @@ export function App() {
       return <p class="loading">Loading Vutler…</p>;
     case 'signin':
       return <SignIn email={s.email} notice={s.notice} />;
+    case 'unlock':
+      return <Unlock email={s.email} />;
     case 'signup':
       return <SignUp />;
     case 'recover':

@@ -1,5 +1,13 @@
 import { useState } from 'preact/hooks';
-import { MIN_PASSPHRASE, recover, screen, signIn, signUp } from '../lib/session.ts';
+import {
+  MIN_PASSPHRASE,
+  recover,
+  screen,
+  signIn,
+  signOut,
+  signUp,
+  unlock,
+} from '../lib/session.ts';
 import { Card, ErrorBox, Field, KdfProgress, useAction } from './common.tsx';
 
 function go(name: 'signin' | 'signup' | 'recover') {
@@ -55,6 +63,47 @@ export function SignIn({ email: initialEmail, notice }: { email?: string; notice
         </button>
         <button type="button" class="link" onClick={go('recover')}>
           Forgot your passphrase?
+        </button>
+      </nav>
+    </Card>
+  );
+}
+
+/** After a reload: still signed in, but the keys live only in memory and must be reopened. */
+export function Unlock({ email }: { email: string }) {
+  const [passphrase, setPassphrase] = useState('');
+  const action = useAction(async () => unlock(passphrase));
+  const out = useAction(signOut);
+  return (
+    <Card title="Unlock your keys">
+      <p class="muted">
+        Signed in as <strong>{email}</strong>. Your keys are kept only in this page's memory, so a
+        reload needs your passphrase again.
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void action.run();
+        }}
+      >
+        <Field
+          id="unlock-passphrase"
+          label="Passphrase"
+          type="password"
+          value={passphrase}
+          onInput={setPassphrase}
+          autoComplete="current-password"
+          required
+        />
+        <ErrorBox error={action.error} />
+        <KdfProgress />
+        <button type="submit" class="primary" disabled={action.busy}>
+          {action.busy ? 'Unlocking…' : 'Unlock'}
+        </button>
+      </form>
+      <nav class="links" aria-label="Other options">
+        <button type="button" class="link" onClick={() => void out.run()}>
+          Sign out
         </button>
       </nav>
     </Card>

@@ -11,6 +11,7 @@ import { Store } from './store.ts';
 export type Screen =
   | { name: 'loading' }
   | { name: 'signin'; email?: string; notice?: string }
+  | { name: 'unlock'; email: string }
   | { name: 'signup' }
   | { name: 'recover' }
   | { name: 'setup'; setup: PendingSetup; step: 'phrase' | 'confirm' }
@@ -40,11 +41,11 @@ export const MIN_PASSPHRASE = 10;
 export async function boot(): Promise<void> {
   try {
     const me = await client.http.request<{ user: User }>('/api/me');
-    screen.set({
-      name: 'signin',
-      email: me.user.email,
-      notice: 'Enter your passphrase to unlock your keys on this page.',
-    });
+    screen.set(
+      me.user.encryptionEnabled
+        ? { name: 'unlock', email: me.user.email }
+        : { name: 'signin', email: me.user.email },
+    );
   } catch {
     screen.set({ name: 'signin' });
   }
@@ -82,6 +83,12 @@ export async function signIn(input: { email: string; passphrase: string }): Prom
   const user = await client.login(input);
   if (!user.encryptionEnabled) await startSetup();
   else screen.set({ name: 'app' });
+}
+
+/** The page was reloaded under a live session: the passphrase reopens the keys in memory. */
+export async function unlock(passphrase: string): Promise<void> {
+  await client.unlockSession(passphrase);
+  screen.set({ name: 'app' });
 }
 
 export async function recover(input: {
