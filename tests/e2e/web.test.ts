@@ -130,6 +130,13 @@ describe('the web app in Chromium', () => {
   });
 
   it('lets Alice start a chat with Bob by email and talk live both ways', async () => {
+    // An address nobody (E2E-ready) has gets a plain explanation, not a blank or a stack.
+    await A.page.getByRole('button', { name: 'New chat' }).click();
+    await A.page.getByLabel('Their email').fill(`nobody-${run}@example.test`);
+    await A.page.getByRole('button', { name: 'Start chat' }).click();
+    await A.page.getByRole('alert').getByText(/No one with encryption set up uses/).waitFor();
+    await screenshot(A.page, 'desktop-new-chat-error');
+    await A.page.getByRole('button', { name: 'Cancel' }).click();
     await createDirectChat(A.page, bob.email);
     await send(A.page, texts.hello);
     await waitForText(A.page, texts.hello);
