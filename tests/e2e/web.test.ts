@@ -134,7 +134,10 @@ describe('the web app in Chromium', () => {
     await A.page.getByRole('button', { name: 'New chat' }).click();
     await A.page.getByLabel('Their email').fill(`nobody-${run}@example.test`);
     await A.page.getByRole('button', { name: 'Start chat' }).click();
-    await A.page.getByRole('alert').getByText(/No one with encryption set up uses/).waitFor();
+    await A.page
+      .getByRole('alert')
+      .getByText(/No one with encryption set up uses/)
+      .waitFor();
     await screenshot(A.page, 'desktop-new-chat-error');
     await A.page.getByRole('button', { name: 'Cancel' }).click();
     await createDirectChat(A.page, bob.email);
