@@ -100,9 +100,11 @@ export async function buildWeb(outDir = WEB_DIST_DIR): Promise<WebManifest> {
     worker: workerFile,
   };
   await writeFile(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
-  // Swap in whole: a server reading the old bundle never sees half of a new one.
-  await rm(outDir, { recursive: true, force: true });
+  // Swap in whole: a server reading the old bundle never sees half of a new one. The old dir is
+  // renamed away first, so the window without a bundle is two renames wide, not a recursive rm.
   await mkdir(path.dirname(outDir), { recursive: true });
+  const trash = `${outDir}.old-${process.pid}-${builtAt}`;
+  await rename(outDir, trash).catch(() => undefined);
   try {
     await rename(tmp, outDir);
   } catch (err) {
@@ -111,6 +113,8 @@ export async function buildWeb(outDir = WEB_DIST_DIR): Promise<WebManifest> {
     const other = await readManifest(outDir);
     if (!other) throw err;
     return other;
+  } finally {
+    await rm(trash, { recursive: true, force: true });
   }
   return manifest;
 }

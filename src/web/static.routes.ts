@@ -46,7 +46,7 @@ export function webRoutes(dir = WEB_DIST_DIR) {
   let manifest: WebManifest | undefined;
   const cache = new Map<string, Buffer>();
 
-  app.on(['GET', 'HEAD'], ['/', '/assets/:file'], async (c) => {
+  const read = async (reqPath: string) => {
     const fresh = await readManifest(dir);
     if (fresh && fresh.builtAt !== manifest?.builtAt) {
       manifest = fresh;
@@ -54,15 +54,30 @@ export function webRoutes(dir = WEB_DIST_DIR) {
     }
     if (!manifest)
       throw new ServiceUnavailableError('The web app is not built yet: run `npm run build:web`.');
-    const rel = manifest.files[c.req.path];
-    // Thrown, not c.notFound(): the app's fallback would call a known path with GET a 405.
-    if (!rel) throw new NotFoundError(`No file ${c.req.path} in the web app.`);
+    const rel = manifest.files[reqPath];
+    if (!rel) return undefined;
     let body = cache.get(rel);
     if (!body) {
       body = await readFile(path.join(dir, rel));
       cache.set(rel, body);
     }
-    const isWorker = rel === `assets/${manifest.worker}`;
+    return { rel, body, manifest };
+  };
+
+  // A rebuild by another process may swap the bundle between reading the manifest and a file:
+  // one retry with the new manifest covers it.
+  const lookup = (reqPath: string) =>
+    read(reqPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      manifest = undefined;
+      return read(reqPath);
+    });
+
+  app.on(['GET', 'HEAD'], ['/', '/assets/:file'], async (c) => {
+    const found = await lookup(c.req.path);
+    if (!found) throw new NotFoundError(`No file ${c.req.path} in the web app.`);
+    const { rel, body } = found;
+    const isWorker = rel === `assets/${found.manifest.worker}`;
     c.header('content-type', TYPES[path.extname(rel)] ?? 'application/octet-stream');
     c.header('content-security-policy', isWorker ? WORKER_CSP : PAGE_CSP);
     c.header('x-content-type-options', 'nosniff');
