@@ -113,7 +113,8 @@ async function loadProfiles(ids: string[]): Promise<void> {
 async function entryFor(chat: Chat, readSeqs: Record<string, number>): Promise<ChatEntry> {
   const prev = chatState.get().chats[chat.id];
   let lastAt = prev?.lastAt ?? chat.createdAt;
-  if (!prev && chat.lastSeq > 0) {
+  // Only when there is news: a chat that moved on while this page was away (or is new to it).
+  if (chat.lastSeq > (prev?.lastSeq ?? 0)) {
     const [last] = await client.chats.history(chat.id, { limit: 1 }).catch(() => []);
     if (last) lastAt = last.createdAt;
   }

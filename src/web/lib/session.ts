@@ -24,7 +24,6 @@ function newClient(): VutlerClient {
     baseUrl: location.origin,
     cookieSession: true,
     derivePassphraseKeys: deriveInWorker,
-    WebSocket: WebSocket as never,
   });
 }
 
