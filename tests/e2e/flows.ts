@@ -19,6 +19,7 @@ export async function signUp(
   page: Page,
   who: { email: string; name: string; passphrase: string },
   shots?: string,
+  opts: { wrongWordFirst?: boolean } = {},
 ): Promise<string> {
   await page.goto('/');
   await page.getByRole('button', { name: 'Create an account' }).click();
@@ -47,6 +48,16 @@ export async function signUp(
   await page.getByRole('button', { name: 'Continue' }).click();
   const inputs = page.locator('input[data-position]');
   await inputs.first().waitFor();
+  if (opts.wrongWordFirst) {
+    // A wrong word is refused with a clear message, and nothing is uploaded.
+    for (const input of await inputs.all()) await input.fill('wrong');
+    await page.getByRole('button', { name: 'Finish setup' }).click();
+    await page
+      .getByRole('alert')
+      .getByText('The words do not match the recovery phrase.')
+      .waitFor();
+    if (shots) await screenshot(page, `${shots}-confirm-error`);
+  }
   for (const input of await inputs.all()) {
     const position = Number(await input.getAttribute('data-position'));
     await input.fill(words[position - 1] ?? '');

@@ -125,7 +125,7 @@ describe('the web app in Chromium', () => {
     B = await openPerson(browser, ctx.server.url, { width: 360, height: 760 });
     people.push(A, B);
     phrase = await signUp(A.page, alice, 'desktop');
-    await signUp(B.page, bob, 'mobile-360');
+    await signUp(B.page, bob, 'mobile-360', { wrongWordFirst: true });
     expect(phrase.split(' ')).toHaveLength(24);
   });
 

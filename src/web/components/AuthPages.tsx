@@ -217,7 +217,7 @@ export function Recover() {
           <textarea
             id="recover-phrase"
             name="recover-phrase"
-            rows={4}
+            rows={6}
             value={phrase}
             onInput={(e) => setPhrase((e.target as HTMLTextAreaElement).value)}
             autoComplete="off"
