@@ -147,6 +147,8 @@ describe('the web app in Chromium', () => {
     const item = B.page.getByRole('button', { name: /Alice/ });
     await item.waitFor({ timeout: 15_000 });
     await B.page.locator('.unread', { hasText: '1' }).waitFor({ timeout: 15_000 });
+    await B.page.locator('.chat-item-preview', { hasText: `Alice: ${texts.hello}` }).waitFor();
+    expect(await B.page.title()).toBe('(1) Vutler');
     await screenshot(B.page, 'mobile-360-chat-list');
     await item.click();
     await waitForText(B.page, texts.hello);

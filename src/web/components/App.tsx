@@ -1,6 +1,6 @@
 import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
-import { chatState } from '../lib/chats.ts';
+import { chatState, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
@@ -43,6 +43,10 @@ function Workspace() {
     return stopChats;
   }, []);
   const openId = state.openChatId;
+  const unreadCount = totalUnread(state);
+  useEffect(() => {
+    document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
+  }, [unreadCount]);
   return (
     <div class={`workspace${openId ? ' has-chat' : ''}`}>
       <header class="top">

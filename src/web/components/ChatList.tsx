@@ -115,7 +115,10 @@ export function ChatList({ state }: { state: ChatState }) {
                 aria-current={state.openChatId === e.chat.id ? 'page' : undefined}
                 onClick={() => void open.run(e.chat.id)}
               >
-                <span class="chat-item-title">{title}</span>
+                <span class="chat-item-text">
+                  <span class="chat-item-title">{title}</span>
+                  {e.preview && <span class="chat-item-preview">{e.preview}</span>}
+                </span>
                 <span class="chat-item-meta">
                   <time dateTime={e.lastAt}>{ago(e.lastAt)}</time>
                   {n > 0 && (

@@ -19,6 +19,8 @@ export interface ChatEntry {
   lastSeq: number;
   readSeq: number;
   lastAt: string;
+  /** The newest message as this page decrypted it, for the list (never sent anywhere). */
+  preview: string;
 }
 
 /** `ended`: the server closed the socket for a dead session (signed out elsewhere, revoked). */
@@ -93,6 +95,18 @@ export function chatTitle(chat: Chat, s = chatState.get()): string {
   return `Group: ${names.length ? names.join(', ') : 'just you'}`;
 }
 
+export function previewOf(m: ChatMessage, s = chatState.get()): string {
+  const who = displayName(m.senderId, s);
+  if (m.status === 'ok') return `${who}: ${(m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80)}`;
+  if (m.status === 'deleted') return `${who}: message deleted`;
+  return '⚠ a message failed verification';
+}
+
+/** Total unread, for the tab title. */
+export function totalUnread(s: ChatState): number {
+  return Object.values(s.chats).reduce((n, e) => n + unread(e), 0);
+}
+
 export function unread(e: ChatEntry): number {
   return Math.max(0, e.lastSeq - e.readSeq);
 }
@@ -113,16 +127,21 @@ async function loadProfiles(ids: string[]): Promise<void> {
 async function entryFor(chat: Chat, readSeqs: Record<string, number>): Promise<ChatEntry> {
   const prev = chatState.get().chats[chat.id];
   let lastAt = prev?.lastAt ?? chat.createdAt;
+  let preview = prev?.preview ?? '';
   // Only when there is news: a chat that moved on while this page was away (or is new to it).
   if (chat.lastSeq > (prev?.lastSeq ?? 0)) {
     const [last] = await client.chats.history(chat.id, { limit: 1 }).catch(() => []);
-    if (last) lastAt = last.createdAt;
+    if (last) {
+      lastAt = last.createdAt;
+      preview = previewOf(last);
+    }
   }
   return {
     chat,
     lastSeq: Math.max(chat.lastSeq, prev?.lastSeq ?? 0),
     readSeq: prev?.readSeq ?? readSeqs[chat.id] ?? 0,
     lastAt,
+    preview,
   };
 }
 
@@ -209,6 +228,7 @@ function addMessage(m: ChatMessage): void {
           ...e,
           lastSeq,
           lastAt: m.createdAt > e.lastAt ? m.createdAt : e.lastAt,
+          preview: m.seq >= e.lastSeq ? previewOf(m) : e.preview,
           readSeq: mine || isOpen ? Math.max(e.readSeq, m.seq) : e.readSeq,
         },
       };
