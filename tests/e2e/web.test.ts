@@ -323,6 +323,17 @@ describe('the web app in Chromium', () => {
     expect((await carol.client.chats.history(chatId)).map((m) => m.body?.text)).toEqual([
       texts.group,
     ]);
+    // Deleting one's own message erases it for everyone.
+    await send(E.page, `Oops secret-${run}-9`);
+    await waitForText(E.page, 'Oops');
+    const oops = E.page.locator('.messages li[data-seq]').last();
+    await oops.getByRole('button', { name: 'Delete' }).click();
+    await oops.getByRole('button', { name: 'Yes, delete' }).click();
+    await E.page.locator('.messages li[data-status="deleted"]').waitFor();
+    expect((await carol.client.chats.history(chatId)).map((m) => m.status)).toEqual([
+      'ok',
+      'deleted',
+    ]);
     await E.page.getByRole('button', { name: /Members/ }).click();
     await E.page.getByRole('button', { name: 'Remove carol (rotates the chat key)' }).click();
     await E.page.getByRole('button', { name: 'Members (2)' }).waitFor();
@@ -334,7 +345,7 @@ describe('the web app in Chromium', () => {
       'SELECT epoch FROM messages WHERE chat_id = $1 ORDER BY seq',
       [chatId],
     );
-    expect(epochs.rows.map((r) => r.epoch)).toEqual([0, 1]);
+    expect(epochs.rows.map((r) => r.epoch)).toEqual([0, 0, 1]);
     await expect(carol.client.chats.history(chatId)).rejects.toMatchObject({ status: 404 });
   });
 

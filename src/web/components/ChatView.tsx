@@ -3,6 +3,7 @@ import type { ChatMessage } from '../../client/index.ts';
 import {
   type ChatState,
   chatTitle,
+  deleteMessage,
   displayName,
   loadEarlier,
   openChat,
@@ -24,6 +25,29 @@ function time(iso: string): string {
     : d.toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
 }
 
+function DeleteButton({ m }: { m: ChatMessage }) {
+  const [asking, setAsking] = useState(false);
+  const del = useAction(async () => deleteMessage(m.chatId, m.id));
+  if (!asking)
+    return (
+      <button type="button" class="link small" onClick={() => setAsking(true)}>
+        Delete
+      </button>
+    );
+  return (
+    <span class="msg-confirm">
+      <span class="small">Delete for everyone?</span>
+      <button type="button" class="link small" disabled={del.busy} onClick={() => void del.run()}>
+        Yes, delete
+      </button>
+      <button type="button" class="link small" onClick={() => setAsking(false)}>
+        Keep
+      </button>
+      <ErrorBox error={del.error} />
+    </span>
+  );
+}
+
 function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
   const mine = m.senderId === client.user?.id;
   const cls = `msg ${mine ? 'msg-mine' : 'msg-theirs'} msg-${m.status}`;
@@ -36,6 +60,7 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
             : displayName(m.senderId, state)}
         </span>
         <time dateTime={m.createdAt}>{time(m.createdAt)}</time>
+        {mine && m.status === 'ok' && <DeleteButton m={m} />}
       </div>
       {m.status === 'ok' && <p class="msg-body">{m.body?.text}</p>}
       {m.status === 'deleted' && <p class="msg-body muted">Message deleted</p>}

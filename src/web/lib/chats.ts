@@ -239,6 +239,24 @@ function addMessage(m: ChatMessage): void {
   if (!chatState.get().chats[m.chatId]) void refreshChat(m.chatId).catch(() => undefined);
 }
 
+function markDeleted(chatId: string, messageId: string): void {
+  chatState.update((s) => ({
+    ...s,
+    messages: {
+      ...s.messages,
+      [chatId]: (s.messages[chatId] ?? []).map((m) =>
+        m.id === messageId ? { ...m, status: 'deleted' as const, body: undefined } : m,
+      ),
+    },
+  }));
+}
+
+/** Erases one's own message for everyone (the server drops its ciphertext). */
+export async function deleteMessage(chatId: string, messageId: string): Promise<void> {
+  await client.chats.deleteMessage(chatId, messageId);
+  markDeleted(chatId, messageId);
+}
+
 /** Applies one live event to the state (the socket itself is lib/live.ts). */
 export function onEvent(ev: LiveEvent): void {
   switch (ev.type) {
@@ -246,15 +264,7 @@ export function onEvent(ev: LiveEvent): void {
       addMessage(ev.message);
       return;
     case 'message.deleted':
-      chatState.update((s) => ({
-        ...s,
-        messages: {
-          ...s.messages,
-          [ev.chatId]: (s.messages[ev.chatId] ?? []).map((m) =>
-            m.id === ev.messageId ? { ...m, status: 'deleted' as const, body: undefined } : m,
-          ),
-        },
-      }));
+      markDeleted(ev.chatId, ev.messageId);
       return;
     case 'member.changed':
       if (ev.change === 'removed' && ev.userId === client.user?.id) {
