@@ -1,4 +1,4 @@
-import { useRef, useState } from 'preact/hooks';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { mentionAt } from '../lib/pure.ts';
 import { ErrorBox } from './common.tsx';
 
@@ -18,6 +18,7 @@ export function Composer(props: {
   const [active, setActive] = useState(0);
   const [dismissed, setDismissed] = useState(false);
   const area = useRef<HTMLTextAreaElement>(null);
+  const pendingCaret = useRef<number | null>(null);
   const lastTyping = useRef(0);
   const [error, setError] = useState<unknown>();
   const queue = useRef(Promise.resolve());
@@ -48,8 +49,15 @@ export function Composer(props: {
     const pos = mention.start + name.length + 2;
     setText(next);
     setCaret(pos);
-    requestAnimationFrame(() => area.current?.setSelectionRange(pos, pos));
+    pendingCaret.current = pos;
   };
+  // Placed right after the DOM has the new text, before any further keystroke is handled (a
+  // later requestAnimationFrame could land between keystrokes and move the caret back).
+  useLayoutEffect(() => {
+    if (pendingCaret.current === null) return;
+    area.current?.setSelectionRange(pendingCaret.current, pendingCaret.current);
+    pendingCaret.current = null;
+  });
 
   const onKeyDown = (e: KeyboardEvent) => {
     if (listOpen) {
