@@ -55,7 +55,7 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
     <li class={cls} data-seq={m.seq} data-status={m.status}>
       <div class="msg-meta">
         <span class="msg-sender">
-          {m.status === 'rejected'
+          {m.status === 'rejected' || m.status === 'tampered'
             ? `Unverified (claims to be ${displayName(m.senderId, state)})`
             : displayName(m.senderId, state)}
         </span>
@@ -67,7 +67,7 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
       {m.status === 'no-key' && (
         <p class="msg-body warning">This message was sent before you had the chat key.</p>
       )}
-      {m.status === 'rejected' && (
+      {(m.status === 'rejected' || m.status === 'tampered') && (
         <p class="msg-body warning" role="alert">
           ⚠ Failed verification — this message may have been forged or altered and is not shown.
           <span class="small"> ({m.reason ?? 'bad signature'})</span>
