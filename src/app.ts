@@ -31,12 +31,16 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
 import { membershipFromAccess } from './vdrive/access.ts';
 import { SharesService } from './vdrive/shares.service.ts';
 import { createBlobStore } from './vdrive/storage/index.ts';
 import type { BlobStore } from './vdrive/storage/types.ts';
 import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
 import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -65,6 +69,7 @@ export interface Services {
   gateway: Gateway;
   files: VdriveService;
   shares: SharesService;
+  directory: DirectoryService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -104,6 +109,7 @@ export function createServices(deps: AppDeps): Services {
     }),
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
   };
 }
 
@@ -182,6 +188,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     }),
   );
   app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
