@@ -151,5 +151,14 @@ export {
   recoveryPhraseFromEntropy,
   recoveryVerifierOfProof,
 } from './recovery.ts';
-export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
+export {
+  createShare,
+  type OpenedShare,
+  openShare,
+  type ShareMode,
+  type ShareStatement,
+  shareEnvelopeLength,
+  shareEnvelopeMode,
+  verifyShareSignature,
+} from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';
