@@ -3,12 +3,17 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
+import { AuthRepository } from './auth/auth.repository.ts';
 import { authRoutes } from './auth/auth.routes.ts';
 import { type AuthLimits, AuthService, LIMITS } from './auth/auth.service.ts';
 import { keysRoutes } from './auth/keys.routes.ts';
 import { KeysService } from './auth/keys.service.ts';
+import { RecoveryChallenges } from './auth/recovery-challenges.ts';
+import { SessionRepository } from './auth/session.repository.ts';
+import { SessionService } from './auth/session.service.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -36,6 +41,8 @@ export interface AppDeps {
 
 export interface Services {
   auth: AuthService;
+  /** Authenticates sessions; the hub asks it which sessions are still live. */
+  sessions: SessionService;
   keys: KeysService;
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
@@ -43,17 +50,35 @@ export interface Services {
 }
 
 export function createServices(deps: AppDeps): Services {
-  const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
-  const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
-    allowWeakKdf: deps.config.env !== 'production',
-    logger: deps.logger,
-    limits: { ...LIMITS, ...deps.limits },
+  const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const limits = { ...LIMITS, ...deps.limits };
+  const { allowWeakKdf } = deps.config.auth;
+  // Repositories are built once here; each service gets only what it uses.
+  const users = new AuthRepository(deps.pool);
+  const sessions = new SessionService(
+    new SessionRepository(deps.pool),
+    deps.secrets.serverKey,
+    deps.logger,
+  );
+  const auth = new AuthService(users, sessions, rateLimits, {
+    serverKey: deps.secrets.serverKey,
+    allowWeakKdf,
+    limits,
+  });
+  const keys = new KeysService({
+    users,
+    sessions,
+    rateLimits,
+    challenges: new RecoveryChallenges(deps.redis, deps.config.redis.prefix),
+    limits,
+    allowWeakKdf,
   });
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   return {
     auth,
-    keys: new KeysService(auth),
-    agentTokens: new AgentTokenService(auth.repo),
+    sessions,
+    keys,
+    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
     chats: new ChatService(deps.pool, chatEvents),
   };
@@ -96,7 +121,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
-    liveSessions: (ids) => services.auth.repo.liveSessionIds(ids),
+    liveSessions: (ids) => services.sessions.liveSessionIds(ids),
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
@@ -106,11 +131,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
-  app.route('/api', authRoutes(services.auth, routeOpts));
-  app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
-  app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
-  app.route('/api', chatRoutes(services.auth, services.chats));
+  app.get('/ws', wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
+  app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
+  app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
+  app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
+  app.route('/api', chatRoutes(services.sessions, services.chats));
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length

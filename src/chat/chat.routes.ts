@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { CHAT_KEY_WRAP_BYTES } from '../crypto/chatkeys.ts';
 import { isUuidV7 } from '../crypto/uuid.ts';
 import { NotFoundError, PayloadTooLargeError } from '../errors.ts';
@@ -81,7 +81,7 @@ function idParam(c: Context, name: string): string {
 }
 
 /** `/api/chats/*`. */
-export function chatRoutes(auth: AuthService, chats: ChatService) {
+export function chatRoutes(auth: SessionService, chats: ChatService) {
   const app = new Hono<AuthEnv>();
   app.use('/chats', requireSession(auth));
   app.use('/chats/*', requireSession(auth));

@@ -20,6 +20,7 @@ import {
 } from '../crypto/identity.ts';
 import { createMasterKey, rewrapMasterKey, unwrapMasterKey } from '../crypto/masterkey.ts';
 import {
+  checkKdfParams,
   derivePassphraseKeys,
   type KdfParams,
   type KdfParamsJson,
@@ -32,6 +33,8 @@ import {
   deriveRecoverySecrets,
   generateRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
+  signRecoveryChallenge,
 } from '../crypto/recovery.ts';
 import { ChatsClient } from './chat.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
@@ -134,6 +137,28 @@ export class VutlerClient {
     });
   }
 
+  /**
+   * KDF params as the server states them, refused (before any Argon2 run, before any authKey is
+   * sent) when weaker than the default: a lying server would otherwise get an authKey that is
+   * cheap to brute-force offline.
+   */
+  private serverKdf(json: KdfParamsJson): KdfParams {
+    let params: KdfParams;
+    try {
+      params = kdfParamsFromJson(json);
+      checkKdfParams(params, { allowWeak: this.opts.allowWeakKdf === true });
+    } catch (err) {
+      if (isCryptoError(err)) {
+        throw new VutlerClientError(
+          'kdf-too-weak',
+          `The server asked for key-derivation parameters this client refuses: ${err.message}.`,
+        );
+      }
+      throw err;
+    }
+    return params;
+  }
+
   private freshKdf(): KdfParams {
     return newKdfParams(this.opts.kdfCost);
   }
@@ -182,7 +207,6 @@ export class VutlerClient {
       throw new VutlerClientError('no-passphrase-key', 'Register or log in on this device first.');
     const phrase = generateRecoveryPhrase();
     const recovery = await deriveRecoverySecrets(phrase);
-    recovery.proof.fill(0);
     const mk = await createMasterKey({ kek: this.kek, recoveryKey: recovery.recoveryKey });
     const identity = await createIdentity(mk.masterKey, user.id);
     const positions = pickConfirmationPositions(confirmWords);
@@ -202,7 +226,7 @@ export class VutlerClient {
           body: {
             masterKeyEncrypted: base64Encode(mk.wrappedForPassphrase),
             recoveryWrappedMasterKey: base64Encode(mk.wrappedForRecovery),
-            recoveryVerifier: recovery.verifier,
+            recoveryPublicKey: base64Encode(recovery.publicKey),
             identity: {
               public: identityPublicToJson(identity.publicIdentity),
               wrappedPrivateKeys: base64Encode(identity.wrappedPrivate),
@@ -233,7 +257,7 @@ export class VutlerClient {
     const params = await this.http.request<{ kdf: KdfParamsJson }>('/api/auth/params', {
       query: { email: input.email },
     });
-    const kdf = kdfParamsFromJson(params.kdf);
+    const kdf = this.serverKdf(params.kdf);
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
     const res = await this.http.request<AuthResult>('/api/auth/login', {
       body: { email: input.email, authKey: base64Encode(authKey) },
@@ -284,12 +308,19 @@ export class VutlerClient {
    */
   async recover(input: { email: string; phrase: string; newPassphrase: string }): Promise<User> {
     const secrets = await deriveRecoverySecrets(input.phrase);
+    // Challenge-response: the signature covers a single-use nonce, so a recorded request is useless.
+    const challenge = await this.http.request<{ nonce: string }>('/api/keys/recover/challenge', {
+      body: { email: input.email },
+    });
+    const nonce = base64Decode(challenge.nonce, RECOVERY_NONCE_BYTES);
+    const signature = await signRecoveryChallenge(secrets.signingKey, input.email, nonce);
     const res = await this.http.request<{
       userId: string;
       recoveryWrappedMasterKey: string;
       session: Session;
-    }>('/api/keys/recover', { body: { email: input.email, proof: base64Encode(secrets.proof) } });
-    secrets.proof.fill(0);
+    }>('/api/keys/recover', {
+      body: { email: input.email, nonce: challenge.nonce, signature: base64Encode(signature) },
+    });
     const envelope = base64Decode(res.recoveryWrappedMasterKey);
     // Fails here (not after the server accepted a new passphrase) if the envelope is not ours.
     await unwrapMasterKey(secrets.recoveryKey, 'recovery', envelope);
@@ -321,7 +352,7 @@ export class VutlerClient {
   async changePassphrase(input: { current: string; next: string }): Promise<void> {
     this.requireUser();
     const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
-    const currentKdf = kdfParamsFromJson(keys.kdf);
+    const currentKdf = this.serverKdf(keys.kdf);
     const current = await this.derive(input.current, currentKdf);
     const kdf = this.freshKdf();
     const next = await this.derive(input.next, kdf);

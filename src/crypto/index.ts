@@ -112,6 +112,8 @@ export {
   DEFAULT_KDF_COST,
   derivePassphraseKeys,
   fakeKdfParams,
+  isOnKdfLadder,
+  KDF_COST_LADDER,
   type KdfParams,
   type KdfParamsJson,
   kdfParamsFromJson,
@@ -121,6 +123,7 @@ export {
   type PassphraseKeys,
 } from './passphrase.ts';
 export {
+  assertRecoveryPublicKey,
   checkRecoveryVerifier,
   confirmRecoveryWords,
   deriveRecoverySecrets,
@@ -128,10 +131,13 @@ export {
   isValidRecoveryPhrase,
   normalizeRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
   RECOVERY_WORDS,
   type RecoverySecrets,
   recoveryPhraseFromEntropy,
-  recoveryVerifierOfProof,
+  recoveryVerifierOfPublicKey,
+  signRecoveryChallenge,
+  verifyRecoveryChallenge,
 } from './recovery.ts';
 export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';
