@@ -270,3 +270,147 @@ describe('auth hardening (issues 8 and 9)', () => {
     });
   });
 });
+
+describe('a server that enforces the KDF ladder (VUTLER_KDF_ALLOW_WEAK=false)', () => {
+  const t = useTestServer({ VUTLER_KDF_ALLOW_WEAK: 'false' });
+  const register = (cost: { m: number; t: number; p: number }) =>
+    fetch(`${t.server.url}/api/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: email(), kdf: kdfJson(cost), authKey: b64(32) }),
+    });
+
+  it('lets accounts choose only the default or a stronger rung of the ladder', async () => {
+    for (const cost of [
+      { m: 1024, t: 1, p: 1 },
+      { m: 19456, t: 2, p: 1 },
+      { m: 65536, t: 2, p: 1 },
+      { m: 100000, t: 3, p: 1 },
+      { m: 65536, t: 4, p: 1 },
+      { m: 65536, t: 3, p: 2 },
+    ]) {
+      const r = await register(cost);
+      expect(r.status, JSON.stringify(cost)).toBe(422);
+      expect(((await r.json()) as { type: string }).type).toBe(
+        'urn:vutler:problem:crypto-bad-params',
+      );
+    }
+    for (const cost of [
+      { m: 65536, t: 3, p: 1 },
+      { m: 131072, t: 3, p: 1 },
+      { m: 262144, t: 3, p: 1 },
+    ]) {
+      expect((await register(cost)).status, JSON.stringify(cost)).toBe(201);
+    }
+  });
+
+  it('refuses a passphrase change to a weaker cost, changing nothing', async () => {
+    const c = new VutlerClient({ baseUrl: t.server.url });
+    const e = email();
+    await c.register({ email: e, passphrase: PASS });
+    const before = await t.db.pool.query(
+      'SELECT key_derivation_params FROM users WHERE lower(email) = $1',
+      [e],
+    );
+    const r = await fetch(`${t.server.url}/api/keys/passphrase`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.session!.token}` },
+      body: JSON.stringify({
+        kdf: kdfJson({ m: 19456, t: 2, p: 1 }),
+        authKey: b64(32),
+        masterKeyEncrypted: b64(61),
+        currentAuthKey: b64(32),
+      }),
+    });
+    expect(r.status).toBe(422);
+    const after = await t.db.pool.query(
+      'SELECT key_derivation_params FROM users WHERE lower(email) = $1',
+      [e],
+    );
+    expect(after.rows).toEqual(before.rows);
+  });
+});
+
+describe('recovery challenges', () => {
+  const t = useTestServer();
+
+  it('issues a nonce to unknown emails exactly as to real ones, and spends it on first use', async () => {
+    const owner = new VutlerClient({
+      baseUrl: t.server.url,
+      kdfCost: CHEAP_KDF,
+      allowWeakKdf: true,
+    });
+    const e = email();
+    await owner.registerWithEncryption({ email: e, passphrase: PASS });
+    const challenge = async (who: string) => {
+      const r = await fetch(`${t.server.url}/api/keys/recover/challenge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: who }),
+      });
+      return { status: r.status, text: await r.text(), cache: r.headers.get('cache-control') };
+    };
+    const shape = (text: string) =>
+      text.replace(/"nonce":"[A-Za-z0-9+/=]{44}"/, 'N').replace(/"expiresAt":"[^"]{24}"/, 'E');
+    const real = await challenge(e);
+    const ghost = await challenge(email());
+    expect(real.status).toBe(200);
+    expect(ghost.status).toBe(200);
+    expect(shape(real.text)).toBe('{N,E}');
+    expect(shape(ghost.text)).toBe(shape(real.text));
+    expect(real.text.length).toBe(ghost.text.length);
+    expect(real.cache).toBe('no-store');
+    // A nonce is spent by any answer, even a wrong one: it cannot be retried with another guess.
+    const { nonce } = JSON.parse(real.text) as { nonce: string };
+    const wrong = { email: e, nonce, signature: b64(64, 9) };
+    const post = (body: unknown) =>
+      fetch(`${t.server.url}/api/keys/recover`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post(wrong)).status).toBe(401);
+    const keys = await t.redis.keys('*recovery-nonce*');
+    const rawNonce = Buffer.from(nonce, 'base64');
+    for (const k of keys) expect(k).not.toContain(rawNonce.toString('base64url'));
+    // Redis holds only hashes: neither the email nor the nonce appears in keys or values.
+    for (const k of keys) {
+      expect(k).not.toContain(e);
+      expect((await t.redis.get(k)) ?? '').not.toContain(e);
+    }
+  });
+
+  it('refuses an answer after the nonce expired', async () => {
+    const owner = new VutlerClient({
+      baseUrl: t.server.url,
+      kdfCost: CHEAP_KDF,
+      allowWeakKdf: true,
+    });
+    const e = email();
+    const { phrase } = await owner.registerWithEncryption({ email: e, passphrase: PASS });
+    const { deriveRecoverySecrets, signRecoveryChallenge } = await import(
+      '../../src/crypto/recovery.ts'
+    );
+    const r = await fetch(`${t.server.url}/api/keys/recover/challenge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: e }),
+    });
+    const { nonce } = (await r.json()) as { nonce: string };
+    // Expire it the way Redis would after five minutes.
+    const { createHash } = await import('node:crypto');
+    const digest = createHash('sha256').update(Buffer.from(nonce, 'base64')).digest('base64url');
+    const [key] = await t.redis.keys(`*recovery-nonce:${digest}`);
+    expect(key).toBeDefined();
+    expect(await t.redis.ttl(key!)).toBeGreaterThan(0);
+    await t.redis.del(key!);
+    const secrets = await deriveRecoverySecrets(phrase);
+    const sig = await signRecoveryChallenge(secrets.signingKey, e, Buffer.from(nonce, 'base64'));
+    const answer = await fetch(`${t.server.url}/api/keys/recover`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: e, nonce, signature: Buffer.from(sig).toString('base64') }),
+    });
+    expect(answer.status).toBe(401);
+  });
+});
