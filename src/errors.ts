@@ -40,7 +40,7 @@ export class BadRequestError extends AppError {
 
 export class MalformedJsonError extends AppError {
   constructor() {
-    super(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+    super(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid UTF-8 JSON.');
   }
 }
 

@@ -33,6 +33,8 @@ export function parseWith<S extends z.ZodType>(
  * `content-type` (RFC 9110 grammar), so `application/json-seq` or `application/jsonx` are not
  * taken for JSON; the only parameter allowed to say anything is `charset`, and only `utf-8`.
  */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function isAcceptedJson(header: string | undefined, accepted: readonly string[]): boolean {
   if (!header) return false;
   let parsed: contentType.ParsedMediaType;
@@ -62,9 +64,10 @@ export async function jsonBody<S extends z.ZodType>(
     throw new UnsupportedMediaTypeError(`${accept.join(' or ')} (UTF-8)`);
   let value: unknown;
   try {
-    value = JSON.parse(await c.req.text());
+    // Fatal decoding: bytes that are not UTF-8 are refused, not silently replaced by U+FFFD.
+    value = JSON.parse(UTF8.decode(await c.req.arrayBuffer()));
   } catch (err) {
-    if (err instanceof SyntaxError) throw new MalformedJsonError();
+    if (err instanceof SyntaxError || err instanceof TypeError) throw new MalformedJsonError();
     throw err;
   }
   return parseWith(schema, value, 'body');

@@ -139,6 +139,19 @@ describe('auth hardening (issues 8 and 9)', () => {
         const r = await api('/api/auth/register', post(body, undefined, 'POST', type));
         expect(r.status, type).toBe(415);
       }
+      // Declared UTF-8 but not UTF-8 (a CESU-8 lone surrogate): refused, not stored as U+FFFD.
+      const invalid = Buffer.concat([
+        Buffer.from(`{"email":"${email()}","displayName":"a`),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from(`","kdf":${JSON.stringify(kdfJson())},"authKey":"${b64(32)}"}`),
+      ]);
+      const bad = await api('/api/auth/register', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: invalid,
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body.type).toBe('urn:vutler:problem:malformed-json');
       const ok = await api(
         '/api/auth/register',
         post(body, undefined, 'POST', 'Application/JSON; Charset="UTF-8"'),
