@@ -60,12 +60,16 @@ export interface KeysServiceDeps {
 
 /**
  * A fixed public key to verify against when the email has no recovery key, so that an unknown
- * email costs the same signature check as a known one. No valid signature exists for it in
- * practice: its seed is public, but the email is also bound and the answer is refused anyway.
+ * email costs the same signature check as a known one. Its seed is public, which is harmless:
+ * an answer is refused whenever there is no account with a recovery key, whatever it verifies.
  */
-const DUMMY_RECOVERY_KEY = ed25519KeyPairFromSeed(new Uint8Array(32).fill(0x5a)).then(
-  (k) => k.publicRaw,
-);
+let dummyRecoveryKey: Promise<Uint8Array> | undefined;
+function dummyKey(): Promise<Uint8Array> {
+  dummyRecoveryKey ??= ed25519KeyPairFromSeed(new Uint8Array(32).fill(0x5a)).then(
+    (k) => k.publicRaw,
+  );
+  return dummyRecoveryKey;
+}
 
 /**
  * E2E setup, key retrieval, recovery and passphrase change. The server stores only envelopes it
@@ -144,7 +148,7 @@ export class KeysService {
     ]);
     const fresh = await this.deps.challenges.consume(nonce, email);
     const user = await this.deps.users.userByEmail(email);
-    const key = user?.recovery_public_key ?? (await DUMMY_RECOVERY_KEY);
+    const key = user?.recovery_public_key ?? (await dummyKey());
     const signed = await verifyRecoveryChallenge(key, email, nonce, signature);
     const bound =
       !!user?.backup_phrase_hash &&

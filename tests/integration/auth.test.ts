@@ -1,4 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { mnemonicToEntropy } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { describe, expect, it } from 'vitest';
 import { VutlerApiError, VutlerClient, VutlerClientError } from '../../src/client/index.ts';
 import {
@@ -12,6 +14,13 @@ import { captureClientSecrets, findSecrets } from '../helpers/canary.ts';
 
 const CHEAP = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const PASS = 'correct horse battery staple ☃';
+
+/** The recovery key pair's private seed, computed independently of src/crypto (CRYPTO.md §1). */
+function recoverySeed(phrase: string): Uint8Array {
+  const info = Buffer.concat([Buffer.from('vutler/v1/recovery-signing'), Buffer.of(0)]);
+  const entropy = mnemonicToEntropy(phrase, wordlist);
+  return new Uint8Array(hkdfSync('sha256', entropy, Buffer.alloc(0), info, 32));
+}
 
 describe('accounts, E2E setup, recovery and agent tokens', () => {
   const t = useTestServer();
@@ -564,6 +573,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       { label: 'new passphrase', value: newSecret },
       { label: 'phrase', value: phrase },
       { label: 'phrase words', value: phrase.split(' ').slice(0, 4).join(' ') },
+      { label: 'recovery signing seed', value: recoverySeed(phrase) },
     ];
     expect(await findSecrets(t.db.pool, t.redis, needles)).toEqual([]);
     // The scan can fail: a leaked private key, stored the way a careless column would, is found.
