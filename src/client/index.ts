@@ -52,7 +52,10 @@ export { ChatsClient, VutlerApiError, VutlerClientError };
 export interface ClientOptions {
   baseUrl: string;
   fetch?: FetchLike;
-  /** Argon2id cost for new passphrases; production default m=64 MiB, t=3, p=1. */
+  /**
+   * Argon2id cost for new passphrases: default m=64 MiB, t=3, p=1. A production server accepts
+   * only the rungs of `KDF_COST_LADDER` (64, 128 or 256 MiB, t=3, p=1).
+   */
   kdfCost?: { memoryKiB: number; iterations: number; parallelism: number };
   /** Accept Argon2id costs below the floor (tests only: a server could otherwise weaken them). */
   allowWeakKdf?: boolean;
