@@ -28,13 +28,15 @@ export function parseWith<S extends z.ZodType>(
   return result.data;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** `utf8` is not a registered charset name, but common clients send it and mean UTF-8. */
+const UTF8_NAMES = new Set(['utf-8', 'utf8']);
+
 /**
  * Whether a Content-Type header names one of `accepted` media types, in UTF-8. Parsed with
  * `content-type` (RFC 9110 grammar), so `application/json-seq` or `application/jsonx` are not
- * taken for JSON; the only parameter allowed to say anything is `charset`, and only `utf-8`.
+ * taken for JSON; the only parameter that matters is `charset`, which must say UTF-8 if present.
  */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
 function isAcceptedJson(header: string | undefined, accepted: readonly string[]): boolean {
   if (!header) return false;
   let parsed: contentType.ParsedMediaType;
@@ -45,7 +47,8 @@ function isAcceptedJson(header: string | undefined, accepted: readonly string[])
   }
   const charset = parsed.parameters.charset;
   return (
-    accepted.includes(parsed.type) && (charset === undefined || charset.toLowerCase() === 'utf-8')
+    accepted.includes(parsed.type) &&
+    (charset === undefined || UTF8_NAMES.has(charset.toLowerCase()))
   );
 }
 
