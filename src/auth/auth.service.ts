@@ -3,8 +3,9 @@ import { AppError, ConflictError, UnauthorizedError } from '../errors.ts';
 import type { RateLimits } from '../http/rate-limit.ts';
 import type { AuthRepository, UserRow } from './auth.repository.ts';
 import { accountKdf, paramsAnswer } from './kdf.ts';
-import type { IssuedSession, RequestMeta, SessionService } from './session.service.ts';
+import type { RequestMeta, SessionService } from './session.service.ts';
 import { DUMMY_AUTH_HASH, hashAuthKey, verifyAuthKey } from './tokens.ts';
+import type { AuthAnswer, PublicUser } from './types.ts';
 
 export type { IssuedSession, RequestMeta } from './session.service.ts';
 
@@ -24,13 +25,7 @@ export type AuthLimits = {
   [K in keyof typeof LIMITS]: { points: number; durationSeconds: number };
 };
 
-export interface PublicUser {
-  id: string;
-  email: string;
-  displayName: string | null;
-  encryptionEnabled: boolean;
-  createdAt: string;
-}
+export type { PublicUser };
 
 export class InvalidCredentialsError extends AppError {
   constructor() {
@@ -84,7 +79,7 @@ export class AuthService {
   async register(
     input: { email: string; displayName: string | null; kdf: KdfParamsJson; authKey: Uint8Array },
     meta: RequestMeta,
-  ): Promise<{ user: PublicUser; session: IssuedSession }> {
+  ): Promise<AuthAnswer> {
     const kdf = accountKdf(input.kdf, { allowWeak: this.opts.allowWeakKdf });
     await this.rateLimits.consume('register', this.opts.limits.registerIp, [`ip:${meta.ip}`]);
     const hash = await hashAuthKey(input.authKey);
@@ -94,7 +89,7 @@ export class AuthService {
     return { user: toPublicUser(user), session };
   }
 
-  async login(email: string, authKey: Uint8Array, meta: RequestMeta) {
+  async login(email: string, authKey: Uint8Array, meta: RequestMeta): Promise<AuthAnswer> {
     await this.rateLimits.consume('login', this.opts.limits.loginIp, [`ip:${meta.ip}`]);
     await this.rateLimits.consume('login-email', this.opts.limits.loginEmail, [`email:${email}`]);
     const user = await this.users.userByEmail(email);

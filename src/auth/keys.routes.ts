@@ -17,6 +17,7 @@ import {
 import type { KeysService } from './keys.service.ts';
 import { type AuthEnv, requireSession } from './middleware.ts';
 import type { SessionService } from './session.service.ts';
+import type { RecoverAnswer, RecoveryChallengeAnswer } from './types.ts';
 
 const identityPublicJson = z
   .object({
@@ -95,7 +96,11 @@ export function keysRoutes(sessions: SessionService, keys: KeysService, opts: Ro
   app.post('/keys/recover/challenge', async (c) => {
     const body = await jsonBody(c, challengeBody);
     const ch = await keys.recoveryChallenge(body.email, requestMeta(c, opts.trustProxy));
-    return c.json({ nonce: base64Encode(ch.nonce), expiresAt: ch.expiresAt.toISOString() });
+    const answer: RecoveryChallengeAnswer = {
+      nonce: base64Encode(ch.nonce),
+      expiresAt: ch.expiresAt.toISOString(),
+    };
+    return c.json(answer);
   });
 
   app.post('/keys/recover', async (c) => {
@@ -106,11 +111,12 @@ export function keysRoutes(sessions: SessionService, keys: KeysService, opts: Ro
       body.signature,
       requestMeta(c, opts.trustProxy),
     );
-    return c.json({
+    const answer: RecoverAnswer = {
       userId: r.userId,
       recoveryWrappedMasterKey: base64Encode(r.recoveryWrappedMasterKey),
       session: r.session,
-    });
+    };
+    return c.json(answer);
   });
 
   app.put('/keys/passphrase', requireSession(sessions, ['login', 'recovery']), async (c) => {

@@ -2,19 +2,13 @@ import type { Logger } from 'pino';
 import { UnauthorizedError } from '../errors.ts';
 import type { SessionRepository, SessionRow } from './session.repository.ts';
 import { hashToken, hmac, newToken } from './tokens.ts';
+import type { IssuedSession } from './types.ts';
 
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;
 export const RECOVERY_TTL_SECONDS = 15 * 60;
 
-export type SessionPurpose = 'login' | 'recovery';
-
-export interface IssuedSession {
-  token: string;
-  csrfToken: string;
-  sessionId: string;
-  purpose: SessionPurpose;
-  expiresAt: string;
-}
+export type SessionPurpose = IssuedSession['purpose'];
+export type { IssuedSession };
 
 export interface RequestMeta {
   ip: string;

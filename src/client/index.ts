@@ -4,7 +4,14 @@
  * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
  * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
  */
-import type { AgentTokenView } from '../auth/types.ts';
+import type {
+  AgentTokenView,
+  AuthAnswer,
+  IssuedSession,
+  PublicUser,
+  RecoverAnswer,
+  RecoveryChallengeAnswer,
+} from '../auth/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
@@ -63,21 +70,8 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
 }
 
-export interface User {
-  id: string;
-  email: string;
-  displayName: string | null;
-  encryptionEnabled: boolean;
-  createdAt: string;
-}
-
-export interface Session {
-  token: string;
-  csrfToken: string;
-  sessionId: string;
-  purpose: 'login' | 'recovery';
-  expiresAt: string;
-}
+export type User = PublicUser;
+export type Session = IssuedSession;
 
 export interface PendingSetup {
   /** Show once; the user writes it down. */
@@ -89,11 +83,6 @@ export interface PendingSetup {
 }
 
 export type AgentToken = AgentTokenView;
-
-interface AuthResult {
-  user: User;
-  session: Session;
-}
 
 interface MyKeysResponse {
   kdf: KdfParamsJson;
@@ -185,7 +174,7 @@ export class VutlerClient {
   }): Promise<User> {
     const kdf = this.freshKdf();
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/register', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/register', {
       body: {
         email: input.email,
         displayName: input.displayName,
@@ -262,7 +251,7 @@ export class VutlerClient {
     });
     const kdf = this.serverKdf(params.kdf);
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/login', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/login', {
       body: { email: input.email, authKey: base64Encode(authKey) },
     });
     authKey.fill(0);
@@ -312,16 +301,13 @@ export class VutlerClient {
   async recover(input: { email: string; phrase: string; newPassphrase: string }): Promise<User> {
     const secrets = await deriveRecoverySecrets(input.phrase);
     // Challenge-response: the signature covers a single-use nonce, so a recorded request is useless.
-    const challenge = await this.http.request<{ nonce: string }>('/api/keys/recover/challenge', {
-      body: { email: input.email },
-    });
+    const challenge = await this.http.request<RecoveryChallengeAnswer>(
+      '/api/keys/recover/challenge',
+      { body: { email: input.email } },
+    );
     const nonce = base64Decode(challenge.nonce, RECOVERY_NONCE_BYTES);
     const signature = await signRecoveryChallenge(secrets.signingKey, input.email, nonce);
-    const res = await this.http.request<{
-      userId: string;
-      recoveryWrappedMasterKey: string;
-      session: Session;
-    }>('/api/keys/recover', {
+    const res = await this.http.request<RecoverAnswer>('/api/keys/recover', {
       body: { email: input.email, nonce: challenge.nonce, signature: base64Encode(signature) },
     });
     const envelope = base64Decode(res.recoveryWrappedMasterKey);
