@@ -185,3 +185,30 @@ describe('HTTP hardening of accounts (issue 9)', () => {
     });
   });
 });
+
+describe('behind a trusted proxy (VUTLER_TRUST_PROXY=true)', () => {
+  const t = useTestServer({ VUTLER_TRUST_PROXY: 'true' });
+
+  it('answers, not 500, when X-Forwarded-For is not an address, and stores no garbage', async () => {
+    for (const forwarded of ['not-an-ip', '999.1.1.1', "1.2.3.4'; --", '::ffff:zz']) {
+      const e = email();
+      const r = await fetch(`${t.server.url}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwarded },
+        body: JSON.stringify({ email: e, kdf: kdfJson(), authKey: b64(32) }),
+      });
+      expect(r.status, forwarded).toBe(201);
+    }
+    const ok = await fetch(`${t.server.url}/api/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.7, 10.0.0.1' },
+      body: JSON.stringify({ email: email(), kdf: kdfJson(), authKey: b64(32) }),
+    });
+    const { session } = (await ok.json()) as { session: { sessionId: string } };
+    const { rows } = await t.db.pool.query(
+      'SELECT host(ip_address) AS ip FROM sessions WHERE id = $1',
+      [session.sessionId],
+    );
+    expect(rows[0].ip).toBe('203.0.113.7');
+  });
+});
