@@ -234,6 +234,42 @@ describe('recovery challenges', () => {
     }
   });
 
+  it('accepts one answer exactly once even when it is sent many times at the same moment', async () => {
+    const owner = new VutlerClient({
+      baseUrl: t.server.url,
+      kdfCost: CHEAP_KDF,
+      allowWeakKdf: true,
+    });
+    const e = email();
+    const { phrase } = await owner.registerWithEncryption({ email: e, passphrase: PASS });
+    const { deriveRecoverySecrets, signRecoveryChallenge } = await import(
+      '../../src/crypto/recovery.ts'
+    );
+    const ch = await fetch(`${t.server.url}/api/keys/recover/challenge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: e }),
+    });
+    const { nonce } = (await ch.json()) as { nonce: string };
+    const secrets = await deriveRecoverySecrets(phrase);
+    const sig = await signRecoveryChallenge(secrets.signingKey, e, Buffer.from(nonce, 'base64'));
+    const body = JSON.stringify({
+      email: e,
+      nonce,
+      signature: Buffer.from(sig).toString('base64'),
+    });
+    const statuses = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fetch(`${t.server.url}/api/keys/recover`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        }).then((r) => r.status),
+      ),
+    );
+    expect(statuses.sort()).toEqual([200, 401, 401, 401, 401]);
+  });
+
   it('refuses an answer after the nonce expired', async () => {
     const owner = new VutlerClient({
       baseUrl: t.server.url,
