@@ -2,7 +2,8 @@
  * `VutlerClient`: the people-side flows (register, E2E setup, login on a new device, recovery,
  * passphrase change, agent tokens) for the web app, the CLI and the tests. Runs in the browser
  * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
- * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
+ * the server receives the derived authKey, a signature over a one-time recovery challenge, and
+ * envelopes it cannot open.
  */
 import type {
   AgentTokenView,
@@ -64,7 +65,7 @@ export interface ClientOptions {
    * only the rungs of `KDF_COST_LADDER` (64, 128 or 256 MiB, t=3, p=1).
    */
   kdfCost?: { memoryKiB: number; iterations: number; parallelism: number };
-  /** Accept Argon2id costs below the floor (tests only: a server could otherwise weaken them). */
+  /** Accept Argon2id costs below the default (tests only: a server could otherwise weaken them). */
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;

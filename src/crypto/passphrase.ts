@@ -40,7 +40,7 @@ export const MIN_KDF_COST = {
 /**
  * The only costs an account may choose (outside tests): the default and two stronger rungs.
  * Unknown emails get a fake cost drawn from this same ladder (`fakeKdfParams`), so a stronger
- * cost does not mark an email as a real account. See docs/CRYPTO.md §5.
+ * cost does not mark an email as a real account. See docs/CRYPTO.md §4 "Cost ladder".
  */
 export const KDF_COST_LADDER = [
   DEFAULT_KDF_COST,
