@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { VutlerClient } from '../../src/client/index.ts';
 import { useTestServer } from '../helpers/app.ts';
@@ -73,6 +73,28 @@ describe('HTTP hardening of accounts (issue 9)', () => {
       }
       const q = await api(`/api/auth/params?email=${encodeURIComponent('a\u0000@example.com')}`);
       expect(q.status).toBe(422);
+    });
+
+    it('never answers 5xx to such a body on any write route of the app, and stores nothing', async () => {
+      const { token } = await account();
+      const before = await t.db.pool.query('SELECT count(*)::int AS n FROM users');
+      const routes = t.server.vutler.app.routes.filter(
+        (r) =>
+          ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method) &&
+          r.path.startsWith('/api/') &&
+          r.path !== '/api/auth/logout',
+      );
+      expect(routes.length).toBeGreaterThan(5);
+      const poison = '{"email":"a\\u0000b@example.com","label":"\\ud800","x":{"\\u0000":1}}';
+      for (const r of routes) {
+        const path = r.path.replace(/:[^/]+/g, () => randomUUID());
+        const res = await raw(path, post(poison, token, r.method));
+        expect(res.status, `${r.method} ${r.path}`).toBeLessThan(500);
+        expect(res.status, `${r.method} ${r.path}`).toBeGreaterThanOrEqual(400);
+      }
+      expect((await t.db.pool.query('SELECT count(*)::int AS n FROM users')).rows).toEqual(
+        before.rows,
+      );
     });
   });
 
