@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AccessRepository, AccessService } from './access/index.ts';
 import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -18,9 +19,10 @@ import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
-import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
+import { MAX_FRAME_BYTES, requireUpgrade, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
@@ -40,6 +42,8 @@ export interface AppDeps {
 }
 
 export interface Services {
+  /** People's access to resources: the one batched check (src/access). */
+  access: AccessService;
   auth: AuthService;
   /** Authenticates sessions; the hub asks it which sessions are still live. */
   sessions: SessionService;
@@ -50,16 +54,18 @@ export interface Services {
 }
 
 export function createServices(deps: AppDeps): Services {
+  installNodeEd25519();
   const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
   const limits = { ...LIMITS, ...deps.limits };
   const { allowWeakKdf } = deps.config.auth;
+  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   // Repositories are built once here; each service gets only what it uses.
   const users = new AuthRepository(deps.pool);
-  const sessions = new SessionService(
-    new SessionRepository(deps.pool),
-    deps.secrets.serverKey,
-    deps.logger,
-  );
+  const sessions = new SessionService(new SessionRepository(deps.pool), {
+    serverKey: deps.secrets.serverKey,
+    logger: deps.logger,
+    onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+  });
   const auth = new AuthService(users, sessions, rateLimits, {
     serverKey: deps.secrets.serverKey,
     allowWeakKdf,
@@ -73,14 +79,15 @@ export function createServices(deps: AppDeps): Services {
     limits,
     allowWeakKdf,
   });
-  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
+  const access = new AccessService(new AccessRepository(deps.pool));
   return {
     auth,
     sessions,
     keys,
     agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
-    chats: new ChatService(deps.pool, chatEvents),
+    access,
+    chats: new ChatService(deps.pool, chatEvents, access),
   };
 }
 
@@ -118,10 +125,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.sessions, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
-    liveSessions: (ids) => services.sessions.liveSessionIds(ids),
+    maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
@@ -131,7 +138,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
   app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));

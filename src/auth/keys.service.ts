@@ -191,6 +191,8 @@ export class KeysService {
     }
     const hash = await hashAuthKey(input.authKey);
     await this.deps.users.changePassphrase(who.userId, hash, kdf, input.masterKeyEncrypted);
+    // Announced before the new session exists, so only the old sessions' sockets close.
+    await this.deps.sessions.revoked({ userId: who.userId });
     return this.deps.sessions.issue(who.userId, 'login', meta);
   }
 }

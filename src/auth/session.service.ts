@@ -4,6 +4,9 @@ import type { SessionRepository, SessionRow } from './session.repository.ts';
 import { hashToken, hmac, newToken } from './tokens.ts';
 import type { IssuedSession } from './types.ts';
 
+/** Which sessions ended: some by id, or every session of a user. */
+export type SessionsRevoked = { sessionIds: string[] } | { userId: string };
+
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;
 export const RECOVERY_TTL_SECONDS = 15 * 60;
 
@@ -24,13 +27,17 @@ export class SessionService {
 
   constructor(
     private readonly repo: SessionRepository,
-    private readonly serverKey: Uint8Array,
-    private readonly logger: Logger,
+    private readonly opts: {
+      serverKey: Uint8Array;
+      logger: Logger;
+      /** After a revocation commits: the WebSocket hubs of every node close those sessions' sockets. */
+      onRevoked?: (revoked: SessionsRevoked) => Promise<void>;
+    },
   ) {}
 
   /** The CSRF token for a cookie session is bound to it and needs no storage. */
   csrfTokenFor(sessionId: string): string {
-    return hmac(this.serverKey, 'csrf', sessionId).toString('base64url');
+    return hmac(this.opts.serverKey, 'csrf', sessionId).toString('base64url');
   }
 
   async issue(userId: string, purpose: SessionPurpose, meta: RequestMeta): Promise<IssuedSession> {
@@ -62,7 +69,7 @@ export class SessionService {
       this.repo
         .touchSession(session.id)
         .catch((err: Error) =>
-          this.logger.warn({ err: { message: err.message } }, 'could not touch session'),
+          this.opts.logger.warn({ err: { message: err.message } }, 'could not touch session'),
         )
         .finally(() => this.touching.delete(session.id));
     }
@@ -76,5 +83,14 @@ export class SessionService {
 
   async revoke(sessionId: string): Promise<void> {
     await this.repo.revokeSession(sessionId);
+    await this.revoked({ sessionIds: [sessionId] });
+  }
+
+  /**
+   * Announces revocations committed elsewhere (a passphrase change revokes every session of the
+   * user in the same statement as the change), so live sockets close at once on every node.
+   */
+  async revoked(revoked: SessionsRevoked): Promise<void> {
+    await this.opts.onRevoked?.(revoked);
   }
 }

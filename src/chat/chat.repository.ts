@@ -206,16 +206,21 @@ export class ChatRepository {
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
   }): Promise<MessageRow | undefined> {
-    const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
-      m.id,
-      m.chatId,
-      m.senderId,
-      m.epoch,
-      Buffer.from(m.ciphertext),
-      Buffer.from(m.signature),
-      m.mentions,
-      m.decryptionPermissions,
-    ]);
+    // Named: PostgreSQL parses and plans this statement once per connection, not per message.
+    const { rows } = await this.db.query<MessageRow>({
+      name: 'chat.append-message',
+      text: SQL.appendMessage,
+      values: [
+        m.id,
+        m.chatId,
+        m.senderId,
+        m.epoch,
+        Buffer.from(m.ciphertext),
+        Buffer.from(m.signature),
+        m.mentions,
+        m.decryptionPermissions,
+      ],
+    });
     return rows[0];
   }
 

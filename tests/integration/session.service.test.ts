@@ -1,22 +1,25 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionRepository } from '../../src/auth/session.repository.ts';
-import { SessionService } from '../../src/auth/session.service.ts';
+import { SessionService, type SessionsRevoked } from '../../src/auth/session.service.ts';
 import { silentLogger } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 describe(SessionService.name, () => {
   let db: TestDatabase;
   let sessions: SessionService;
+  const announced: SessionsRevoked[] = [];
   const meta = { ip: '127.0.0.1', userAgent: 'vitest' };
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    sessions = new SessionService(
-      new SessionRepository(db.pool),
-      new Uint8Array(randomBytes(32)),
-      silentLogger,
-    );
+    sessions = new SessionService(new SessionRepository(db.pool), {
+      serverKey: new Uint8Array(randomBytes(32)),
+      logger: silentLogger,
+      onRevoked: async (r) => {
+        announced.push(r);
+      },
+    });
   });
   afterAll(async () => db?.drop());
 
@@ -49,6 +52,8 @@ describe(SessionService.name, () => {
     expect((await sessions.authenticate(s.token)).user_id).toBe(u);
     await sessions.revoke(s.sessionId);
     await expect(sessions.authenticate(s.token)).rejects.toMatchObject({ status: 401 });
+    // Every node's hub hears of it, after the revocation committed.
+    expect(announced).toContainEqual({ sessionIds: [s.sessionId] });
   });
 
   it('binds the CSRF token to the session', async () => {
