@@ -18,7 +18,6 @@ import { isCryptoError } from '../crypto/errors.ts';
 import {
   assertIdentityPublic,
   createIdentity,
-  fingerprint,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -45,17 +44,32 @@ import {
   signRecoveryChallenge,
 } from '../crypto/recovery.ts';
 import { ChatsClient } from './chat.ts';
+import type { ClientContext, Me } from './context.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
+import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
+import { IndexedDbKeyStore } from './keystore-idb.ts';
 import {
   type LiveOptions,
   type LiveSubscription,
   openLive,
   type WebSocketConstructor,
 } from './live.ts';
+import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
-export { ChatsClient, VutlerApiError, VutlerClientError };
+export type { MessageStatus, SequenceStatus } from './types.ts';
+export {
+  ChatsClient,
+  DeviceState,
+  IdentityChangedError,
+  IndexedDbKeyStore,
+  MemoryKeyStore,
+  TrustClient,
+  VutlerApiError,
+  VutlerClientError,
+};
 
 export interface ClientOptions {
   baseUrl: string;
@@ -69,6 +83,12 @@ export interface ClientOptions {
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
+  /**
+   * This device's key store (pins, log heads, chain positions). Default: in memory, i.e. the
+   * device forgets everything when the client goes away — use `FileKeyStore` (Node) or
+   * `IndexedDbKeyStore` (browser) for a real device.
+   */
+  keyStore?: KeyStore;
 }
 
 export type User = PublicUser;
@@ -91,8 +111,12 @@ interface MyKeysResponse {
   identity: { public: IdentityPublicJson; wrappedPrivateKeys: string };
 }
 
-export class VutlerClient {
+export class VutlerClient implements ClientContext {
   readonly http: Http;
+  readonly keyStore: KeyStore;
+  /** Pinned identities, safety numbers and verification. */
+  readonly trust: TrustClient;
+  private deviceState: DeviceState | undefined;
   user: User | undefined;
   session: Session | undefined;
   /** Non-extractable; present once encryption is set up or unlocked on this device. */
@@ -106,7 +130,26 @@ export class VutlerClient {
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
-    this.chats = new ChatsClient(this);
+    this.keyStore = opts.keyStore ?? new MemoryKeyStore();
+    this.trust = new TrustClient(this);
+    this.chats = new ChatsClient(this, this.trust);
+  }
+
+  /** ClientContext: the unlocked account. */
+  unlocked(): Me {
+    const user = this.user;
+    if (!user || !this.identity || !this.identityPublic)
+      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+    return { id: user.id, identity: this.identity, identityPublic: this.identityPublic };
+  }
+
+  /** ClientContext: this device's state for the logged-in account. */
+  device(): DeviceState {
+    const user = this.user;
+    if (!user) throw new VutlerClientError('not-logged-in', 'Log in first.');
+    if (this.deviceState?.owner !== user.id)
+      this.deviceState = new DeviceState(this.keyStore, user.id);
+    return this.deviceState;
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
@@ -230,6 +273,7 @@ export class VutlerClient {
         this.identity = identity.keys;
         this.identityPublic = identity.publicIdentity;
         this.user = { ...user, encryptionEnabled: true };
+        await this.trust.pinSelf();
       },
     };
   }
@@ -293,6 +337,7 @@ export class VutlerClient {
     this.masterKey = mk;
     this.identity = identity;
     this.identityPublic = publicIdentity;
+    await this.trust.pinSelf();
   }
 
   /**
@@ -391,18 +436,7 @@ export class VutlerClient {
    * fingerprint is computed locally, not taken from the server.
    */
   async publicIdentity(userId: string): Promise<{ identity: IdentityPublic; fingerprint: string }> {
-    const res = await this.http.request<{ identity: IdentityPublicJson }>(
-      `/api/users/${encodeURIComponent(userId)}/keys`,
-    );
-    const identity = identityPublicFromJson(res.identity);
-    await assertIdentityPublic(identity);
-    if (identity.userId !== userId) {
-      throw new VutlerClientError(
-        'identity-mismatch',
-        'The server returned an identity bound to another user.',
-      );
-    }
-    return { identity, fingerprint: await fingerprint(identity) };
+    return fetchPublicIdentity(this.http, userId);
   }
 
   async createAgentToken(input: { agentName: string; expiresInDays?: number; label?: string }) {

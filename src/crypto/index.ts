@@ -75,6 +75,8 @@ export {
   assertIdentityPublic,
   createIdentity,
   fingerprint,
+  fingerprintDigest,
+  fingerprintDigits,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -95,17 +97,26 @@ export {
   rewrapMasterKey,
   unwrapMasterKey,
 } from './masterkey.ts';
+export * from './membership.ts';
 export {
+  type AgentPolicy,
   type Attachment,
+  type ChainLink,
+  canonicalMentions,
   checkMessageEnvelope,
   decodeMessageBody,
   encodeMessageBody,
   type MessageBody,
-  type MessageContext,
+  type MessageHeader,
+  messageHash,
   openMessage,
   type SealedMessage,
+  type SenderDescriptor,
   sealMessage,
+  signTombstone,
+  type TombstoneFields,
   verifyMessageSignature,
+  verifyTombstone,
 } from './messages.ts';
 export {
   checkKdfParams,

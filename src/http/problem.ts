@@ -55,6 +55,8 @@ const CRYPTO_STATUS: Record<CryptoErrorCode, number> = {
   decrypt_failed: 400,
   bad_signature: 400,
   bad_key: 400,
+  bad_log: 400,
+  commitment_mismatch: 400,
   not_extractable: 500,
   unsupported: 500,
 };

@@ -25,7 +25,13 @@ describe(onError.name, () => {
         detail: `detail for ${code}`,
       });
     }
-    for (const code of ['bad_signature', 'decrypt_failed', 'bad_key'] as const) {
+    for (const code of [
+      'bad_signature',
+      'decrypt_failed',
+      'bad_key',
+      'bad_log',
+      'commitment_mismatch',
+    ] as const) {
       expect((await answer(code)).status, code).toBe(400);
     }
   });
