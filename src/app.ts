@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
+import { AtRestKeyring } from './atrest.ts';
 import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -30,6 +31,12 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { membershipFromAccess } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +46,10 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
 }
 
 export interface Services {
@@ -51,6 +62,8 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  files: VdriveService;
+  shares: SharesService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -80,6 +93,14 @@ export function createServices(deps: AppDeps): Services {
     allowWeakKdf,
   });
   const access = new AccessService(new AccessRepository(deps.pool));
+  const chats = new ChatService(deps.pool, chatEvents, access);
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
     sessions,
@@ -87,8 +108,17 @@ export function createServices(deps: AppDeps): Services {
     agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
     access,
-    chats: new ChatService(deps.pool, chatEvents, access),
+    chats,
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -132,7 +162,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
@@ -143,6 +177,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
   app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
@@ -151,6 +186,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -158,7 +194,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      clearInterval(reaper);
+      await hub.stop();
+    },
   };
 }

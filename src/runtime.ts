@@ -1,6 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
+import { loadAtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
@@ -102,7 +103,8 @@ export async function startRuntime(
     let port: number | undefined;
     if (opts.http) {
       const secrets = await loadServerSecrets(config);
-      const vutler = createApp({ config, logger, pool, redis, secrets });
+      const atRest = await loadAtRestKeyring(config);
+      const vutler = createApp({ config, logger, pool, redis, secrets, atRest });
       const server: ServerType = await new Promise((resolve, reject) => {
         const s = serve(
           { fetch: vutler.app.fetch, hostname: config.http.host, port: config.http.port },

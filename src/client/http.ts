@@ -43,6 +43,40 @@ export class Http {
     private readonly fetchImpl: FetchLike,
   ) {}
 
+  /**
+   * A request whose body and answer are bytes (file chunks and content). Errors are mapped like
+   * `request`'s; the caller reads or cancels the returned body.
+   */
+  async raw(
+    path: string,
+    opts: { method?: string; body?: Uint8Array; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.body) headers['content-type'] = 'application/octet-stream';
+    const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), {
+      method: opts.method ?? 'GET',
+      headers,
+      body: opts.body as BodyInit | undefined,
+      signal: opts.signal,
+    });
+    if (res.ok) return res;
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // keep the empty body
+    }
+    throw new VutlerApiError(
+      res.status,
+      String(json.type ?? 'http').replace(/^urn:vutler:problem:/, ''),
+      String(json.detail ?? json.title ?? `HTTP ${res.status}`),
+      (json.requestId as string | undefined) ?? res.headers.get('x-request-id') ?? undefined,
+      json,
+    );
+  }
+
   async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const url = new URL(path, this.baseUrl);
     for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);

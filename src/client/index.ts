@@ -45,6 +45,7 @@ import {
 } from '../crypto/recovery.ts';
 import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
+import { DriveClient } from './drive.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
 import { IndexedDbKeyStore } from './keystore-idb.ts';
@@ -56,7 +57,15 @@ import {
 } from './live.ts';
 import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
-export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
+export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
+export {
+  DriveClient,
+  makePreview,
+  readAllBytes,
+  textPreview,
+  UploadInterruptedError,
+} from './drive.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
@@ -127,12 +136,24 @@ export class VutlerClient implements ClientContext {
   private kdf: KdfParams | undefined;
   /** Chats: create, members, rotation, send, history (decrypted and verified). */
   readonly chats: ChatsClient;
+  /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
+  readonly drive: DriveClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
     this.trust = new TrustClient(this);
     this.chats = new ChatsClient(this, this.trust);
+    this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
+      const me = this.unlocked();
+      if (!this.masterKey)
+        throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+      return {
+        userId: me.id,
+        masterKey: this.masterKey,
+        signingKey: me.identity.ed25519.privateKey,
+      };
+    });
   }
 
   /** ClientContext: the unlocked account. */

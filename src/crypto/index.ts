@@ -150,5 +150,14 @@ export {
   signRecoveryChallenge,
   verifyRecoveryChallenge,
 } from './recovery.ts';
-export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
+export {
+  createShare,
+  type OpenedShare,
+  openShare,
+  type ShareMode,
+  type ShareStatement,
+  shareEnvelopeLength,
+  shareEnvelopeMode,
+  verifyShareSignature,
+} from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';
