@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
 import { AtRestKeyring } from './atrest.ts';
+import { auditRoutes } from './audit/audit.routes.ts';
 import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -25,18 +26,26 @@ import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
+import { Gateway } from './gateway/gateway.module.ts';
+import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import type { LoadedGatewayKeys } from './gateway/keys.ts';
+import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
 import { membershipFromAccess } from './vdrive/access.ts';
 import { SharesService } from './vdrive/shares.service.ts';
 import { createBlobStore } from './vdrive/storage/index.ts';
 import type { BlobStore } from './vdrive/storage/types.ts';
 import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
 import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -50,6 +59,8 @@ export interface AppDeps {
   atRest?: AtRestKeyring;
   /** Blob storage; default from `config.storage`. */
   storage?: BlobStore;
+  /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
+  gatewayKeys?: LoadedGatewayKeys;
 }
 
 export interface Services {
@@ -62,8 +73,10 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  gateway: Gateway;
   files: VdriveService;
   shares: SharesService;
+  directory: DirectoryService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -94,6 +107,7 @@ export function createServices(deps: AppDeps): Services {
   });
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
+  const gatewayKeys = deps.gatewayKeys;
   const files = new VdriveService(
     deps.pool,
     deps.storage ?? createBlobStore(deps.config.storage),
@@ -109,8 +123,17 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
+    gateway: new Gateway({
+      config: deps.config,
+      logger: deps.logger,
+      pool: deps.pool,
+      redis: deps.redis,
+      poster: chats,
+      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    }),
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
   };
 }
 
@@ -177,7 +200,20 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
   app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', gatewayRoutes(services.sessions, services.gateway));
+  app.route('/api', auditRoutes(services.sessions, services.gateway.audit));
+  app.route(
+    '/',
+    mcpRoutes({
+      publicOrigins: deps.config.gateway.publicOrigins,
+      trustProxy: deps.config.http.trustProxy,
+      tokens: services.agentTokens,
+      gateway: services.gateway,
+    }),
+  );
   app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.sessions, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length

@@ -35,6 +35,29 @@ const redisUrl = z.string().refine((v) => {
   }
 }, 'must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379');
 
+function isOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+/** "capacity/seconds": a token bucket holding `capacity` calls, refilled over `seconds`. */
+const rate = z
+  .string()
+  .regex(/^[1-9]\d{0,6}\/[1-9]\d{0,5}$/, 'must look like 120/60 (calls per seconds)')
+  .transform((v) => {
+    const [capacity, seconds] = v.split('/').map(Number) as [number, number];
+    return { capacity, refillPerSecond: capacity / seconds };
+  });
+
+export interface TokenBucket {
+  capacity: number;
+  refillPerSecond: number;
+}
+
 const envSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'], {
@@ -92,6 +115,29 @@ const envSchema = z.object({
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
   VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  VUTLER_GATEWAY_KEY: z
+    .string()
+    .startsWith(
+      'vutler-gateway-key:',
+      'must be a key line made by the gateway ("vutler-gateway-key:…")',
+    )
+    .optional(),
+  VUTLER_PUBLIC_ORIGINS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((o) => isOrigin(o.trim())),
+      'must be comma-separated origins such as https://vutler.example.com',
+    )
+    .optional(),
+  VUTLER_GATEWAY_RATE_TOOL: rate.prefault('120/60'),
+  VUTLER_GATEWAY_RATE_USER: rate.prefault('600/60'),
+  VUTLER_AGENT_TOKEN: z
+    .string()
+    .regex(/^vta_[A-Za-z0-9_-]{43}$/, 'must be an agent token (vta_…)')
+    .optional(),
+  VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
+    .max(5000, { error: 'must be at most 5000' })
+    .default(500),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -155,7 +201,20 @@ export interface Config {
     /** `[id, key]`, newest last; absent: generated once into `dataDir/at-rest.keys`. */
     keys: Array<{ id: string; key: Uint8Array }> | undefined;
   };
-  gateway: { keyFile: string };
+  gateway: {
+    keyFile: string;
+    /** The key line itself (takes precedence over the file): for deployments with a secret store. */
+    key: string | undefined;
+    /** Origins browsers may call /mcp from; their hosts are also accepted in `Host`. Loopback always is. */
+    publicOrigins: string[];
+    /** Per (agent token, tool) and per owner. */
+    rateTool: TokenBucket;
+    rateUser: TokenBucket;
+    /** How many recent messages per chat `search_messages` decrypts at most. */
+    searchWindow: number;
+    /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
+    agentToken: string | undefined;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -232,6 +291,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
+      key: e.VUTLER_GATEWAY_KEY,
+      publicOrigins: (e.VUTLER_PUBLIC_ORIGINS ?? '')
+        .split(',')
+        .map((o) => o.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+      rateTool: e.VUTLER_GATEWAY_RATE_TOOL,
+      rateUser: e.VUTLER_GATEWAY_RATE_USER,
+      searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
+      agentToken: e.VUTLER_AGENT_TOKEN,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

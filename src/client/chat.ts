@@ -80,6 +80,11 @@ export class ChatsClient implements LiveChats {
     this.logs.hint(chatId);
   }
 
+  /** Drops every cached chat key (sign out). */
+  forget(): void {
+    this.keys.clear();
+  }
+
   /** The verified membership state of a chat (fetching and verifying the log if needed). */
   membership(chatId: string): Promise<MembershipState> {
     return this.logs.membership(chatId);

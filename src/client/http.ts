@@ -35,12 +35,20 @@ export interface RequestOptions {
   query?: Record<string, string>;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 export class Http {
   token: string | undefined;
+  /**
+   * Cookie-session mode (the web app): the HttpOnly `vutler_session` cookie authenticates, so no
+   * bearer token is kept in page memory; writes echo the session's CSRF token instead.
+   */
+  csrfToken: string | undefined;
 
   constructor(
     readonly baseUrl: string,
     private readonly fetchImpl: FetchLike,
+    readonly cookieSession = false,
   ) {}
 
   /**
@@ -84,9 +92,13 @@ export class Http {
     const token = opts.token ?? this.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
+    if (!token && this.csrfToken && !SAFE_METHODS.has(method))
+      headers['x-csrf-token'] = this.csrfToken;
     const res = await this.fetchImpl(url.toString(), {
-      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      method,
       headers,
+      ...(this.cookieSession ? { credentials: 'same-origin' as const } : {}),
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
     if (res.status === 204) return undefined as T;

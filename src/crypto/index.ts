@@ -60,16 +60,23 @@ export {
 export {
   createGrant,
   type GatewayKeys,
+  type GatewayPublicBundle,
   GRANT_ENVELOPE_BYTES,
+  type GrantAccessLevel,
   type GrantContext,
   type GrantResourceType,
   type GrantSubject,
+  type GrantTerms,
+  gatewayPublicBundle,
   gatewayPublicKeysToJson,
   generateGatewayKeys,
+  grantExpired,
   type OpenedGrant,
   openGrant,
   parseGatewayKeys,
+  signIdentityPin,
   verifyGrantSignature,
+  verifyIdentityPin,
 } from './grants.ts';
 export {
   assertIdentityPublic,

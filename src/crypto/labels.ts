@@ -65,6 +65,8 @@ export const Label = {
   grant: 'vutler/v1/grant',
   grantAad: 'vutler/v1/grant/aad',
   grantSig: 'vutler/v1/grant/sig',
+  /** What the gateway signs when it pins an owner's identity signing key. */
+  gatewayPinSig: 'vutler/v1/gateway-pin/sig',
 } as const;
 
 export type LabelName = keyof typeof Label;
