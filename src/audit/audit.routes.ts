@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import { stream } from 'hono/streaming';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { agentName, uuid } from '../http/schemas.ts';
 import { queryParams } from '../http/validate.ts';
 import type { AuditService } from './audit.service.ts';
@@ -24,7 +24,7 @@ const filters = z
  * `GET /api/audit`: a person reads their own agents' access log, newest first, each row with its
  * hash-chain state. `GET /api/audit/export`: the whole log as NDJSON with the signed checkpoints.
  */
-export function auditRoutes(auth: AuthService, audit: AuditService, chain?: AuditChainService) {
+export function auditRoutes(auth: SessionService, audit: AuditService, chain?: AuditChainService) {
   const app = new Hono<AuthEnv>();
   app.get('/audit', requireSession(auth), async (c) => {
     const q = queryParams(c, filters);

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { GRANT_ENVELOPE_BYTES } from '../crypto/grants.ts';
 import { MEMORY_ENTRY_MAX_BYTES, MEMORY_KEY_ENVELOPE_BYTES } from '../crypto/memory.ts';
 import { NotFoundError } from '../errors.ts';
@@ -30,7 +30,7 @@ const entryBody = z.object({ envelope: base64Bytes({ max: MEMORY_ENTRY_MAX_BYTES
  * `/api/memory/...`: a person reads, corrects and deletes what their agents remembered. The
  * server stores and returns ciphertext; the SDK (src/client/memory.ts) decrypts and verifies.
  */
-export function memoryRoutes(auth: AuthService, memory: () => Promise<MemoryService>) {
+export function memoryRoutes(auth: SessionService, memory: () => Promise<MemoryService>) {
   const app = new Hono<AuthEnv>();
   app.use('/memory/*', requireSession(auth));
   const agent = (raw: string) => {
