@@ -65,6 +65,10 @@ const SQL = {
   insertAgentToken: `INSERT INTO agent_tokens (user_id, agent_name, label, token_hash, expires_at)
     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5))
     RETURNING id, user_id, agent_name, label, created_at, expires_at, revoked_at, last_used_at`,
+  insertRunToken: `INSERT INTO agent_tokens (user_id, agent_name, label, token_hash, expires_at)
+    VALUES ($1, $2, 'agent run (worker)', $3, now() + make_interval(secs => $4))
+    RETURNING id, user_id, agent_name, label, created_at, expires_at, revoked_at, last_used_at`,
+  deleteAgentToken: `DELETE FROM agent_tokens WHERE id = $1 AND user_id = $2`,
   agentTokensOfUser: `SELECT id, user_id, agent_name, label, created_at, expires_at, revoked_at, last_used_at
     FROM agent_tokens WHERE user_id = $1 ORDER BY created_at DESC LIMIT 500`,
   revokeAgentToken: `UPDATE agent_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND user_id = $2 RETURNING id`,
@@ -204,6 +208,20 @@ export class AuthRepository {
       t.days,
     ]);
     return rows[0]!;
+  }
+
+  async insertRunToken(userId: string, agentName: string, tokenHash: Buffer, seconds: number) {
+    const { rows } = await this.db.query<AgentTokenRow>(SQL.insertRunToken, [
+      userId,
+      agentName,
+      tokenHash,
+      seconds,
+    ]);
+    return rows[0]!;
+  }
+
+  async deleteAgentToken(id: string, userId: string) {
+    await this.db.query(SQL.deleteAgentToken, [id, userId]);
   }
 
   async agentTokensOfUser(userId: string) {

@@ -44,6 +44,7 @@ const SQL = {
   before: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
   after: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
   signingKeys: `SELECT id, identity_signing_key FROM users WHERE id = ANY($1::uuid[])`,
+  postedById: `SELECT id, chat_id, seq, sender_id, sender_agent, epoch FROM messages WHERE id = $1`,
 } as const;
 
 /** The gateway's read-only SQL over chats and messages. */
@@ -65,6 +66,15 @@ export class GatewayChatsRepository implements ChatMembership {
     return (
       await this.db.query<GatewayMessageRow>(SQL.before, [chatId, before, limit])
     ).rows.reverse();
+  }
+
+  /** Who posted message `id` where (for idempotent agent posts). */
+  async postedById(id: string) {
+    return (
+      await this.db.query<
+        Pick<GatewayMessageRow, 'id' | 'chat_id' | 'seq' | 'sender_id' | 'sender_agent' | 'epoch'>
+      >(SQL.postedById, [id])
+    ).rows[0];
   }
 
   /** Registered signing keys of message senders (people), for verifying what they wrote. */
