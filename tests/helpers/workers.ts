@@ -56,9 +56,13 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   void exited.then((code) =>
-    rejectReady(new Error(`vutler worker exited (${code}) before it was ready:\n${lines.join('\n')}`)),
+    rejectReady(
+      new Error(`vutler worker exited (${code}) before it was ready:\n${lines.join('\n')}`),
+    ),
   );
   return {
     child,

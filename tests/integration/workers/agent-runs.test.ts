@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   badRequest,
@@ -11,8 +12,8 @@ import {
 import { until } from '../../helpers/wait.ts';
 import { agentChat, statusesOf, useAgentEnv } from '../../helpers/workers.ts';
 
-async function agentReplies(pool: { query: Function }, chatId: string) {
-  const { rows } = await (pool as import('pg').Pool).query(
+async function agentReplies(pool: pg.Pool, chatId: string) {
+  const { rows } = await pool.query(
     'SELECT id, sender_agent FROM messages WHERE chat_id = $1 AND sender_agent IS NOT NULL',
     [chatId],
   );
@@ -33,7 +34,8 @@ describe('agent runs from chat mentions (vutler worker + stand-in model)', () =>
       mentions: ['claude'],
     });
     await until(
-      () => statusesOf(s.events, trigger.id).some((e) => e.status === 'done' || e.status === 'failed'),
+      () =>
+        statusesOf(s.events, trigger.id).some((e) => e.status === 'done' || e.status === 'failed'),
       'the run to finish',
       20_000,
     );
@@ -116,7 +118,8 @@ describe('agent runs from chat mentions (vutler worker + stand-in model)', () =>
       mentions: ['claude'],
     });
     await until(
-      () => statusesOf(s.events, trigger.id).some((e) => e.status === 'done' || e.status === 'failed'),
+      () =>
+        statusesOf(s.events, trigger.id).some((e) => e.status === 'done' || e.status === 'failed'),
       'the run to finish',
       30_000,
     );
