@@ -27,22 +27,15 @@ describe('the Anthropic stand-in, through the real SDK', () => {
     s.script([toolUse('whoami', { verbose: true }, 'Checking.'), text('You are Alice.')]);
     const first = await client().messages.stream(params).finalMessage();
     expect(first.stop_reason).toBe('tool_use');
-    expect(first.content).toEqual(
-      [
-        { type: 'text', text: 'Checking.', citations: null },
-        {
-          type: 'tool_use',
-          id: expect.stringMatching(/^toolu_/),
-          name: 'whoami',
-          input: { verbose: true },
-          caller: undefined,
-        },
-      ].map((b) =>
-        expect.objectContaining(
-          Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined && v !== null)),
-        ),
-      ),
-    );
+    expect(first.content).toEqual([
+      expect.objectContaining({ type: 'text', text: 'Checking.' }),
+      expect.objectContaining({
+        type: 'tool_use',
+        id: expect.stringMatching(/^toolu_/),
+        name: 'whoami',
+        input: { verbose: true },
+      }),
+    ]);
     const events: string[] = [];
     const stream = client().messages.stream(params);
     stream.on('streamEvent', (e) => events.push(e.type));
