@@ -32,7 +32,10 @@ export function agentRunsWorker(
     const { data } = parseJob('agent-runs', job.name, id, job.data);
     try {
       const result = await service.run(id, data);
-      log.info({ outcome: result.outcome, replyId: result.replyId }, 'agent run finished');
+      log.info(
+        { outcome: result.outcome, replyId: result.replyId, ms: result.timings },
+        'agent run finished',
+      );
       return result;
     } catch (err) {
       if (err instanceof RunFailure) {
