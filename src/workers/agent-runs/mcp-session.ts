@@ -5,6 +5,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentTokenService } from '../../auth/agent-tokens.service.ts';
 import type { Gateway } from '../../gateway/gateway.module.ts';
 import { buildMcpServer } from '../../gateway/mcp.ts';
+import { currentRequestId } from '../../log.ts';
 
 export interface McpSession {
   listTools(): Promise<Tool[]>;
@@ -35,10 +36,10 @@ export function inProcessGateway(tokens: AgentTokenService, gateway: Gateway): M
       gateway.access.permissionsOf(first),
       gateway.keyed(),
     ]);
-    const runId = randomUUID();
+    const requestId = currentRequestId() ?? randomUUID();
     const server = buildMcpServer(keyed.parts, {
       caller: authenticate,
-      meta: () => ({ requestId: runId, ip: null, userAgent: 'vutler-worker' }),
+      meta: () => ({ requestId, ip: null, userAgent: 'vutler-worker' }),
       permissions,
     });
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
