@@ -3,6 +3,7 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AccessRepository, AccessService } from './access/index.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -14,9 +15,10 @@ import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
-import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
+import { MAX_FRAME_BYTES, requireUpgrade, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
@@ -42,6 +44,8 @@ export interface AppDeps {
 }
 
 export interface Services {
+  /** People's access to resources: the one batched check (src/access). */
+  access: AccessService;
   auth: AuthService;
   keys: KeysService;
   agentTokens: AgentTokenService;
@@ -51,20 +55,24 @@ export interface Services {
 }
 
 export function createServices(deps: AppDeps): Services {
+  installNodeEd25519();
   const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
     allowWeakKdf: deps.config.env !== 'production',
     logger: deps.logger,
     limits: { ...LIMITS, ...deps.limits },
+    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
   });
-  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
-  const chats = new ChatService(deps.pool, chatEvents);
+  const access = new AccessService(new AccessRepository(deps.pool));
+  const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
+    access,
     chats,
     gateway: new Gateway({
       config: deps.config,
@@ -111,10 +119,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
-    liveSessions: (ids) => services.auth.repo.liveSessionIds(ids),
+    maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
@@ -124,7 +132,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, routeOpts));
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));

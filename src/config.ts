@@ -76,6 +76,9 @@ const envSchema = z.object({
   VUTLER_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   VUTLER_WS_MAX_BUFFERED_BYTES: positiveInt.default(4 * 1024 * 1024),
   VUTLER_WS_HEARTBEAT_MS: positiveInt.default(30_000),
+  VUTLER_WS_MAX_SOCKETS_PER_USER: positiveInt
+    .max(10_000, { error: 'must be at most 10000' })
+    .default(20),
   VUTLER_TRUST_PROXY: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false'),
@@ -157,6 +160,8 @@ export interface Config {
     /** A client with more undelivered bytes than this is cut off (close 4008). */
     maxBufferedBytes: number;
     heartbeatMs: number;
+    /** Sockets one user may hold on one node; the next is closed with 4029. */
+    maxSocketsPerUser: number;
   };
   log: { level: z.infer<typeof envSchema>['LOG_LEVEL'] };
   dataDir: string;
@@ -244,7 +249,11 @@ export function loadConfig(env: Env = process.env): Config {
       shutdownTimeoutMs: e.VUTLER_SHUTDOWN_TIMEOUT_MS,
       trustProxy: e.VUTLER_TRUST_PROXY === 'true',
     },
-    ws: { maxBufferedBytes: e.VUTLER_WS_MAX_BUFFERED_BYTES, heartbeatMs: e.VUTLER_WS_HEARTBEAT_MS },
+    ws: {
+      maxBufferedBytes: e.VUTLER_WS_MAX_BUFFERED_BYTES,
+      heartbeatMs: e.VUTLER_WS_HEARTBEAT_MS,
+      maxSocketsPerUser: e.VUTLER_WS_MAX_SOCKETS_PER_USER,
+    },
     log: { level: e.LOG_LEVEL },
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },

@@ -208,17 +208,22 @@ export class ChatRepository {
     /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
     senderAgent?: string;
   }): Promise<MessageRow | undefined> {
-    const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
-      m.id,
-      m.chatId,
-      m.senderId,
-      m.epoch,
-      Buffer.from(m.ciphertext),
-      Buffer.from(m.signature),
-      m.mentions,
-      m.decryptionPermissions,
-      m.senderAgent ?? null,
-    ]);
+    // Named: PostgreSQL parses and plans this statement once per connection, not per message.
+    const { rows } = await this.db.query<MessageRow>({
+      name: 'chat.append-message',
+      text: SQL.appendMessage,
+      values: [
+        m.id,
+        m.chatId,
+        m.senderId,
+        m.epoch,
+        Buffer.from(m.ciphertext),
+        Buffer.from(m.signature),
+        m.mentions,
+        m.decryptionPermissions,
+        m.senderAgent ?? null,
+      ],
+    });
     return rows[0];
   }
 

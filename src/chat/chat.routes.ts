@@ -58,7 +58,10 @@ const messageBody = z
     signature: base64Bytes({ exact: 64 }),
     mentions: z.array(agentName).max(10).default([]),
     decryptionPermissions: z
-      .object({ agents: z.enum(['allow', 'deny']).optional() })
+      .object({
+        // An allow-list names the only agents that may read the message through the gateway.
+        agents: z.union([z.enum(['allow', 'deny']), z.array(agentName).max(50)]).optional(),
+      })
       .strict()
       .default({}),
   })

@@ -1,3 +1,4 @@
+import { type AccessService, NoAccessError } from '../access/index.ts';
 import { base64Encode } from '../crypto/bytes.ts';
 import { verifyChatKeyWrapSignature } from '../crypto/chatkeys.ts';
 import { agentSenderId } from '../crypto/grants.ts';
@@ -76,6 +77,7 @@ function chatView(c: ChatRow, members: MemberRow[]): ChatView {
 }
 
 const MAX_GROUP_MEMBERS = 500;
+const SIGNING_KEY_CACHE_SIZE = 10_000;
 
 /** A person without a registered identity key cannot sign, so cannot chat yet. */
 function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
@@ -95,10 +97,12 @@ function requireSigningKey(key: Uint8Array | null | undefined): Uint8Array {
  */
 export class ChatService {
   private readonly repo: ChatRepository;
+  private readonly signingKeys = new Map<string, Uint8Array>();
 
   constructor(
     private readonly pool: Pool,
     private readonly events: ChatEvents,
+    private readonly access: AccessService,
   ) {
     this.repo = new ChatRepository(pool);
   }
@@ -106,13 +110,19 @@ export class ChatService {
   /** Only members see a chat; everyone else gets the same 404 as for a chat that does not exist. */
   async requireMember(chatId: string, userId: string): Promise<ChatRow> {
     const chat = await this.repo.chatForMember(chatId, userId);
-    if (!chat) throw new NotFoundError();
+    if (!chat) throw new NoAccessError();
     return chat;
   }
 
   private async signingKeyOf(userId: string): Promise<Uint8Array> {
+    const cached = this.signingKeys.get(userId);
+    if (cached) return cached;
     const [signer] = await this.repo.signers([userId]);
-    return requireSigningKey(signer?.identity_signing_key);
+    const key = requireSigningKey(signer?.identity_signing_key);
+    // An account's identity key never changes once set up (DESIGN §4), so it may be kept.
+    if (this.signingKeys.size >= SIGNING_KEY_CACHE_SIZE) this.signingKeys.clear();
+    this.signingKeys.set(userId, key);
+    return key;
   }
 
   /** Every wrap must be signed by `wrapperId` for exactly its chat, epoch and member. */
@@ -329,7 +339,7 @@ export class ChatService {
 
   /** The caller's wraps for every epoch it was given; the client verifies each wrapper's signature. */
   async myKeys(chatId: string, userId: string) {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     return (await this.repo.wrapsFor(chatId, userId)).map((w) => ({
       epoch: w.epoch,
       wrap: base64Encode(w.encrypted_key),
@@ -354,9 +364,13 @@ export class ChatService {
       decryptionPermissions: Record<string, unknown>;
     },
   ): Promise<{ message: MessageView; created: boolean }> {
-    const member = await this.repo.memberSigningKey(chatId, senderId);
-    if (!member) throw new NotFoundError();
-    const signingKey = requireSigningKey(member.identity_signing_key);
+    // The hot path is one round trip: membership is checked by the append itself. Every refusal
+    // asks about membership first, so a non-member still gets the same 404 as for no chat at all.
+    const refuse = async (err: Error): Promise<never> => {
+      await this.access.requireChatMember(senderId, chatId);
+      throw err;
+    };
+    const signingKey = await this.signingKeyOf(senderId).catch(refuse);
     let ok = false;
     try {
       ok = await verifyMessageSignature({
@@ -369,9 +383,9 @@ export class ChatService {
         senderEd25519PublicKey: signingKey,
       });
     } catch (err) {
-      throw new BadRequestError(`The message is malformed: ${(err as Error).message}`);
+      await refuse(new BadRequestError(`The message is malformed: ${(err as Error).message}`));
     }
-    if (!ok) throw new BadSignatureError('The message is not signed by its sender.');
+    if (!ok) await refuse(new BadSignatureError('The message is not signed by its sender.'));
     const row = await this.repo.appendMessage({
       id: input.id,
       chatId,
@@ -436,6 +450,8 @@ export class ChatService {
     senderId: string,
     input: { id: string; epoch: number; ciphertext: Uint8Array },
   ): Promise<MessageView> {
+    // A non-member learns nothing, not even whether the message id is taken.
+    const chat = await this.requireMember(chatId, senderId);
     const existing = await this.repo.messageById(input.id);
     if (existing) {
       const same =
@@ -446,7 +462,6 @@ export class ChatService {
       if (!same) throw new ConflictError('duplicate-id', 'Another message already has this id.');
       return messageView(existing);
     }
-    const chat = await this.requireMember(chatId, senderId);
     if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
     throw new ConflictError('conflict', 'The message could not be stored; retry it.');
   }
@@ -457,7 +472,7 @@ export class ChatService {
     cursor: { before?: number; after?: number },
     limit: number,
   ) {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const rows = await this.repo.history(
       chatId,
       { before: cursor.before?.toString(), after: cursor.after?.toString() },
@@ -472,7 +487,7 @@ export class ChatService {
   }
 
   async deleteMessage(chatId: string, userId: string, messageId: string): Promise<void> {
-    await this.requireMember(chatId, userId);
+    await this.access.requireChatMember(userId, chatId);
     const row = await this.repo.deleteMessage(messageId, chatId, userId);
     if (!row) throw new NotFoundError('No such message of yours.');
     await this.events.publish({ type: 'message.deleted', chatId, messageId, seq: Number(row.seq) });

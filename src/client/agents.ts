@@ -206,16 +206,28 @@ export class AgentsClient {
       .grants;
   }
 
+  /** Extends every grant this person made on `chatId` to the chat's current epoch (after a rotation). */
+  async extendChatGrants(chatId: string): Promise<GrantView[]> {
+    const mine = (await this.grants()).filter((g) => g.resourceId === chatId);
+    const out: GrantView[] = [];
+    for (const g of mine) out.push(await this.extendGrant(g));
+    return out;
+  }
+
   /**
    * Deletes the grant's wraps, then rotates the chat so the gateway's copy of the old epoch key
-   * opens nothing written from now on.
+   * opens nothing written from now on; this person's other agents' grants on that chat are
+   * extended to the new epoch, so revoking one agent does not cut off the others.
    */
   async revokeGrant(grantId: string): Promise<void> {
     const res = await this.c.http.request<{ resourceType: string; resourceId: string }>(
       `/api/agents/grants/${encodeURIComponent(grantId)}`,
       { method: 'DELETE' },
     );
-    if (res.resourceType === 'chat') await this.c.chats.rotate(res.resourceId);
+    if (res.resourceType === 'chat') {
+      await this.c.chats.rotate(res.resourceId);
+      await this.extendChatGrants(res.resourceId);
+    }
   }
 
   async audit(

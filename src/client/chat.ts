@@ -42,7 +42,7 @@ export interface SendOptions {
   mentions?: string[];
   replyTo?: string | null;
   /** `{ agents: 'deny' }` keeps granted agents from reading this one message. */
-  decryptionPermissions?: { agents?: 'allow' | 'deny' };
+  decryptionPermissions?: { agents?: 'allow' | 'deny' | string[] };
 }
 
 export class ChatsClient {

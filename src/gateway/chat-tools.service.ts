@@ -3,6 +3,7 @@ import type { AuditService } from '../audit/audit.service.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import type { GatewayKeys } from '../crypto/grants.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
+import { AppError } from '../errors.ts';
 import {
   type AccessDecision,
   type AgentCaller,
@@ -384,6 +385,14 @@ export class ChatToolsService {
       // Two runs of one job raced with the same id: the loser answers with the winner's message.
       const again = input.messageId && (await this.alreadyPosted(caller, meta, chat.id, id));
       if (again) return again;
+      // Someone rotated (or the owner left) between our read and the insert: nothing stored.
+      if (err instanceof AppError && (err.type === 'stale-epoch' || err.type === 'not-found')) {
+        throw new ToolRefusal(
+          'The chat changed while posting; nothing was posted.',
+          'Retry the call.',
+          'stale-epoch',
+        );
+      }
       throw err;
     }
     return { chatId: chat.id, messageId: posted.id, seq: posted.seq, epoch: chat.current_epoch };

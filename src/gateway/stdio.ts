@@ -62,14 +62,12 @@ export async function runStdio(
     const first = await authenticate().catch(() => {
       throw new StdioSetupError('the agent token is invalid, expired or revoked');
     });
-    const [permissions, keyed] = await Promise.all([
-      services.gateway.access.permissionsOf(first),
-      services.gateway.keyed(),
-    ]);
+    const keyed = await services.gateway.keyed();
     const server = buildMcpServer(keyed.parts, {
       caller: authenticate,
       meta: () => ({ requestId: randomUUID(), ip: null, userAgent: 'vutler-mcp-stdio' }),
-      permissions,
+      // Read per listing, so a long stdio session sees permission changes.
+      permissions: (who) => services.gateway.access.permissionsOf(who),
     });
     const stop = async () => {
       await server.close().catch(() => undefined);

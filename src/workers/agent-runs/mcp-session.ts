@@ -31,16 +31,13 @@ export function inProcessGateway(tokens: AgentTokenService, gateway: Gateway): M
         tokenExpiresAt: p.expiresAt,
       };
     };
-    const first = await authenticate();
-    const [permissions, keyed] = await Promise.all([
-      gateway.access.permissionsOf(first),
-      gateway.keyed(),
-    ]);
+    await authenticate();
+    const keyed = await gateway.keyed();
     const requestId = currentRequestId() ?? randomUUID();
     const server = buildMcpServer(keyed.parts, {
       caller: authenticate,
       meta: () => ({ requestId, ip: null, userAgent: 'vutler-worker' }),
-      permissions,
+      permissions: (who) => gateway.access.permissionsOf(who),
     });
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);

@@ -11,7 +11,9 @@ import {
 } from '../../../src/crypto/grants.ts';
 import { generateKeyPairsRaw } from '../../../src/crypto/identity.ts';
 import { sealMessage } from '../../../src/crypto/messages.ts';
-import { useTestServer } from '../../helpers/app.ts';
+import { ChatToolsService } from '../../../src/gateway/chat-tools.service.ts';
+import { Gateway } from '../../../src/gateway/gateway.module.ts';
+import { silentLogger, testConfig, useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
 
@@ -139,16 +141,23 @@ describe('what a database writer cannot make the gateway do', () => {
     await s.bob.client.chats.send(s.chat.id, 'deny canary', {
       decryptionPermissions: { agents: 'deny' },
     });
-    await t.db.pool.query(
-      `UPDATE messages SET decryption_permissions = '{"agents":["other-agent"]}' WHERE chat_id = $1 AND seq = 1`,
-      [s.chat.id],
-    );
+    await s.bob.client.chats.send(s.chat.id, 'only for other-agent', {
+      decryptionPermissions: { agents: ['other-agent'] },
+    });
+    await s.bob.client.chats.send(s.chat.id, 'for claude too', {
+      decryptionPermissions: { agents: ['other-agent', 'claude'] },
+    });
     const mcp = await mcpClient(t.server.url, s.token);
     const read = await mcp.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } });
     const msgs = (read.structuredContent as { messages: { status: string; text?: string }[] })
       .messages;
-    expect(msgs.map((m) => m.status)).toEqual(['withheld', 'withheld']);
-    expect(JSON.stringify(read)).not.toMatch(/deny canary|secret plans/);
+    expect(msgs.map((m) => [m.status, m.text])).toEqual([
+      ['ok', 'secret plans'],
+      ['withheld', undefined],
+      ['withheld', undefined],
+      ['ok', 'for claude too'],
+    ]);
+    expect(JSON.stringify(read)).not.toMatch(/deny canary|only for other-agent/);
     const search = await mcp.callTool({ name: 'search_messages', arguments: { query: 'canary' } });
     expect((search.structuredContent as { matches: unknown[] }).matches).toEqual([]);
     await mcp.close();
@@ -204,10 +213,31 @@ describe('what a database writer cannot make the gateway do', () => {
       .catch((e: { status: number; type: string }) => e);
     expect(res).toMatchObject({ status: 400, type: 'bad-signature' });
 
+    await s.alice.client.agents.setPermission({
+      agentName: 'helper',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+    });
+    await s.alice.client.agents.grantChat(s.chat.id, 'helper');
+    const helper = await s.alice.client.createAgentToken({ agentName: 'helper' });
     const before = (await s.alice.client.chats.get(s.chat.id)).currentEpoch;
     await s.alice.client.agents.revokeGrant(s.grant.grantId);
     expect((await s.alice.client.chats.get(s.chat.id)).currentEpoch).toBe(before + 1);
     expect(await s.alice.client.agents.grants('claude')).toEqual([]);
+    // The other agent keeps its access, now including the new epoch.
+    expect((await s.alice.client.agents.grants('helper'))[0]?.epochs).toEqual([before, before + 1]);
+    await s.bob.client.chats.send(s.chat.id, 'after revocation');
+    const claude = await mcpClient(t.server.url, s.token);
+    expect(
+      errorCode(await claude.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } })),
+    ).toBe('no-grant');
+    await claude.close();
+    const h = await mcpClient(t.server.url, helper.token);
+    const read = await h.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } });
+    expect(
+      (read.structuredContent as { messages: { text?: string }[] }).messages.map((m) => m.text),
+    ).toEqual(['secret plans', 'after revocation']);
+    await h.close();
   });
 });
 
@@ -235,5 +265,40 @@ describe('rate limits', () => {
     );
     expect(rows.rows[0].n).toBe(2);
     await mcp.close();
+  });
+});
+
+describe(ChatToolsService.name, () => {
+  const t = useTestServer({ VUTLER_GATEWAY_KEY: key });
+
+  it('posts nothing and says retry when the chat rotates between the check and the insert', async () => {
+    const s = await scenario(t.server.url);
+    const chats = t.server.vutler.services.chats;
+    const racing = new Gateway({
+      config: testConfig({ VUTLER_GATEWAY_KEY: key }),
+      logger: silentLogger,
+      pool: t.db.pool,
+      redis: t.redis,
+      loadKeys: () => t.server.vutler.services.gateway.keyed().then((k) => k.keys),
+      poster: {
+        postAsAgent: async (...a) => {
+          await s.bob.client.chats.rotate(s.chat.id);
+          return chats.postAsAgent(...a);
+        },
+      },
+    });
+    const service = (await racing.keyed()).parts.chats;
+    const caller = { tokenId: 'bench', userId: s.alice.id, agentName: 'claude' };
+    const meta = { toolName: 'post_message', requestId: 'r1', ip: null, userAgent: null };
+    await expect(
+      service.postMessage(caller, meta, { chatId: s.chat.id, text: 'late' }),
+    ).rejects.toMatchObject({
+      code: 'stale-epoch',
+    });
+    const agentMessages = await t.db.pool.query(
+      'SELECT count(*)::int AS n FROM messages WHERE chat_id = $1 AND sender_agent IS NOT NULL',
+      [s.chat.id],
+    );
+    expect(agentMessages.rows[0].n).toBe(0);
   });
 });
