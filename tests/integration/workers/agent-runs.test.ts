@@ -40,9 +40,16 @@ describe('agent runs from chat mentions (vutler worker + stand-in model)', () =>
       20_000,
     );
     const statuses = statusesOf(s.events, trigger.id);
-    expect(statuses.map((e) => e.status)).toEqual(['queued', 'thinking', 'tool', 'done']);
-    expect(statuses[2]?.tool).toBe('search_messages');
-    const replyId = statuses[3]?.replyId;
+    // "queued" comes from the relay, the rest from the run, so only those are strictly ordered.
+    expect(statuses.map((e) => e.status).sort()).toEqual(['done', 'queued', 'thinking', 'tool']);
+    expect(statuses.filter((e) => e.status !== 'queued').map((e) => e.status)).toEqual([
+      'thinking',
+      'tool',
+      'done',
+    ]);
+    expect(statuses.find((e) => e.status === 'tool')?.tool).toBe('search_messages');
+    const replyId = statuses.find((e) => e.status === 'done')?.replyId;
+    expect(replyId).toBeDefined();
 
     // Both members decrypt it and verify it was signed for the agent by the pinned gateway key.
     for (const who of [s.alice, s.bob]) {
