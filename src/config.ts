@@ -129,7 +129,7 @@ const envSchema = z.object({
     .default(2),
   ANTHROPIC_TIMEOUT_MS: positiveInt.default(120_000),
   VUTLER_AGENT_MAX_TOOL_ITERATIONS: positiveInt.max(50, { error: 'must be at most 50' }).default(6),
-  VUTLER_AGENT_CONTEXT_MESSAGES: positiveInt.max(200, { error: 'must be at most 200' }).default(30),
+  VUTLER_AGENT_CONTEXT_MESSAGES: positiveInt.max(100, { error: 'must be at most 100' }).default(20),
   VUTLER_AGENT_RUN_ATTEMPTS: positiveInt.max(50, { error: 'must be at most 50' }).default(5),
   VUTLER_WORKER_CONCURRENCY: positiveInt.max(256, { error: 'must be at most 256' }).default(8),
   VUTLER_WORKER_LOCK_MS: positiveInt.min(1000, { error: 'must be at least 1000' }).default(30_000),

@@ -31,7 +31,7 @@ export function inProcessGateway(tokens: AgentTokenService, gateway: Gateway): M
         tokenExpiresAt: p.expiresAt,
       };
     };
-    await authenticate();
+    // No separate check here: the first call (tools/list) authenticates like every other.
     const keyed = await gateway.keyed();
     const requestId = currentRequestId() ?? randomUUID();
     const server = buildMcpServer(keyed.parts, {
