@@ -18,6 +18,7 @@ import type {
 } from './chats.repository.ts';
 import type { EphemeralKeys, KeyringFailure } from './ephemeral.ts';
 import { openStored, type StoredMessage, sealAsAgent, signerOf, withheldFrom } from './messages.ts';
+import type { IdentityPins } from './pins.ts';
 import { ToolRefusal } from './refusal.ts';
 
 /** What the transport knows about the call, for the audit row. */
@@ -96,6 +97,7 @@ export class ChatToolsService {
     private readonly access: GatewayAccess,
     private readonly chats: GatewayChatsRepository,
     private readonly keys: EphemeralKeys,
+    private readonly pins: IdentityPins,
     private readonly audit: AuditService,
     private readonly poster: AgentPoster,
     private readonly gateway: GatewayKeys,
@@ -195,7 +197,7 @@ export class ChatToolsService {
     const people = [
       ...new Set(readable.filter((m) => !m.senderAgent && m.senderId).map((m) => m.senderId!)),
     ];
-    const signingKeys = await this.chats.signingKeys(people);
+    const signingKeys = await this.pins.senderKeys(people);
     let decrypted = 0;
     const messages = await Promise.all(
       rows.map(async (r, i): Promise<AgentMessage> => {

@@ -43,7 +43,6 @@ const SQL = {
     ORDER BY c.created_at DESC LIMIT 1000`,
   before: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
   after: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
-  signingKeys: `SELECT id, identity_signing_key FROM users WHERE id = ANY($1::uuid[])`,
   postedById: `SELECT id, chat_id, seq, sender_id, sender_agent, epoch FROM messages WHERE id = $1`,
 } as const;
 
@@ -75,18 +74,5 @@ export class GatewayChatsRepository implements ChatMembership {
         Pick<GatewayMessageRow, 'id' | 'chat_id' | 'seq' | 'sender_id' | 'sender_agent' | 'epoch'>
       >(SQL.postedById, [id])
     ).rows[0];
-  }
-
-  /** Registered signing keys of message senders (people), for verifying what they wrote. */
-  async signingKeys(userIds: string[]): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
-    if (userIds.length === 0) return out;
-    const { rows } = await this.db.query<{ id: string; identity_signing_key: Buffer | null }>(
-      SQL.signingKeys,
-      [userIds],
-    );
-    for (const r of rows)
-      if (r.identity_signing_key) out.set(r.id, new Uint8Array(r.identity_signing_key));
-    return out;
   }
 }

@@ -302,3 +302,53 @@ describe(ChatToolsService.name, () => {
     expect(agentMessages.rows[0].n).toBe(0);
   });
 });
+
+describe('message senders as the gateway pinned them', () => {
+  const t = useTestServer({ VUTLER_GATEWAY_KEY: key });
+
+  it('rejects a message a member forged in another member’s name after swapping their key', async () => {
+    const alice = await person(t.server.url, 'alice');
+    const bob = await person(t.server.url, 'bob');
+    const carol = await person(t.server.url, 'carol');
+    const chat = await alice.client.chats.create({ kind: 'group', memberIds: [bob.id, carol.id] });
+    await bob.client.chats.send(chat.id, 'the real bob');
+    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
+    await alice.client.agents.setPermission({
+      agentName: 'claude',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+    });
+    await alice.client.agents.grantChat(chat.id, 'claude');
+    const mcp = await mcpClient(t.server.url, token);
+    const texts = async () =>
+      (
+        (await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } }))
+          .structuredContent as { messages: { status: string; text?: string }[] }
+      ).messages.map((m) => [m.status, m.text]);
+    expect(await texts()).toEqual([['ok', 'the real bob']]);
+
+    const view = await bob.client.chats.send(chat.id, 'placeholder');
+    // Carol holds the chat key; with database access she makes herself "bob" and writes as him.
+    await t.db.pool.query('UPDATE users SET identity_signing_key = $2 WHERE id = $1', [
+      bob.id,
+      Buffer.from(carol.client.identityPublic!.ed25519PublicKey),
+    ]);
+    const chatKey = await carol.client.chats.key(chat.id, 0);
+    const forged = await sealMessage({
+      chatKey,
+      messageId: view.id,
+      senderId: bob.id,
+      body: { text: 'bob says: wire the money', replyTo: null, attachments: [] },
+      signingKey: carol.client.identity!.ed25519.privateKey,
+    });
+    await t.db.pool.query(
+      'UPDATE messages SET encrypted_content = $2, signature = $3 WHERE id = $1',
+      [view.id, Buffer.from(forged.encryptedContent), Buffer.from(forged.signature)],
+    );
+    expect(await texts()).toEqual([
+      ['ok', 'the real bob'],
+      ['rejected', undefined],
+    ]);
+    await mcp.close();
+  });
+});
