@@ -152,4 +152,18 @@ describe('agent runs without an Anthropic key', () => {
     expect(t.workers[0]!.lines.join('\n')).toContain('ANTHROPIC_API_KEY is not set');
     s.live.close();
   });
+
+  it('warns at start, naming the policy, when Redis may evict jobs', async () => {
+    expect(t.workers[0]!.lines.join('\n')).not.toContain('maxmemory-policy is');
+    await t.redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      const w = await t.startWorker({ ANTHROPIC_API_KEY: '' });
+      expect(w.lines.join('\n')).toContain(
+        'Redis maxmemory-policy is \\"allkeys-lru\\", not \\"noeviction\\"',
+      );
+      await w.stop();
+    } finally {
+      await t.redis.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+  });
 });
