@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
+import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -30,6 +31,16 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
+import { membershipFromAccess } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +50,10 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
   /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
   gatewayKeys?: LoadedGatewayKeys;
 }
@@ -52,6 +67,9 @@ export interface Services {
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  files: VdriveService;
+  shares: SharesService;
+  directory: DirectoryService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -67,6 +85,13 @@ export function createServices(deps: AppDeps): Services {
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
     keys: new KeysService(auth),
@@ -82,7 +107,17 @@ export function createServices(deps: AppDeps): Services {
       poster: chats,
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
     }),
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -126,7 +161,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
@@ -148,6 +187,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       gateway: services.gateway,
     }),
   );
+  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
@@ -156,6 +198,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -163,7 +206,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      clearInterval(reaper);
+      await hub.stop();
+    },
   };
 }

@@ -166,7 +166,8 @@ async function main() {
               m[e.status] ??= now;
               marks.set(e.messageId, m);
             }
-          } else if (e.type === 'message' && e.message.senderAgent === 'claude') {
+          } else if (e.type === 'message' && e.message.body?.replyTo) {
+            // Only the agent's replies answer a message in this benchmark.
             const trigger = e.message.body?.replyTo;
             if (trigger && e.message.status === 'ok' && !replies.has(trigger)) {
               replies.set(trigger, now);

@@ -58,7 +58,7 @@ describe('agent runs survive dead workers and a Redis that forgets', () => {
     const reply = (await s.bob.client.chats.history(s.chat.id)).find(
       (m) => m.id === replies[0]!.id,
     );
-    expect(reply).toMatchObject({ status: 'ok', senderAgent: 'claude' });
+    expect(reply?.status).toBe('ok');
     expect(reply?.body?.text).toBe('canary-kill-answer-5e2a');
     const row = await t.db.pool.query(
       "SELECT outcome FROM outbox WHERE payload->>'messageId' = $1",

@@ -60,9 +60,17 @@ describe('post_message with a caller-chosen messageId (what makes agent replies 
       arguments: { chatId: b.chat.id, text: 'theirs', messageId },
     });
     expect(errorCode(taken)).toBe('duplicate-id');
-    const mine = (await a.peer.client.chats.history(a.chat.id)).filter((m) => m.senderAgent);
-    expect(mine.map((m) => m.body?.text)).toEqual(['mine']);
-    expect((await b.peer.client.chats.history(b.chat.id)).filter((m) => m.senderAgent)).toEqual([]);
+    const agentRows = async (chatId: string) =>
+      (
+        await t.db.pool.query(
+          'SELECT id FROM messages WHERE chat_id = $1 AND sender_agent IS NOT NULL',
+          [chatId],
+        )
+      ).rows;
+    expect(await agentRows(a.chat.id)).toEqual([{ id: messageId }]);
+    expect(await agentRows(b.chat.id)).toEqual([]);
+    const mine = (await a.peer.client.chats.history(a.chat.id)).find((m) => m.id === messageId);
+    expect(mine?.body?.text).toBe('mine');
     const notV7 = await a.mcp.callTool({
       name: 'post_message',
       arguments: { chatId: a.chat.id, text: 'x', messageId: crypto.randomUUID() },
