@@ -29,6 +29,7 @@ import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
+import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import type { ServerSecrets } from './secrets.ts';
 
 export interface AppDeps {
@@ -52,6 +53,8 @@ export interface Services {
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  /** The authorization server for /mcp (src/oauth). */
+  oauth: OAuthService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -74,6 +77,7 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
+    oauth: createOAuth(deps.pool, deps.config.oauth),
     gateway: new Gateway({
       config: deps.config,
       logger: deps.logger,
@@ -141,7 +145,16 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', auditRoutes(services.auth, services.gateway.audit));
   app.route(
     '/',
+    oauthRoutes({
+      oauth: services.oauth,
+      auth: services.auth,
+      publicOrigins: deps.config.gateway.publicOrigins,
+    }),
+  );
+  app.route(
+    '/',
     mcpRoutes({
+      oauth: services.oauth,
       publicOrigins: deps.config.gateway.publicOrigins,
       trustProxy: deps.config.http.trustProxy,
       tokens: services.agentTokens,

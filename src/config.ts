@@ -114,6 +114,14 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_OAUTH_ACCESS_TTL_SECONDS: positiveInt
+    .max(86_400, { error: 'must be at most 86400' })
+    .default(900),
+  VUTLER_OAUTH_REFRESH_TTL_DAYS: positiveInt.max(365, { error: 'must be at most 365' }).default(30),
+  VUTLER_OAUTH_CIMD_CA_FILE: z.string().min(1).optional(),
+  VUTLER_OAUTH_CIMD_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false'),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -170,6 +178,15 @@ export interface Config {
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
   };
+  oauth: {
+    /** Access tokens for /mcp live this long; clients refresh them. */
+    accessTtlSeconds: number;
+    refreshTtlDays: number;
+    /** Extra CA (PEM file) trusted when fetching Client ID Metadata Documents. */
+    cimdCaFile: string | undefined;
+    /** Whether metadata documents may live on private/loopback addresses (tests, closed networks). */
+    cimdAllowPrivate: boolean;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -224,6 +241,12 @@ export function loadConfig(env: Env = process.env): Config {
       rateUser: e.VUTLER_GATEWAY_RATE_USER,
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       agentToken: e.VUTLER_AGENT_TOKEN,
+    },
+    oauth: {
+      accessTtlSeconds: e.VUTLER_OAUTH_ACCESS_TTL_SECONDS,
+      refreshTtlDays: e.VUTLER_OAUTH_REFRESH_TTL_DAYS,
+      cimdCaFile: e.VUTLER_OAUTH_CIMD_CA_FILE,
+      cimdAllowPrivate: e.VUTLER_OAUTH_CIMD_ALLOW_PRIVATE === 'true',
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

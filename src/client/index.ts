@@ -42,6 +42,7 @@ import {
   openLive,
   type WebSocketConstructor,
 } from './live.ts';
+import { ConnectedClientsClient } from './oauth.ts';
 
 export type {
   AuditEntryView,
@@ -53,6 +54,7 @@ export type {
 export { AgentsClient, MemoryGatewayPinStore } from './agents.ts';
 export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
+export { ConnectedClientsClient, type ConnectedClientView } from './oauth.ts';
 export { ChatsClient, VutlerApiError, VutlerClientError };
 
 export interface ClientOptions {
@@ -120,11 +122,14 @@ export class VutlerClient {
   readonly chats: ChatsClient;
   /** Agents: the pinned gateway key, permissions, grants, audit log. */
   readonly agents: AgentsClient;
+  /** MCP clients connected by OAuth consent. */
+  readonly connectedClients: ConnectedClientsClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
     this.chats = new ChatsClient(this);
     this.agents = new AgentsClient(this, opts.gatewayPins ?? new MemoryGatewayPinStore());
+    this.connectedClients = new ConnectedClientsClient(this);
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
