@@ -55,3 +55,27 @@ export class MemoryProvider implements OAuthClientProvider {
     return this.verifier;
   }
 }
+
+export const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** The consent the page's script sends, made directly with the person's session token. */
+export async function consent(
+  baseUrl: string,
+  sessionToken: string,
+  request: Record<string, string>,
+  agentName = 'agent',
+): Promise<Response> {
+  return fetch(`${baseUrl}/api/oauth/consent`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sessionToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ request, decision: 'approve', agentName }),
+  });
+}
+
+export function token(baseUrl: string, params: Record<string, string>): Promise<Response> {
+  return fetch(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: FORM,
+    body: new URLSearchParams(params),
+  });
+}
