@@ -4,13 +4,19 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
+import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
+import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
+import { AuthRepository } from './auth/auth.repository.ts';
 import { authRoutes } from './auth/auth.routes.ts';
 import { type AuthLimits, AuthService, LIMITS } from './auth/auth.service.ts';
 import { keysRoutes } from './auth/keys.routes.ts';
 import { KeysService } from './auth/keys.service.ts';
+import { RecoveryChallenges } from './auth/recovery-challenges.ts';
+import { SessionRepository } from './auth/session.repository.ts';
+import { SessionService } from './auth/session.service.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -31,6 +37,16 @@ import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
+import { membershipFromAccess } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -40,6 +56,10 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
   /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
   gatewayKeys?: LoadedGatewayKeys;
 }
@@ -48,32 +68,61 @@ export interface Services {
   /** People's access to resources: the one batched check (src/access). */
   access: AccessService;
   auth: AuthService;
+  /** Authenticates sessions; the hub asks it which sessions are still live. */
+  sessions: SessionService;
   keys: KeysService;
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  files: VdriveService;
+  shares: SharesService;
+  directory: DirectoryService;
   /** The authorization server for /mcp (src/oauth). */
   oauth: OAuthService;
 }
 
 export function createServices(deps: AppDeps): Services {
   installNodeEd25519();
-  const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const limits = { ...LIMITS, ...deps.limits };
+  const { allowWeakKdf } = deps.config.auth;
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
-  const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
-    allowWeakKdf: deps.config.env !== 'production',
+  // Repositories are built once here; each service gets only what it uses.
+  const users = new AuthRepository(deps.pool);
+  const sessions = new SessionService(new SessionRepository(deps.pool), {
+    serverKey: deps.secrets.serverKey,
     logger: deps.logger,
-    limits: { ...LIMITS, ...deps.limits },
-    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+  });
+  const auth = new AuthService(users, sessions, rateLimits, {
+    serverKey: deps.secrets.serverKey,
+    allowWeakKdf,
+    limits,
+  });
+  const keys = new KeysService({
+    users,
+    sessions,
+    rateLimits,
+    challenges: new RecoveryChallenges(deps.redis, deps.config.redis.prefix),
+    limits,
+    allowWeakKdf,
   });
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
-    keys: new KeysService(auth),
-    agentTokens: new AgentTokenService(auth.repo),
+    sessions,
+    keys,
+    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
     access,
     chats,
@@ -86,7 +135,17 @@ export function createServices(deps: AppDeps): Services {
       poster: chats,
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
     }),
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -123,31 +182,35 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.sessions, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
     maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
-  app.route('/api', authRoutes(services.auth, routeOpts));
-  app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
-  app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
-  app.route('/api', chatRoutes(services.auth, services.chats));
-  app.route('/api', gatewayRoutes(services.auth, services.gateway));
-  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
+  app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
+  app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
+  app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
+  app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', gatewayRoutes(services.sessions, services.gateway));
+  app.route('/api', auditRoutes(services.sessions, services.gateway.audit));
   app.route(
     '/',
     oauthRoutes({
       oauth: services.oauth,
-      auth: services.auth,
+      sessions: services.sessions,
       publicOrigins: deps.config.gateway.publicOrigins,
     }),
   );
@@ -161,6 +224,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       gateway: services.gateway,
     }),
   );
+  app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.sessions, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
@@ -169,6 +235,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -176,7 +243,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      clearInterval(reaper);
+      await hub.stop();
+    },
   };
 }

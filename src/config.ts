@@ -89,8 +89,32 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
     .default('vutler'),
+  VUTLER_STORAGE: z.enum(['fs', 'webdav'], { error: 'must be fs or webdav' }).default('fs'),
   VUTLER_STORAGE_DIR: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_URL: z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL, e.g. https://nas.local:5006/vutler')
+    .optional(),
+  VUTLER_STORAGE_WEBDAV_USERNAME: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_PASSWORD: z.string().min(1).optional(),
+  VUTLER_STORAGE_QUOTA_BYTES: positiveInt.default(10 * 1024 ** 3),
+  VUTLER_STORAGE_REAP_AFTER_HOURS: positiveInt.default(24),
+  VUTLER_AT_REST_KEYS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((e) => /^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/.test(e.trim())),
+      'must be comma-separated id:base64 entries of 32-byte keys (id:$(openssl rand -base64 32)), newest last',
+    )
+    .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -163,7 +187,28 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
-  storage: { dir: string };
+  auth: {
+    /**
+     * Let accounts register Argon2id costs below the default (m=64 MiB, t=3, p=1) and off the
+     * ladder of allowed costs. For tests and development only: never in production.
+     */
+    allowWeakKdf: boolean;
+  };
+  storage: {
+    backend: 'fs' | 'webdav';
+    /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
+    dir: string;
+    /** `webdav`: the collection chunks go into, and its credentials. */
+    webdav: { url: string; username: string | undefined; password: string | undefined } | undefined;
+    /** Ciphertext bytes one user may store. */
+    quotaBytes: number;
+    /** Uploads untouched for this long are abandoned: the reaper removes their blobs. */
+    reapAfterMs: number;
+  };
+  atRest: {
+    /** `[id, key]`, newest last; absent: generated once into `dataDir/at-rest.keys`. */
+    keys: Array<{ id: string; key: Uint8Array }> | undefined;
+  };
   gateway: {
     keyFile: string;
     /** The key line itself (takes precedence over the file): for deployments with a secret store. */
@@ -210,7 +255,17 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${first?.message ?? 'is invalid'}`);
   }
   const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.VUTLER_KDF_ALLOW_WEAK === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_KDF_ALLOW_WEAK cannot be true in production',
+    );
+  }
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
+  if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_STORAGE_WEBDAV_URL is required when VUTLER_STORAGE=webdav',
+    );
+  }
   return {
     env: e.NODE_ENV,
     http: {
@@ -229,7 +284,28 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
-    storage: { dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')) },
+    auth: {
+      allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+    },
+    storage: {
+      backend: e.VUTLER_STORAGE,
+      dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),
+      webdav: e.VUTLER_STORAGE_WEBDAV_URL
+        ? {
+            url: e.VUTLER_STORAGE_WEBDAV_URL,
+            username: e.VUTLER_STORAGE_WEBDAV_USERNAME,
+            password: e.VUTLER_STORAGE_WEBDAV_PASSWORD,
+          }
+        : undefined,
+      quotaBytes: e.VUTLER_STORAGE_QUOTA_BYTES,
+      reapAfterMs: e.VUTLER_STORAGE_REAP_AFTER_HOURS * 3_600_000,
+    },
+    atRest: {
+      keys: e.VUTLER_AT_REST_KEYS?.split(',').map((entry) => {
+        const [id, b64] = entry.trim().split(':') as [string, string];
+        return { id, key: new Uint8Array(Buffer.from(b64, 'base64')) };
+      }),
+    },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
       key: e.VUTLER_GATEWAY_KEY,

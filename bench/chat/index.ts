@@ -254,7 +254,7 @@ async function startVutler(
     async ({ c, m, members }) => {
       const p = people[m]!;
       await p.client.chats.key(chatIds[c]!, 0);
-      for (const o of members) await p.client.chats.identityOf(people[o]!.id);
+      for (const o of members) await p.client.trust.identityOf(people[o]!.id);
     },
   );
   let echoes = 0;

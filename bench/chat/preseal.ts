@@ -4,7 +4,7 @@
  */
 
 import type { VutlerClient } from '../../src/client/index.ts';
-import { base64Encode } from '../../src/crypto/bytes.ts';
+import { base64Encode, randomBytes } from '../../src/crypto/bytes.ts';
 import { sealMessage } from '../../src/crypto/messages.ts';
 import { uuidv7 } from '../../src/crypto/uuid.ts';
 
@@ -27,15 +27,25 @@ export async function preseal(
   if (!user || !identity) throw new Error('preseal: log in with encryption set up first');
   const chatKey = await client.chats.key(chatId, epoch);
   const out: Presealed[] = [];
+  // One sender chain per call, in hand-out order (the server checks signatures, not continuity).
+  const chainId = randomBytes(16);
+  let prev: Uint8Array = new Uint8Array(32);
   for (let i = 0; i < count; i++) {
     const id = uuidv7();
+    const chain = { chainId, counter: i, prev };
     const sealed = await sealMessage({
       chatKey,
-      messageId: id,
-      senderId: user.id,
+      header: {
+        messageId: id,
+        sender: { kind: 'user', userId: user.id },
+        chain,
+        mentions: [],
+        decryptionPermissions: {},
+      },
       body: { text, replyTo: null, attachments: [] },
       signingKey: identity.ed25519.privateKey,
     });
+    prev = sealed.hash;
     out.push({
       id,
       body: JSON.stringify({
@@ -43,6 +53,7 @@ export async function preseal(
         epoch,
         ciphertext: base64Encode(sealed.encryptedContent),
         signature: base64Encode(sealed.signature),
+        chain: { id: base64Encode(chainId), counter: i, prev: base64Encode(chain.prev) },
         mentions: [],
         decryptionPermissions: {},
       }),

@@ -155,14 +155,20 @@ async function cryptoPerCall() {
   const sealed = await Promise.all(
     Array.from({ length: MESSAGES }, async () => {
       const messageId = uuidv7();
+      const header = {
+        messageId,
+        sender: { kind: 'user' as const, userId: 'u' },
+        chain: { chainId: new Uint8Array(16), counter: 0, prev: new Uint8Array(32) },
+        mentions: [],
+        decryptionPermissions: {},
+      };
       const m = await sealMessage({
         chatKey: ck,
-        messageId,
-        senderId: 'u',
+        header,
         body: { text: 'x'.repeat(200), replyTo: null, attachments: [] },
         signingKey: owner.keys.ed25519.privateKey,
       });
-      return { messageId, ...m };
+      return { header, ...m };
     }),
   );
   const rounds = 40;
@@ -183,11 +189,10 @@ async function cryptoPerCall() {
       sealed.map((m) =>
         openMessage({
           chatKey: opened.chatKey,
-          messageId: m.messageId,
-          senderId: 'u',
+          header: m.header,
           encryptedContent: m.encryptedContent,
           signature: m.signature,
-          senderEd25519PublicKey: owner.raw.ed25519Public,
+          signerEd25519PublicKey: owner.raw.ed25519Public,
         }),
       ),
     );

@@ -2,15 +2,22 @@
  * `VutlerClient`: the people-side flows (register, E2E setup, login on a new device, recovery,
  * passphrase change, agent tokens) for the web app, the CLI and the tests. Runs in the browser
  * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
- * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
+ * the server receives the derived authKey, a signature over a one-time recovery challenge, and
+ * envelopes it cannot open.
  */
-import type { AgentTokenView } from '../auth/types.ts';
+import type {
+  AgentTokenView,
+  AuthAnswer,
+  IssuedSession,
+  PublicUser,
+  RecoverAnswer,
+  RecoveryChallengeAnswer,
+} from '../auth/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
   assertIdentityPublic,
   createIdentity,
-  fingerprint,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -20,6 +27,7 @@ import {
 } from '../crypto/identity.ts';
 import { createMasterKey, rewrapMasterKey, unwrapMasterKey } from '../crypto/masterkey.ts';
 import {
+  checkKdfParams,
   derivePassphraseKeys,
   type KdfParams,
   type KdfParamsJson,
@@ -32,10 +40,16 @@ import {
   deriveRecoverySecrets,
   generateRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
+  signRecoveryChallenge,
 } from '../crypto/recovery.ts';
-import { AgentsClient, type GatewayPinStore, MemoryGatewayPinStore } from './agents.ts';
+import { AgentsClient } from './agents.ts';
 import { ChatsClient } from './chat.ts';
+import type { ClientContext, Me } from './context.ts';
+import { DriveClient } from './drive.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
+import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
+import { IndexedDbKeyStore } from './keystore-idb.ts';
 import {
   type LiveOptions,
   type LiveSubscription,
@@ -43,6 +57,7 @@ import {
   type WebSocketConstructor,
 } from './live.ts';
 import { ConnectedClientsClient } from './oauth.ts';
+import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type {
   AuditEntryView,
@@ -51,40 +66,60 @@ export type {
   PermissionView,
   PinnedGateway,
 } from './agents.ts';
-export { AgentsClient, MemoryGatewayPinStore } from './agents.ts';
-export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export { AgentsClient, deviceGatewayPins } from './agents.ts';
+export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
+export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
+export {
+  DriveClient,
+  makePreview,
+  readAllBytes,
+  textPreview,
+  UploadInterruptedError,
+} from './drive.ts';
+export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export { ConnectedClientsClient, type ConnectedClientView } from './oauth.ts';
-export { ChatsClient, VutlerApiError, VutlerClientError };
+export type { MessageStatus, SequenceStatus } from './types.ts';
+export {
+  ChatsClient,
+  DeviceState,
+  IdentityChangedError,
+  IndexedDbKeyStore,
+  MemoryKeyStore,
+  TrustClient,
+  VutlerApiError,
+  VutlerClientError,
+};
 
 export interface ClientOptions {
   baseUrl: string;
   fetch?: FetchLike;
-  /** Argon2id cost for new passphrases; production default m=64 MiB, t=3, p=1. */
+  /**
+   * Argon2id cost for new passphrases: default m=64 MiB, t=3, p=1. A production server accepts
+   * only the rungs of `KDF_COST_LADDER` (64, 128 or 256 MiB, t=3, p=1).
+   */
   kdfCost?: { memoryKiB: number; iterations: number; parallelism: number };
-  /** Accept Argon2id costs below the floor (tests only: a server could otherwise weaken them). */
+  /** Accept Argon2id costs below the default (tests only: a server could otherwise weaken them). */
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
-  /** Where the gateway key is pinned (the device key store); default: in memory. */
-  gatewayPins?: GatewayPinStore;
+  /**
+   * This device's key store (pins, log heads, chain positions). Default: in memory, i.e. the
+   * device forgets everything when the client goes away — use `FileKeyStore` (Node) or
+   * `IndexedDbKeyStore` (browser) for a real device.
+   */
+  keyStore?: KeyStore;
+  /**
+   * Browser pages: authenticate with the HttpOnly session cookie the server sets, plus the CSRF
+   * token, and keep no bearer token in memory.
+   */
+  cookieSession?: boolean;
+  /** Runs the Argon2id derivation elsewhere (the web app: in a Web Worker); same contract. */
+  derivePassphraseKeys?: typeof derivePassphraseKeys;
 }
 
-export interface User {
-  id: string;
-  email: string;
-  displayName: string | null;
-  encryptionEnabled: boolean;
-  createdAt: string;
-}
-
-export interface Session {
-  token: string;
-  csrfToken: string;
-  sessionId: string;
-  purpose: 'login' | 'recovery';
-  expiresAt: string;
-}
+export type User = PublicUser;
+export type Session = IssuedSession;
 
 export interface PendingSetup {
   /** Show once; the user writes it down. */
@@ -97,19 +132,18 @@ export interface PendingSetup {
 
 export type AgentToken = AgentTokenView;
 
-interface AuthResult {
-  user: User;
-  session: Session;
-}
-
 interface MyKeysResponse {
   kdf: KdfParamsJson;
   masterKeyEncrypted: string;
   identity: { public: IdentityPublicJson; wrappedPrivateKeys: string };
 }
 
-export class VutlerClient {
+export class VutlerClient implements ClientContext {
   readonly http: Http;
+  readonly keyStore: KeyStore;
+  /** Pinned identities, safety numbers and verification. */
+  readonly trust: TrustClient;
+  private deviceState: DeviceState | undefined;
   user: User | undefined;
   session: Session | undefined;
   /** Non-extractable; present once encryption is set up or unlocked on this device. */
@@ -122,14 +156,49 @@ export class VutlerClient {
   readonly chats: ChatsClient;
   /** Agents: the pinned gateway key, permissions, grants, audit log. */
   readonly agents: AgentsClient;
+  /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
+  readonly drive: DriveClient;
   /** MCP clients connected by OAuth consent. */
   readonly connectedClients: ConnectedClientsClient;
 
   constructor(private readonly opts: ClientOptions) {
-    this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
-    this.chats = new ChatsClient(this);
-    this.agents = new AgentsClient(this, opts.gatewayPins ?? new MemoryGatewayPinStore());
+    this.http = new Http(
+      opts.baseUrl,
+      opts.fetch ?? ((input, init) => fetch(input, init)),
+      opts.cookieSession === true,
+    );
+    this.keyStore = opts.keyStore ?? new MemoryKeyStore();
+    this.trust = new TrustClient(this);
+    this.chats = new ChatsClient(this, this.trust);
+    this.agents = new AgentsClient(this);
     this.connectedClients = new ConnectedClientsClient(this);
+    this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
+      const me = this.unlocked();
+      if (!this.masterKey)
+        throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+      return {
+        userId: me.id,
+        masterKey: this.masterKey,
+        signingKey: me.identity.ed25519.privateKey,
+      };
+    });
+  }
+
+  /** ClientContext: the unlocked account. */
+  unlocked(): Me {
+    const user = this.user;
+    if (!user || !this.identity || !this.identityPublic)
+      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+    return { id: user.id, identity: this.identity, identityPublic: this.identityPublic };
+  }
+
+  /** ClientContext: this device's state for the logged-in account. */
+  device(): DeviceState {
+    const user = this.user;
+    if (!user) throw new VutlerClientError('not-logged-in', 'Log in first.');
+    if (this.deviceState?.owner !== user.id)
+      this.deviceState = new DeviceState(this.keyStore, user.id);
+    return this.deviceState;
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
@@ -144,13 +213,38 @@ export class VutlerClient {
       );
     const url = new URL('/ws', this.opts.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return openLive(url.toString(), this.session.token, this.chats, Impl, opts);
+    // In cookie mode the upgrade carries the cookie and hello names no token.
+    const token = this.opts.cookieSession ? undefined : this.session.token;
+    return openLive(url.toString(), token, this.chats, Impl, opts);
   }
 
   private derive(passphrase: string, params: KdfParams) {
-    return derivePassphraseKeys(passphrase, params, {
+    const derive = this.opts.derivePassphraseKeys ?? derivePassphraseKeys;
+    return derive(passphrase, params, {
       allowWeakParams: this.opts.allowWeakKdf === true,
     });
+  }
+
+  /**
+   * KDF params as the server states them, refused (before any Argon2 run, before any authKey is
+   * sent) when weaker than the default: a lying server would otherwise get an authKey that is
+   * cheap to brute-force offline.
+   */
+  private serverKdf(json: KdfParamsJson): KdfParams {
+    let params: KdfParams;
+    try {
+      params = kdfParamsFromJson(json);
+      checkKdfParams(params, { allowWeak: this.opts.allowWeakKdf === true });
+    } catch (err) {
+      if (isCryptoError(err)) {
+        throw new VutlerClientError(
+          'kdf-too-weak',
+          `The server asked for key-derivation parameters this client refuses: ${err.message}.`,
+        );
+      }
+      throw err;
+    }
+    return params;
   }
 
   private freshKdf(): KdfParams {
@@ -158,8 +252,13 @@ export class VutlerClient {
   }
 
   private adopt(session: Session, user?: User) {
-    this.session = session;
-    this.http.token = session.token;
+    if (this.opts.cookieSession) {
+      this.session = { ...session, token: '' };
+      this.http.csrfToken = session.csrfToken;
+    } else {
+      this.session = session;
+      this.http.token = session.token;
+    }
     if (user) this.user = user;
   }
 
@@ -176,7 +275,7 @@ export class VutlerClient {
   }): Promise<User> {
     const kdf = this.freshKdf();
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/register', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/register', {
       body: {
         email: input.email,
         displayName: input.displayName,
@@ -201,7 +300,6 @@ export class VutlerClient {
       throw new VutlerClientError('no-passphrase-key', 'Register or log in on this device first.');
     const phrase = generateRecoveryPhrase();
     const recovery = await deriveRecoverySecrets(phrase);
-    recovery.proof.fill(0);
     const mk = await createMasterKey({ kek: this.kek, recoveryKey: recovery.recoveryKey });
     const identity = await createIdentity(mk.masterKey, user.id);
     const positions = pickConfirmationPositions(confirmWords);
@@ -221,7 +319,7 @@ export class VutlerClient {
           body: {
             masterKeyEncrypted: base64Encode(mk.wrappedForPassphrase),
             recoveryWrappedMasterKey: base64Encode(mk.wrappedForRecovery),
-            recoveryVerifier: recovery.verifier,
+            recoveryPublicKey: base64Encode(recovery.publicKey),
             identity: {
               public: identityPublicToJson(identity.publicIdentity),
               wrappedPrivateKeys: base64Encode(identity.wrappedPrivate),
@@ -232,6 +330,7 @@ export class VutlerClient {
         this.identity = identity.keys;
         this.identityPublic = identity.publicIdentity;
         this.user = { ...user, encryptionEnabled: true };
+        await this.trust.pinSelf();
       },
     };
   }
@@ -252,9 +351,9 @@ export class VutlerClient {
     const params = await this.http.request<{ kdf: KdfParamsJson }>('/api/auth/params', {
       query: { email: input.email },
     });
-    const kdf = kdfParamsFromJson(params.kdf);
+    const kdf = this.serverKdf(params.kdf);
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/login', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/login', {
       body: { email: input.email, authKey: base64Encode(authKey) },
     });
     authKey.fill(0);
@@ -263,6 +362,42 @@ export class VutlerClient {
     this.adopt(res.session, res.user);
     if (res.user.encryptionEnabled) await this.unlock();
     return res.user;
+  }
+
+  /**
+   * After a page reload: the cookie session survives, the keys in memory do not. Re-derives them
+   * from the passphrase and opens the envelopes, without a new login or session.
+   */
+  async unlockSession(passphrase: string): Promise<User> {
+    const me = await this.http.request<{ user: User; csrfToken: string }>('/api/me');
+    this.user = me.user;
+    this.http.csrfToken = me.csrfToken;
+    this.session ??= {
+      token: this.http.token ?? '',
+      csrfToken: me.csrfToken,
+      sessionId: '',
+      purpose: 'login',
+      expiresAt: '',
+    };
+    if (!me.user.encryptionEnabled)
+      throw new VutlerClientError('not-set-up', 'Encryption is not set up yet: sign in again.');
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const kdf = kdfParamsFromJson(keys.kdf);
+    const { authKey, kek } = await this.derive(passphrase, kdf);
+    authKey.fill(0);
+    const mk = await unwrapMasterKey(
+      kek,
+      'passphrase',
+      base64Decode(keys.masterKeyEncrypted),
+    ).catch((err: unknown) => {
+      if (isCryptoError(err, 'decrypt_failed'))
+        throw new VutlerClientError('wrong-passphrase', 'Wrong passphrase.');
+      throw err;
+    });
+    this.kek = kek;
+    this.kdf = kdf;
+    await this.openIdentity(mk, me.user.id, keys);
+    return me.user;
   }
 
   /** Fetches this user's envelopes and opens them with the passphrase key. */
@@ -295,6 +430,7 @@ export class VutlerClient {
     this.masterKey = mk;
     this.identity = identity;
     this.identityPublic = publicIdentity;
+    await this.trust.pinSelf();
   }
 
   /**
@@ -303,12 +439,16 @@ export class VutlerClient {
    */
   async recover(input: { email: string; phrase: string; newPassphrase: string }): Promise<User> {
     const secrets = await deriveRecoverySecrets(input.phrase);
-    const res = await this.http.request<{
-      userId: string;
-      recoveryWrappedMasterKey: string;
-      session: Session;
-    }>('/api/keys/recover', { body: { email: input.email, proof: base64Encode(secrets.proof) } });
-    secrets.proof.fill(0);
+    // Challenge-response: the signature covers a single-use nonce, so a recorded request is useless.
+    const challenge = await this.http.request<RecoveryChallengeAnswer>(
+      '/api/keys/recover/challenge',
+      { body: { email: input.email } },
+    );
+    const nonce = base64Decode(challenge.nonce, RECOVERY_NONCE_BYTES);
+    const signature = await signRecoveryChallenge(secrets.signingKey, input.email, nonce);
+    const res = await this.http.request<RecoverAnswer>('/api/keys/recover', {
+      body: { email: input.email, nonce: challenge.nonce, signature: base64Encode(signature) },
+    });
     const envelope = base64Decode(res.recoveryWrappedMasterKey);
     // Fails here (not after the server accepted a new passphrase) if the envelope is not ours.
     await unwrapMasterKey(secrets.recoveryKey, 'recovery', envelope);
@@ -340,7 +480,7 @@ export class VutlerClient {
   async changePassphrase(input: { current: string; next: string }): Promise<void> {
     this.requireUser();
     const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
-    const currentKdf = kdfParamsFromJson(keys.kdf);
+    const currentKdf = this.serverKdf(keys.kdf);
     const current = await this.derive(input.current, currentKdf);
     const kdf = this.freshKdf();
     const next = await this.derive(input.next, kdf);
@@ -379,9 +519,12 @@ export class VutlerClient {
     await this.http.request('/api/auth/logout', { method: 'POST' });
     this.session = undefined;
     this.http.token = undefined;
+    this.http.csrfToken = undefined;
     this.masterKey = undefined;
     this.identity = undefined;
     this.kek = undefined;
+    this.kdf = undefined;
+    this.chats.forget();
   }
 
   /**
@@ -389,18 +532,7 @@ export class VutlerClient {
    * fingerprint is computed locally, not taken from the server.
    */
   async publicIdentity(userId: string): Promise<{ identity: IdentityPublic; fingerprint: string }> {
-    const res = await this.http.request<{ identity: IdentityPublicJson }>(
-      `/api/users/${encodeURIComponent(userId)}/keys`,
-    );
-    const identity = identityPublicFromJson(res.identity);
-    await assertIdentityPublic(identity);
-    if (identity.userId !== userId) {
-      throw new VutlerClientError(
-        'identity-mismatch',
-        'The server returned an identity bound to another user.',
-      );
-    }
-    return { identity, fingerprint: await fingerprint(identity) };
+    return fetchPublicIdentity(this.http, userId);
   }
 
   async createAgentToken(input: { agentName: string; expiresInDays?: number; label?: string }) {

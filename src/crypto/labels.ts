@@ -16,10 +16,14 @@ export const Label = {
   masterKeyAad: 'vutler/v1/mk-wrap/aad',
   /** HKDF(BIP39 entropy) → recovery key. */
   recovery: 'vutler/v1/recovery',
-  /** HKDF(BIP39 entropy) → value whose SHA-256 is `users.backup_phrase_hash`. */
-  recoveryVerifier: 'vutler/v1/recovery-verifier',
+  /** HKDF(BIP39 entropy) → Ed25519 seed of the recovery key pair (SHA-256 of its public key is `users.backup_phrase_hash`). */
+  recoverySigning: 'vutler/v1/recovery-signing',
+  /** Signed by the recovery key: email, single-use server nonce. */
+  recoverySig: 'vutler/v1/recovery/sig',
   /** HKDF(server secret, email) → deterministic fake KDF salt for unknown emails. */
   fakeSalt: 'vutler/v1/fake-salt',
+  /** HKDF(server secret, email) → deterministic choice of a fake KDF cost rung for unknown emails. */
+  fakeCost: 'vutler/v1/fake-cost',
   /** AAD of the identity private-key envelope (under MK). */
   identityAad: 'vutler/v1/identity/aad',
   /** Signed statement binding a user's X25519 public key to their Ed25519 key. */
@@ -30,8 +34,18 @@ export const Label = {
   chatKeyWrap: 'vutler/v1/chat-key-wrap',
   chatKeyWrapAad: 'vutler/v1/chat-key-wrap/aad',
   chatKeyWrapSig: 'vutler/v1/chat-key-wrap/sig',
+  /** HKDF(CK) → 32-byte key commitment, published in the membership log for its epoch. */
+  chatKeyCommit: 'vutler/v1/chat-key-commit',
+  /** What a membership-log entry's signature covers. */
+  membershipSig: 'vutler/v1/membership/sig',
+  /** SHA-256 of a signed membership-log entry: the next entry's `prevHash`. */
+  membershipHash: 'vutler/v1/membership/hash',
   messageAad: 'vutler/v1/message/aad',
   messageSig: 'vutler/v1/message/sig',
+  /** SHA-256 of a message's signature: the link the sender's next message names as `prev`. */
+  messageHash: 'vutler/v1/message/hash',
+  /** A sender's signed statement that one of its messages is deleted. */
+  messageTombstoneSig: 'vutler/v1/message/tombstone/sig',
   /** HKDF(FK, header salt) → chunk key. */
   fileChunk: 'vutler/v1/file-chunk',
   /** HKDF(FK) → metadata key. */
@@ -45,6 +59,8 @@ export const Label = {
   /** HKDF(CK_epoch) → share wrapping key. */
   share: 'vutler/v1/share',
   shareAad: 'vutler/v1/share/aad',
+  /** What the sharer's Ed25519 signature over a share covers. */
+  shareSig: 'vutler/v1/share/sig',
   /** HKDF(X25519 shared secret with the gateway) → grant wrapping key. */
   grant: 'vutler/v1/grant',
   grantAad: 'vutler/v1/grant/aad',

@@ -17,7 +17,15 @@ import type {
   MemberChatRow,
 } from './chats.repository.ts';
 import type { EphemeralKeys, KeyringFailure } from './ephemeral.ts';
-import { openStored, type StoredMessage, sealAsAgent, signerOf, withheldFrom } from './messages.ts';
+import {
+  agentChainId,
+  nextAgentLink,
+  openStored,
+  type StoredMessage,
+  sealAsAgent,
+  signerOf,
+  withheldFrom,
+} from './messages.ts';
 import type { IdentityPins } from './pins.ts';
 import { ToolRefusal } from './refusal.ts';
 
@@ -59,7 +67,13 @@ export interface AgentPoster {
     chatId: string,
     ownerId: string,
     agentName: string,
-    input: { id: string; epoch: number; ciphertext: Uint8Array; signature: Uint8Array },
+    input: {
+      id: string;
+      epoch: number;
+      ciphertext: Uint8Array;
+      signature: Uint8Array;
+      chain: { id: Uint8Array; counter: number; prev: Uint8Array };
+    },
     gatewayEd25519PublicKey: Uint8Array,
   ): Promise<{ seq: number; id: string }>;
 }
@@ -79,6 +93,11 @@ function toStored(r: GatewayMessageRow): StoredMessage {
     senderAgent: r.sender_agent,
     encryptedContent: r.encrypted_content,
     signature: r.signature,
+    chain:
+      r.chain_id && r.chain_prev && r.chain_counter !== null
+        ? { id: r.chain_id, counter: Number(r.chain_counter), prev: r.chain_prev }
+        : null,
+    mentions: r.mentions,
     decryptionPermissions: r.decryption_permissions,
     deleted: r.deleted_at !== null || !r.encrypted_content,
   };
@@ -353,7 +372,13 @@ export class ChatToolsService {
       );
     }
     const id = uuidv7();
+    const chainId = agentChainId(caller.userId, caller.agentName);
+    const chain = await nextAgentLink(
+      chainId,
+      await this.chats.agentChainHead(chat.id, caller.userId, caller.agentName, chainId),
+    );
     const sealed = await sealAsAgent({
+      chain,
       chatKey: key,
       messageId: id,
       ownerId: caller.userId,
@@ -375,6 +400,7 @@ export class ChatToolsService {
           epoch: chat.current_epoch,
           ciphertext: sealed.encryptedContent,
           signature: sealed.signature,
+          chain,
         },
         this.gateway.ed25519.publicKey,
       )

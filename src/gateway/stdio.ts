@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
 import { createServices } from '../app.ts';
+import { loadAtRestKeyring } from '../atrest.ts';
 import type { Config } from '../config.ts';
 import { startRuntime } from '../runtime.ts';
 import { loadServerSecrets } from '../secrets.ts';
@@ -49,6 +50,7 @@ export async function runStdio(
       pool: runtime.pool,
       redis: runtime.redis,
       secrets: await loadServerSecrets(config),
+      atRest: await loadAtRestKeyring(config),
     });
     const authenticate = async () => {
       const p = await services.agentTokens.authenticate(token);

@@ -1,8 +1,8 @@
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { NotFoundError } from '../errors.ts';
 import { agentName, uuid } from '../http/schemas.ts';
 import { jsonBody, pathParams } from '../http/validate.ts';
@@ -13,7 +13,7 @@ import { type OAuthService, UnredirectableError } from './oauth.service.ts';
 
 export interface OAuthRouteDeps {
   oauth: OAuthService;
-  auth: AuthService;
+  sessions: SessionService;
   /** Public origins; the first is the issuer. Absent: the request's own origin (development). */
   publicOrigins: string[];
 }
@@ -193,7 +193,7 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
     return c.body(CONSENT_CSS);
   });
 
-  const session = requireSession(deps.auth);
+  const session = requireSession(deps.sessions);
   app.post('/api/oauth/consent', session, async (c) => {
     const body = await jsonBody(c, consentBody);
     c.header('cache-control', 'no-store');

@@ -56,6 +56,7 @@ describe('the MCP gateway over HTTP', () => {
     ]);
     expect(textOf(read)).not.toContain('not for agents');
 
+    await bob.client.agents.gateway(); // Bob's device pins the gateway key it checks agents with
     const live: ChatMessage[] = [];
     const sub = await bob.client.live({
       onEvent: (e) => {
@@ -67,17 +68,19 @@ describe('the MCP gateway over HTTP', () => {
       arguments: { chatId: chat.id, text: 'hello from claude' },
     });
     expect(posted.isError, textOf(posted)).toBeFalsy();
-    await until(() => live.some((m) => m.senderAgent === 'claude'), 'the agent message, live');
-    expect(live.find((m) => m.senderAgent === 'claude')).toMatchObject({
+    await until(
+      () => live.some((m) => m.body?.text === 'hello from claude'),
+      'the agent message, live',
+    );
+    expect(live.find((m) => m.body?.text === 'hello from claude')).toMatchObject({
       status: 'ok',
-      body: { text: 'hello from claude' },
+      senderId: alice.id,
     });
     sub.close();
     const history = await bob.client.chats.history(chat.id);
     const last = history[history.length - 1]!;
     expect(last).toMatchObject({
       status: 'ok',
-      senderAgent: 'claude',
       senderId: alice.id,
       body: { text: 'hello from claude' },
     });

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryGatewayPinStore } from '../../../src/client/agents.ts';
 import { VutlerClient } from '../../../src/client/index.ts';
 import { base64Encode } from '../../../src/crypto/bytes.ts';
 import { generateChatKey } from '../../../src/crypto/chatkeys.ts';
 import {
-  agentSenderId,
   createGrant,
   gatewayPublicKeysToJson,
   generateGatewayKeys,
@@ -100,29 +98,37 @@ describe('what a database writer cannot make the gateway do', () => {
       arguments: { chatId: s.chat.id, text: 'agent reply' },
     });
     const { messageId } = posted.structuredContent as { messageId: string };
+    await s.bob.client.agents.gateway(); // pins the gateway key on Bob's device
     const ok = (await s.bob.client.chats.history(s.chat.id)).find((m) => m.id === messageId);
-    expect(ok).toMatchObject({
-      status: 'ok',
-      senderAgent: 'claude',
-      body: { text: 'agent reply' },
-    });
+    expect(ok).toMatchObject({ status: 'ok', senderId: s.alice.id, body: { text: 'agent reply' } });
 
     // A client that pinned another gateway key refuses the message (and the gateway itself).
     const other = await generateGatewayKeys();
-    const pins = new MemoryGatewayPinStore();
-    await pins.save(gatewayPublicKeysToJson(other.keys));
-    const wary = new VutlerClient({ baseUrl: t.server.url, allowWeakKdf: true, gatewayPins: pins });
+    const wary = new VutlerClient({ baseUrl: t.server.url, allowWeakKdf: true });
     await wary.login({ email: s.bob.email, passphrase: s.bob.passphrase });
+    await wary.device().setGatewayKeys(gatewayPublicKeysToJson(other.keys));
+    await expect(wary.agents.gateway()).rejects.toMatchObject({ code: 'gateway-key-changed' });
     const seen = (await wary.chats.history(s.chat.id)).find((m) => m.id === messageId);
     expect(seen?.status).toBe('rejected');
     expect(seen?.body).toBeUndefined();
 
     // Re-signed by Bob (a member, who holds the chat key) as if it were the agent's: rejected.
     const chatKey = await s.bob.client.chats.key(s.chat.id, 0);
+    const row = (
+      await t.db.pool.query(
+        'SELECT chain_id, chain_counter, chain_prev FROM messages WHERE id = $1',
+        [messageId],
+      )
+    ).rows[0];
     const resealed = await sealMessage({
       chatKey,
-      messageId,
-      senderId: agentSenderId(s.alice.id, 'claude'),
+      header: {
+        messageId,
+        sender: { kind: 'agent', agentName: 'claude', onBehalfOf: s.alice.id },
+        chain: { chainId: row.chain_id, counter: Number(row.chain_counter), prev: row.chain_prev },
+        mentions: [],
+        decryptionPermissions: {},
+      },
       body: { text: 'forged agent reply', replyTo: null, attachments: [] },
       signingKey: s.bob.client.identity!.ed25519.privateKey,
     });
@@ -136,16 +142,13 @@ describe('what a database writer cannot make the gateway do', () => {
     await mcp.close();
   });
 
-  it('never decrypts a message its sender marked {"agents":"deny"}, and honours allow-lists', async () => {
+  it('never decrypts a message its sender marked {"agents":"deny"}, and reads the rest', async () => {
     const s = await scenario(t.server.url);
     await s.bob.client.chats.send(s.chat.id, 'deny canary', {
       decryptionPermissions: { agents: 'deny' },
     });
-    await s.bob.client.chats.send(s.chat.id, 'only for other-agent', {
-      decryptionPermissions: { agents: ['other-agent'] },
-    });
-    await s.bob.client.chats.send(s.chat.id, 'for claude too', {
-      decryptionPermissions: { agents: ['other-agent', 'claude'] },
+    await s.bob.client.chats.send(s.chat.id, 'allowed again', {
+      decryptionPermissions: { agents: 'allow' },
     });
     const mcp = await mcpClient(t.server.url, s.token);
     const read = await mcp.callTool({ name: 'read_messages', arguments: { chatId: s.chat.id } });
@@ -154,10 +157,9 @@ describe('what a database writer cannot make the gateway do', () => {
     expect(msgs.map((m) => [m.status, m.text])).toEqual([
       ['ok', 'secret plans'],
       ['withheld', undefined],
-      ['withheld', undefined],
-      ['ok', 'for claude too'],
+      ['ok', 'allowed again'],
     ]);
-    expect(JSON.stringify(read)).not.toMatch(/deny canary|only for other-agent/);
+    expect(JSON.stringify(read)).not.toMatch(/deny canary/);
     const search = await mcp.callTool({ name: 'search_messages', arguments: { query: 'canary' } });
     expect((search.structuredContent as { matches: unknown[] }).matches).toEqual([]);
     await mcp.close();
@@ -334,10 +336,21 @@ describe('message senders as the gateway pinned them', () => {
       Buffer.from(carol.client.identityPublic!.ed25519PublicKey),
     ]);
     const chatKey = await carol.client.chats.key(chat.id, 0);
+    const row = (
+      await t.db.pool.query(
+        'SELECT chain_id, chain_counter, chain_prev FROM messages WHERE id = $1',
+        [view.id],
+      )
+    ).rows[0];
     const forged = await sealMessage({
       chatKey,
-      messageId: view.id,
-      senderId: bob.id,
+      header: {
+        messageId: view.id,
+        sender: { kind: 'user', userId: bob.id },
+        chain: { chainId: row.chain_id, counter: Number(row.chain_counter), prev: row.chain_prev },
+        mentions: [],
+        decryptionPermissions: {},
+      },
       body: { text: 'bob says: wire the money', replyTo: null, attachments: [] },
       signingKey: carol.client.identity!.ed25519.privateKey,
     });
