@@ -122,8 +122,9 @@ for (const [net, bits] of [
 ] as const)
   PRIVATE.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
+  // No ::ffff:0:0/96 here: BlockList would match every IPv4 address against it; mapped addresses
+  // are unwrapped in isPrivateAddress instead.
   ['::', 127],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
   ['fc00::', 7],
   ['fe80::', 10],
