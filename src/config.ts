@@ -146,6 +146,11 @@ const envSchema = z.object({
   VUTLER_OAUTH_CIMD_ALLOW_PRIVATE: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false'),
+  VUTLER_AUDIT_SEAL_INTERVAL_MS: positiveInt.max(3_600_000).default(2000),
+  VUTLER_UPSTREAMS_FILE: z.string().min(1).optional(),
+  VUTLER_MEMORY_MAX_ENTRIES: positiveInt
+    .max(100_000, { error: 'must be at most 100000' })
+    .default(2000),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -231,6 +236,18 @@ export interface Config {
     cimdCaFile: string | undefined;
     /** Whether metadata documents may live on private/loopback addresses (tests, closed networks). */
     cimdAllowPrivate: boolean;
+  };
+  audit: {
+    /** How often `vutler worker` links pending audit rows and signs a checkpoint. */
+    sealIntervalMs: number;
+  };
+  memory: {
+    /** Most entries one (user, agent) pair may hold: `recall` decrypts them all per call. */
+    maxEntries: number;
+  };
+  federation: {
+    /** JSON file of upstream MCP servers (docs/MCP.md); absent: no federation. */
+    upstreamsFile: string | undefined;
   };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
@@ -323,6 +340,11 @@ export function loadConfig(env: Env = process.env): Config {
       refreshTtlDays: e.VUTLER_OAUTH_REFRESH_TTL_DAYS,
       cimdCaFile: e.VUTLER_OAUTH_CIMD_CA_FILE,
       cimdAllowPrivate: e.VUTLER_OAUTH_CIMD_ALLOW_PRIVATE === 'true',
+    },
+    audit: { sealIntervalMs: e.VUTLER_AUDIT_SEAL_INTERVAL_MS },
+    memory: { maxEntries: e.VUTLER_MEMORY_MAX_ENTRIES },
+    federation: {
+      upstreamsFile: e.VUTLER_UPSTREAMS_FILE ? path.resolve(e.VUTLER_UPSTREAMS_FILE) : undefined,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET
