@@ -138,6 +138,14 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_OAUTH_ACCESS_TTL_SECONDS: positiveInt
+    .max(86_400, { error: 'must be at most 86400' })
+    .default(900),
+  VUTLER_OAUTH_REFRESH_TTL_DAYS: positiveInt.max(365, { error: 'must be at most 365' }).default(30),
+  VUTLER_OAUTH_CIMD_CA_FILE: z.string().min(1).optional(),
+  VUTLER_OAUTH_CIMD_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false'),
   VUTLER_AUDIT_SEAL_INTERVAL_MS: positiveInt.max(3_600_000).default(2000),
   VUTLER_UPSTREAMS_FILE: z.string().min(1).optional(),
   VUTLER_MEMORY_MAX_ENTRIES: positiveInt
@@ -240,6 +248,15 @@ export interface Config {
     searchWindow: number;
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
+  };
+  oauth: {
+    /** Access tokens for /mcp live this long; clients refresh them. */
+    accessTtlSeconds: number;
+    refreshTtlDays: number;
+    /** Extra CA (PEM file) trusted when fetching Client ID Metadata Documents. */
+    cimdCaFile: string | undefined;
+    /** Whether metadata documents may live on private/loopback addresses (tests, closed networks). */
+    cimdAllowPrivate: boolean;
   };
   audit: {
     /** How often `vutler worker` links pending audit rows and signs a checkpoint. */
@@ -363,6 +380,12 @@ export function loadConfig(env: Env = process.env): Config {
       rateUser: e.VUTLER_GATEWAY_RATE_USER,
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       agentToken: e.VUTLER_AGENT_TOKEN,
+    },
+    oauth: {
+      accessTtlSeconds: e.VUTLER_OAUTH_ACCESS_TTL_SECONDS,
+      refreshTtlDays: e.VUTLER_OAUTH_REFRESH_TTL_DAYS,
+      cimdCaFile: e.VUTLER_OAUTH_CIMD_CA_FILE,
+      cimdAllowPrivate: e.VUTLER_OAUTH_CIMD_ALLOW_PRIVATE === 'true',
     },
     audit: { sealIntervalMs: e.VUTLER_AUDIT_SEAL_INTERVAL_MS },
     memory: { maxEntries: e.VUTLER_MEMORY_MAX_ENTRIES },
