@@ -24,6 +24,9 @@ import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
+import { observe } from './metrics.ts';
+import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
+import { securityHeaders } from './ops/security-headers.ts';
 import type { ServerSecrets } from './secrets.ts';
 
 export interface AppDeps {
@@ -107,6 +110,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
+  app.use('*', httpMetrics());
+  app.use('*', securityHeaders());
   const limit = deps.config.http.bodyLimitBytes;
   app.use('*', payloadLimit(limit));
   const routeOpts = {
@@ -114,6 +119,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps.config.ops.metricsToken));
   app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, routeOpts));
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
@@ -127,6 +133,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let unobserve: (() => void) | undefined;
   return {
     app,
     services,
@@ -134,7 +141,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      unobserve = observe('wsConnections', () => [{ value: hub.size }]);
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      unobserve?.();
+      await hub.stop();
+    },
   };
 }
