@@ -35,6 +35,8 @@ export interface AppDeps {
   pool: Pool;
   redis: Redis;
   secrets: ServerSecrets;
+  /** False while migrations wait for an unreachable PostgreSQL (/ready says so). */
+  schemaReady?: () => boolean;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
 }
@@ -134,16 +136,40 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   });
   app.onError(onError(deps.logger));
   let unobserve: (() => void) | undefined;
+  let hubRetry: NodeJS.Timeout | undefined;
+  let stopped = false;
   return {
     app,
     services,
     hub,
     start: async (server) => {
       injectWebSocket(server);
-      await hub.start();
       unobserve = observe('wsConnections', () => [{ value: hub.size }]);
+      try {
+        await hub.start();
+      } catch (err) {
+        // Redis down at start: serve (/ready says so) and subscribe once it answers, then catch
+        // every socket up from PostgreSQL as after any pub/sub outage.
+        deps.logger.warn(
+          { err: { message: (err as Error).message } },
+          'Redis unreachable: chat events will subscribe when it answers',
+        );
+        // One attempt at a time (a subscribe can take longer than the pause).
+        const retry = () => {
+          hubRetry = setTimeout(() => {
+            hub.start().then(
+              () => hub.onResubscribed(),
+              () => stopped || retry(),
+            );
+          }, 1_000);
+          hubRetry.unref();
+        };
+        retry();
+      }
     },
     stop: async () => {
+      stopped = true;
+      clearTimeout(hubRetry);
       unobserve?.();
       await hub.stop();
     },

@@ -22,7 +22,8 @@ export class VutlerProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /** `waitFor: 'health'` for a node that cannot finish starting (its services are down). */
+  async start(waitFor: 'log' | 'health' = 'log'): Promise<void> {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin/vutler.js'), this.command], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -44,13 +45,20 @@ export class VutlerProcess {
     const reap = () => child.kill('SIGKILL');
     process.once('exit', reap);
     child.once('exit', () => process.off('exit', reap));
-    await this.waitUntilUp();
+    await this.waitUntilUp(waitFor);
   }
 
-  private async waitUntilUp(): Promise<void> {
+  private async waitUntilUp(waitFor: 'log' | 'health'): Promise<void> {
     const deadline = Date.now() + 60_000;
     const marker = this.command === 'serve' ? 'vutler listening' : 'worker';
-    while (!this.output.includes(marker)) {
+    const up = async () =>
+      waitFor === 'log'
+        ? this.output.includes(marker)
+        : fetch(`${this.url}/health`).then(
+            (r) => r.ok,
+            () => false,
+          );
+    while (!(await up())) {
       if (this.child?.exitCode !== null)
         throw new Error(`vutler ${this.command} exited:\n${this.output}`);
       if (Date.now() > deadline)

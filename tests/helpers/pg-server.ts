@@ -41,7 +41,7 @@ export class PrivatePostgres {
     if (r.status !== 0) throw new Error(`${tool} failed: ${r.stderr || r.stdout}`);
   }
 
-  static async create(): Promise<PrivatePostgres> {
+  static async create(port?: number): Promise<PrivatePostgres> {
     const dir = mkdtempSync(path.join(tmpdir(), 'vutler-pg-'));
     let owner: { uid: number; gid: number } | undefined;
     if (process.getuid?.() === 0) {
@@ -51,7 +51,7 @@ export class PrivatePostgres {
       chmodSync(dir, 0o700);
       chownSync(dir, uid, gid);
     }
-    const pg = new PrivatePostgres(await freePort(), dir, binDir(), owner);
+    const pg = new PrivatePostgres(port ?? (await freePort()), dir, binDir(), owner);
     pg.run('initdb', [
       '-D',
       path.join(dir, 'data'),
