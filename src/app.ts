@@ -4,6 +4,8 @@ import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
+import { AtRestKeyring } from './atrest.ts';
+import { auditRoutes } from './audit/audit.routes.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
 import { authRoutes } from './auth/auth.routes.ts';
@@ -19,6 +21,10 @@ import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
 import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
+import { Gateway } from './gateway/gateway.module.ts';
+import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import type { LoadedGatewayKeys } from './gateway/keys.ts';
+import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
@@ -28,6 +34,16 @@ import { observe } from './metrics.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
 import { securityHeaders } from './ops/security-headers.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
+import { membershipFromAccess } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -39,6 +55,12 @@ export interface AppDeps {
   schemaReady?: () => boolean;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
+  /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
+  gatewayKeys?: LoadedGatewayKeys;
 }
 
 export interface Services {
@@ -49,6 +71,10 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  gateway: Gateway;
+  files: VdriveService;
+  shares: SharesService;
+  directory: DirectoryService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -62,14 +88,41 @@ export function createServices(deps: AppDeps): Services {
     onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
   });
   const access = new AccessService(new AccessRepository(deps.pool));
+  const chats = new ChatService(deps.pool, chatEvents, access);
+  const gatewayKeys = deps.gatewayKeys;
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
     access,
-    chats: new ChatService(deps.pool, chatEvents, access),
+    chats,
+    gateway: new Gateway({
+      config: deps.config,
+      logger: deps.logger,
+      pool: deps.pool,
+      redis: deps.redis,
+      poster: chats,
+      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    }),
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -115,7 +168,11 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.use('*', httpMetrics());
   app.use('*', securityHeaders());
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
@@ -127,6 +184,20 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
   app.route('/api', chatRoutes(services.auth, services.chats));
+  app.route('/api', gatewayRoutes(services.auth, services.gateway));
+  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.route(
+    '/',
+    mcpRoutes({
+      publicOrigins: deps.config.gateway.publicOrigins,
+      trustProxy: deps.config.http.trustProxy,
+      tokens: services.agentTokens,
+      gateway: services.gateway,
+    }),
+  );
+  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
@@ -138,6 +209,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   let unobserve: (() => void) | undefined;
   let hubRetry: NodeJS.Timeout | undefined;
   let stopped = false;
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -166,10 +238,20 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
         };
         retry();
       }
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
     stop: async () => {
       stopped = true;
       clearTimeout(hubRetry);
+      clearInterval(reaper);
       unobserve?.();
       await hub.stop();
     },

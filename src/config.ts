@@ -35,6 +35,29 @@ const redisUrl = z.string().refine((v) => {
   }
 }, 'must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379');
 
+function isOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+/** "capacity/seconds": a token bucket holding `capacity` calls, refilled over `seconds`. */
+const rate = z
+  .string()
+  .regex(/^[1-9]\d{0,6}\/[1-9]\d{0,5}$/, 'must look like 120/60 (calls per seconds)')
+  .transform((v) => {
+    const [capacity, seconds] = v.split('/').map(Number) as [number, number];
+    return { capacity, refillPerSecond: capacity / seconds };
+  });
+
+export interface TokenBucket {
+  capacity: number;
+  refillPerSecond: number;
+}
+
 const envSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'], {
@@ -66,8 +89,54 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
     .default('vutler'),
+  VUTLER_STORAGE: z.enum(['fs', 'webdav'], { error: 'must be fs or webdav' }).default('fs'),
   VUTLER_STORAGE_DIR: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_URL: z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL, e.g. https://nas.local:5006/vutler')
+    .optional(),
+  VUTLER_STORAGE_WEBDAV_USERNAME: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_PASSWORD: z.string().min(1).optional(),
+  VUTLER_STORAGE_QUOTA_BYTES: positiveInt.default(10 * 1024 ** 3),
+  VUTLER_STORAGE_REAP_AFTER_HOURS: positiveInt.default(24),
+  VUTLER_AT_REST_KEYS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((e) => /^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/.test(e.trim())),
+      'must be comma-separated id:base64 entries of 32-byte keys (id:$(openssl rand -base64 32)), newest last',
+    )
+    .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_GATEWAY_KEY: z
+    .string()
+    .startsWith(
+      'vutler-gateway-key:',
+      'must be a key line made by the gateway ("vutler-gateway-key:…")',
+    )
+    .optional(),
+  VUTLER_PUBLIC_ORIGINS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((o) => isOrigin(o.trim())),
+      'must be comma-separated origins such as https://vutler.example.com',
+    )
+    .optional(),
+  VUTLER_GATEWAY_RATE_TOOL: rate.prefault('120/60'),
+  VUTLER_GATEWAY_RATE_USER: rate.prefault('600/60'),
+  VUTLER_AGENT_TOKEN: z
+    .string()
+    .regex(/^vta_[A-Za-z0-9_-]{43}$/, 'must be an agent token (vta_…)')
+    .optional(),
+  VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
+    .max(5000, { error: 'must be at most 5000' })
+    .default(500),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -113,8 +182,35 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
-  storage: { dir: string };
-  gateway: { keyFile: string };
+  storage: {
+    backend: 'fs' | 'webdav';
+    /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
+    dir: string;
+    /** `webdav`: the collection chunks go into, and its credentials. */
+    webdav: { url: string; username: string | undefined; password: string | undefined } | undefined;
+    /** Ciphertext bytes one user may store. */
+    quotaBytes: number;
+    /** Uploads untouched for this long are abandoned: the reaper removes their blobs. */
+    reapAfterMs: number;
+  };
+  atRest: {
+    /** `[id, key]`, newest last; absent: generated once into `dataDir/at-rest.keys`. */
+    keys: Array<{ id: string; key: Uint8Array }> | undefined;
+  };
+  gateway: {
+    keyFile: string;
+    /** The key line itself (takes precedence over the file): for deployments with a secret store. */
+    key: string | undefined;
+    /** Origins browsers may call /mcp from; their hosts are also accepted in `Host`. Loopback always is. */
+    publicOrigins: string[];
+    /** Per (agent token, tool) and per owner. */
+    rateTool: TokenBucket;
+    rateUser: TokenBucket;
+    /** How many recent messages per chat `search_messages` decrypts at most. */
+    searchWindow: number;
+    /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
+    agentToken: string | undefined;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -143,6 +239,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
+  if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_STORAGE_WEBDAV_URL is required when VUTLER_STORAGE=webdav',
+    );
+  }
   return {
     env: e.NODE_ENV,
     http: {
@@ -161,9 +262,36 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
-    storage: { dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')) },
+    storage: {
+      backend: e.VUTLER_STORAGE,
+      dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),
+      webdav: e.VUTLER_STORAGE_WEBDAV_URL
+        ? {
+            url: e.VUTLER_STORAGE_WEBDAV_URL,
+            username: e.VUTLER_STORAGE_WEBDAV_USERNAME,
+            password: e.VUTLER_STORAGE_WEBDAV_PASSWORD,
+          }
+        : undefined,
+      quotaBytes: e.VUTLER_STORAGE_QUOTA_BYTES,
+      reapAfterMs: e.VUTLER_STORAGE_REAP_AFTER_HOURS * 3_600_000,
+    },
+    atRest: {
+      keys: e.VUTLER_AT_REST_KEYS?.split(',').map((entry) => {
+        const [id, b64] = entry.trim().split(':') as [string, string];
+        return { id, key: new Uint8Array(Buffer.from(b64, 'base64')) };
+      }),
+    },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
+      key: e.VUTLER_GATEWAY_KEY,
+      publicOrigins: (e.VUTLER_PUBLIC_ORIGINS ?? '')
+        .split(',')
+        .map((o) => o.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+      rateTool: e.VUTLER_GATEWAY_RATE_TOOL,
+      rateUser: e.VUTLER_GATEWAY_RATE_USER,
+      searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
+      agentToken: e.VUTLER_AGENT_TOKEN,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

@@ -1,6 +1,6 @@
 import type { AccessService } from '../access/index.ts';
 import type { MembershipEntry } from '../crypto/membership.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool, Queryable } from '../db/pool.ts';
 import type { ChatView } from '../wire/chat.ts';
 import type { ChatRow } from './chat.repository.ts';
 import type { ChatEvents } from './events.ts';
@@ -67,8 +67,19 @@ export class ChatService {
     return this.membership.myKeys(chatId, userId);
   }
 
-  post(chatId: string, senderId: string, input: PostInput) {
-    return this.messages.post(chatId, senderId, input);
+  /** `alongside` runs in the message's transaction (a file share stored with its card). */
+  post(
+    chatId: string,
+    senderId: string,
+    input: PostInput,
+    opts: { alongside?: (tx: Queryable) => Promise<void> } = {},
+  ) {
+    return this.messages.post(chatId, senderId, input, opts);
+  }
+
+  /** For the MCP gateway (its `AgentPoster`): a message it sealed and signed for an agent. */
+  postAsAgent(...args: Parameters<MessageService['postAsAgent']>) {
+    return this.messages.postAsAgent(...args);
   }
 
   history(

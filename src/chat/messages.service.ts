@@ -6,7 +6,7 @@ import {
   verifyMessageSignature,
   verifyTombstone,
 } from '../crypto/messages.ts';
-import type { Pool } from '../db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.ts';
 import type { MessageView } from '../wire/chat.ts';
 import { ChatRepository } from './chat.repository.ts';
@@ -36,6 +36,8 @@ export interface PostInput {
  */
 const CACHE_SIZE = 10_000;
 
+class NotAppended extends Error {}
+
 export class MessageService {
   private readonly repo: ChatRepository;
   // Both immutable once set (an identity key never changes; an epoch's commitment is written
@@ -44,7 +46,7 @@ export class MessageService {
   private readonly commitments = new Map<string, Uint8Array>();
 
   constructor(
-    pool: Pool,
+    private readonly pool: Pool,
     private readonly events: ChatEvents,
     private readonly membership: MembershipService,
     private readonly access: AccessService,
@@ -85,6 +87,7 @@ export class MessageService {
     chatId: string,
     senderId: string,
     input: PostInput,
+    opts: { alongside?: (tx: Queryable) => Promise<void> } = {},
   ): Promise<{ message: MessageView; created: boolean }> {
     // The hot path is one round trip: membership is checked by the append itself. Every refusal
     // asks about membership first, so a non-member still gets the same 404 as for no chat at all.
@@ -122,7 +125,7 @@ export class MessageService {
       await refuse(new BadRequestError(`The message is malformed: ${(err as Error).message}`));
     }
     if (!ok) await refuse(new BadSignatureError('The message is not signed by its sender.'));
-    const row = await this.repo.appendMessage({
+    const append = {
       id: input.id,
       chatId,
       senderId,
@@ -132,13 +135,81 @@ export class MessageService {
       chain: input.chain,
       mentions,
       decryptionPermissions: input.decryptionPermissions,
-    });
+    };
+    // `alongside` writes rows that must commit with the message or not at all (a file share
+    // and its card); a message that cannot be appended rolls them back.
+    const row = opts.alongside
+      ? await withTransaction(this.pool, async (tx) => {
+          const r = await new ChatRepository(tx).appendMessage(append);
+          if (!r) throw new NotAppended();
+          await opts.alongside!(tx);
+          return r;
+        }).catch((err: unknown) => {
+          if (err instanceof NotAppended) return undefined;
+          throw err;
+        })
+      : await this.repo.appendMessage(append);
     if (row) {
       const message = messageView(row);
       await this.events.publish({ type: 'message.created', chatId, message });
       return { message, created: true };
     }
-    return { message: await this.whyNotAppended(chatId, senderId, input), created: false };
+    const existing = await this.whyNotAppended(chatId, senderId, input);
+    // A retried message is fine on its own, but rows meant to commit with it did not.
+    if (opts.alongside) throw new ConflictError('duplicate-id', 'This message was already sent.');
+    return { message: existing, created: false };
+  }
+
+  /**
+   * A message the gateway sealed for an agent of `ownerId` and signed with its own key (the
+   * gateway's tools call this after their permission check): verified here against that key
+   * with the agent sender descriptor, stored with `sender_agent`, fanned out like any message.
+   * Agents' posts carry no mentions, so they trigger no agent runs.
+   */
+  async postAsAgent(
+    chatId: string,
+    ownerId: string,
+    agentName: string,
+    input: Omit<PostInput, 'mentions' | 'decryptionPermissions'>,
+    gatewayEd25519PublicKey: Uint8Array,
+  ): Promise<{ id: string; seq: number }> {
+    const commitment = await this.commitmentOf(chatId, input.epoch);
+    if (!commitment) {
+      const chat = await this.membership.requireMember(chatId, ownerId);
+      throw new StaleEpochError(chat.current_epoch);
+    }
+    const ok = await verifyMessageSignature({
+      header: {
+        chatId,
+        messageId: input.id,
+        epoch: input.epoch,
+        sender: { kind: 'agent', agentName, onBehalfOf: ownerId },
+        chain: { chainId: input.chain.id, counter: input.chain.counter, prev: input.chain.prev },
+        mentions: [],
+        decryptionPermissions: {},
+      },
+      commitment,
+      encryptedContent: input.ciphertext,
+      signature: input.signature,
+      signerEd25519PublicKey: gatewayEd25519PublicKey,
+    });
+    if (!ok) throw new BadSignatureError('The agent message is not signed by the gateway.');
+    const row = await this.repo.appendMessage({
+      ...input,
+      chatId,
+      senderId: ownerId,
+      mentions: [],
+      decryptionPermissions: {},
+      senderAgent: agentName,
+    });
+    if (!row) {
+      const chat = await this.membership.requireMember(chatId, ownerId);
+      if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
+      throw new ConflictError('conflict', 'The message could not be stored; retry it.');
+    }
+    const message = messageView(row);
+    await this.events.publish({ type: 'message.created', chatId, message });
+    return { id: message.id, seq: message.seq };
   }
 
   /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */

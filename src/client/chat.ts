@@ -40,6 +40,24 @@ export interface SendOptions {
   replyTo?: string | null;
   /** `{ agents: 'deny' }` keeps granted agents from reading this one message. */
   decryptionPermissions?: AgentPolicy;
+  /** File cards: the shares this message carries (see `drive.share`). */
+  attachments?: { fileId: string; shareId: string }[];
+  /**
+   * Posts the sealed message somewhere else than `POST /api/chats/:id/messages` (a file share
+   * posts its card with the share, in one transaction). Called again on a stale-epoch retry.
+   */
+  deliver?: (message: OutgoingMessage) => Promise<MessageView>;
+}
+
+/** A sealed, signed message as the server takes it (the body of POST …/messages). */
+export interface OutgoingMessage {
+  id: string;
+  epoch: number;
+  ciphertext: string;
+  signature: string;
+  chain: { id: string; counter: number; prev: string };
+  mentions: string[];
+  decryptionPermissions: AgentPolicy;
 }
 
 export class ChatsClient implements LiveChats {
@@ -60,6 +78,11 @@ export class ChatsClient implements LiveChats {
   /** A `key.rotated` event or a 409: re-fetch and verify the log before the next use. */
   hint(chatId: string): void {
     this.logs.hint(chatId);
+  }
+
+  /** Drops every cached chat key (sign out). */
+  forget(): void {
+    this.keys.clear();
   }
 
   /** The verified membership state of a chat (fetching and verifying the log if needed). */
@@ -325,33 +348,36 @@ export class ChatsClient implements LiveChats {
           mentions,
           decryptionPermissions,
         },
-        body: { text, replyTo: opts.replyTo ?? null, attachments: [] },
+        body: { text, replyTo: opts.replyTo ?? null, attachments: opts.attachments ?? [] },
         signingKey: me.identity.ed25519.privateKey,
       });
       try {
-        const res = await this.c.http.request<{ message: MessageView }>(
-          `/api/chats/${encodeURIComponent(chatId)}/messages`,
-          {
-            body: {
-              id,
-              epoch,
-              ciphertext: base64Encode(sealed.encryptedContent),
-              signature: base64Encode(sealed.signature),
-              chain: {
-                id: base64Encode(chain.chainId),
-                counter: chain.counter,
-                prev: base64Encode(chain.prev),
-              },
-              mentions,
-              decryptionPermissions,
-            },
+        const outgoing: OutgoingMessage = {
+          id,
+          epoch,
+          ciphertext: base64Encode(sealed.encryptedContent),
+          signature: base64Encode(sealed.signature),
+          chain: {
+            id: base64Encode(chain.chainId),
+            counter: chain.counter,
+            prev: base64Encode(chain.prev),
           },
-        );
+          mentions,
+          decryptionPermissions,
+        };
+        const message = opts.deliver
+          ? await opts.deliver(outgoing)
+          : (
+              await this.c.http.request<{ message: MessageView }>(
+                `/api/chats/${encodeURIComponent(chatId)}/messages`,
+                { body: outgoing },
+              )
+            ).message;
         await device.setSendHead(chatId, {
           counter: chain.counter,
           hash: base64Encode(sealed.hash),
         });
-        return res.message;
+        return message;
       } catch (err) {
         if (attempt === 0 && err instanceof VutlerApiError && err.type === 'stale-epoch') {
           // The 409 body's epoch is only a hint: the verified log decides.

@@ -32,8 +32,10 @@ import {
   generateRecoveryPhrase,
   pickConfirmationPositions,
 } from '../crypto/recovery.ts';
+import { AgentsClient } from './agents.ts';
 import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
+import { DriveClient } from './drive.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
 import { IndexedDbKeyStore } from './keystore-idb.ts';
@@ -45,7 +47,23 @@ import {
 } from './live.ts';
 import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
-export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export type {
+  AuditEntryView,
+  GatewayPinStore,
+  GrantView,
+  PermissionView,
+  PinnedGateway,
+} from './agents.ts';
+export { AgentsClient, deviceGatewayPins } from './agents.ts';
+export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
+export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
+export {
+  DriveClient,
+  makePreview,
+  readAllBytes,
+  textPreview,
+  UploadInterruptedError,
+} from './drive.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
@@ -75,6 +93,13 @@ export interface ClientOptions {
    * `IndexedDbKeyStore` (browser) for a real device.
    */
   keyStore?: KeyStore;
+  /**
+   * Browser pages: authenticate with the HttpOnly session cookie the server sets, plus the CSRF
+   * token, and keep no bearer token in memory.
+   */
+  cookieSession?: boolean;
+  /** Runs the Argon2id derivation elsewhere (the web app: in a Web Worker); same contract. */
+  derivePassphraseKeys?: typeof derivePassphraseKeys;
 }
 
 export interface User {
@@ -131,12 +156,31 @@ export class VutlerClient implements ClientContext {
   private kdf: KdfParams | undefined;
   /** Chats: create, members, rotation, send, history (decrypted and verified). */
   readonly chats: ChatsClient;
+  /** Agents: the pinned gateway key, permissions, grants, audit log. */
+  readonly agents: AgentsClient;
+  /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
+  readonly drive: DriveClient;
 
   constructor(private readonly opts: ClientOptions) {
-    this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
+    this.http = new Http(
+      opts.baseUrl,
+      opts.fetch ?? ((input, init) => fetch(input, init)),
+      opts.cookieSession === true,
+    );
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
     this.trust = new TrustClient(this);
     this.chats = new ChatsClient(this, this.trust);
+    this.agents = new AgentsClient(this);
+    this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
+      const me = this.unlocked();
+      if (!this.masterKey)
+        throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+      return {
+        userId: me.id,
+        masterKey: this.masterKey,
+        signingKey: me.identity.ed25519.privateKey,
+      };
+    });
   }
 
   /** ClientContext: the unlocked account. */
@@ -168,11 +212,14 @@ export class VutlerClient implements ClientContext {
       );
     const url = new URL('/ws', this.opts.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return openLive(url.toString(), this.session.token, this.chats, Impl, opts);
+    // In cookie mode the upgrade carries the cookie and hello names no token.
+    const token = this.opts.cookieSession ? undefined : this.session.token;
+    return openLive(url.toString(), token, this.chats, Impl, opts);
   }
 
   private derive(passphrase: string, params: KdfParams) {
-    return derivePassphraseKeys(passphrase, params, {
+    const derive = this.opts.derivePassphraseKeys ?? derivePassphraseKeys;
+    return derive(passphrase, params, {
       allowWeakParams: this.opts.allowWeakKdf === true,
     });
   }
@@ -182,8 +229,13 @@ export class VutlerClient implements ClientContext {
   }
 
   private adopt(session: Session, user?: User) {
-    this.session = session;
-    this.http.token = session.token;
+    if (this.opts.cookieSession) {
+      this.session = { ...session, token: '' };
+      this.http.csrfToken = session.csrfToken;
+    } else {
+      this.session = session;
+      this.http.token = session.token;
+    }
     if (user) this.user = user;
   }
 
@@ -288,6 +340,42 @@ export class VutlerClient implements ClientContext {
     this.adopt(res.session, res.user);
     if (res.user.encryptionEnabled) await this.unlock();
     return res.user;
+  }
+
+  /**
+   * After a page reload: the cookie session survives, the keys in memory do not. Re-derives them
+   * from the passphrase and opens the envelopes, without a new login or session.
+   */
+  async unlockSession(passphrase: string): Promise<User> {
+    const me = await this.http.request<{ user: User; csrfToken: string }>('/api/me');
+    this.user = me.user;
+    this.http.csrfToken = me.csrfToken;
+    this.session ??= {
+      token: this.http.token ?? '',
+      csrfToken: me.csrfToken,
+      sessionId: '',
+      purpose: 'login',
+      expiresAt: '',
+    };
+    if (!me.user.encryptionEnabled)
+      throw new VutlerClientError('not-set-up', 'Encryption is not set up yet: sign in again.');
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const kdf = kdfParamsFromJson(keys.kdf);
+    const { authKey, kek } = await this.derive(passphrase, kdf);
+    authKey.fill(0);
+    const mk = await unwrapMasterKey(
+      kek,
+      'passphrase',
+      base64Decode(keys.masterKeyEncrypted),
+    ).catch((err: unknown) => {
+      if (isCryptoError(err, 'decrypt_failed'))
+        throw new VutlerClientError('wrong-passphrase', 'Wrong passphrase.');
+      throw err;
+    });
+    this.kek = kek;
+    this.kdf = kdf;
+    await this.openIdentity(mk, me.user.id, keys);
+    return me.user;
   }
 
   /** Fetches this user's envelopes and opens them with the passphrase key. */
@@ -405,9 +493,12 @@ export class VutlerClient implements ClientContext {
     await this.http.request('/api/auth/logout', { method: 'POST' });
     this.session = undefined;
     this.http.token = undefined;
+    this.http.csrfToken = undefined;
     this.masterKey = undefined;
     this.identity = undefined;
     this.kek = undefined;
+    this.kdf = undefined;
+    this.chats.forget();
   }
 
   /**

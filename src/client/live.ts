@@ -37,7 +37,8 @@ export interface LiveSubscription {
 
 export function openLive(
   url: string,
-  token: string,
+  /** Absent: the session cookie sent with the upgrade authenticates (same-origin pages). */
+  token: string | undefined,
   chats: LiveChats,
   WebSocketImpl: WebSocketConstructor,
   opts: LiveOptions,

@@ -60,16 +60,23 @@ export {
 export {
   createGrant,
   type GatewayKeys,
+  type GatewayPublicBundle,
   GRANT_ENVELOPE_BYTES,
+  type GrantAccessLevel,
   type GrantContext,
   type GrantResourceType,
   type GrantSubject,
+  type GrantTerms,
+  gatewayPublicBundle,
   gatewayPublicKeysToJson,
   generateGatewayKeys,
+  grantExpired,
   type OpenedGrant,
   openGrant,
   parseGatewayKeys,
+  signIdentityPin,
   verifyGrantSignature,
+  verifyIdentityPin,
 } from './grants.ts';
 export {
   assertIdentityPublic,
@@ -144,5 +151,14 @@ export {
   recoveryPhraseFromEntropy,
   recoveryVerifierOfProof,
 } from './recovery.ts';
-export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
+export {
+  createShare,
+  type OpenedShare,
+  openShare,
+  type ShareMode,
+  type ShareStatement,
+  shareEnvelopeLength,
+  shareEnvelopeMode,
+  verifyShareSignature,
+} from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';

@@ -55,10 +55,14 @@ export const Label = {
   /** HKDF(CK_epoch) → share wrapping key. */
   share: 'vutler/v1/share',
   shareAad: 'vutler/v1/share/aad',
+  /** What the sharer's Ed25519 signature over a share covers. */
+  shareSig: 'vutler/v1/share/sig',
   /** HKDF(X25519 shared secret with the gateway) → grant wrapping key. */
   grant: 'vutler/v1/grant',
   grantAad: 'vutler/v1/grant/aad',
   grantSig: 'vutler/v1/grant/sig',
+  /** What the gateway signs when it pins an owner's identity signing key. */
+  gatewayPinSig: 'vutler/v1/gateway-pin/sig',
 } as const;
 
 export type LabelName = keyof typeof Label;
