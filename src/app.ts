@@ -31,6 +31,7 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import { observe } from './metrics.ts';
+import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
 import { securityHeaders } from './ops/security-headers.ts';
 import type { ServerSecrets } from './secrets.ts';
@@ -206,6 +207,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  keepHeadersOnHead(app);
   let unobserve: (() => void) | undefined;
   let hubRetry: NodeJS.Timeout | undefined;
   let stopped = false;

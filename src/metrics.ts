@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  * Features report with one line, e.g.
  *   metrics.mcpCalls.inc({ tool: 'chat.read', outcome: 'ok' });
  *   metrics.decryptions.inc({ kind: 'message' });
- *   metrics.auditRows.inc({ action: 'decrypt' });
+ *   metrics.auditRows.inc({ outcome: 'allowed' });
  *   metrics.jobs.inc({ queue: 'agent-runs', outcome: 'completed' });
  * and values that are read when scraped (queue depths, outbox lag, sockets) register a source:
  *   const off = observe('queueDepth', async () => [{ labels: { queue, state: 'waiting' }, value }]);
@@ -114,8 +114,13 @@ export const metrics = {
   }),
   auditRows: new Counter({
     name: 'vutler_audit_rows_total',
-    help: 'Audit rows written, by action',
-    labelNames: ['action'] as const,
+    help: 'Decryption audit rows written, by outcome (allowed, denied, error)',
+    labelNames: ['outcome'] as const,
+    registers: [metricsRegistry],
+  }),
+  auditFailures: new Counter({
+    name: 'vutler_audit_failures_total',
+    help: 'Audit inserts that failed (the call was refused, nothing returned)',
     registers: [metricsRegistry],
   }),
   jobs: new Counter({

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readAllBytes } from '../../src/client/drive-upload.ts';
 import { clusterEnv, Nginx, startServeNodes, VutlerProcess } from '../helpers/cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { TEST_REDIS_URL } from '../helpers/env.ts';
+import { gatewayKeyLine, mcpClient, textOf } from '../helpers/gateway.ts';
 import { person } from '../helpers/people.ts';
+import { vdriveEnv } from '../helpers/vdrive.ts';
 import { helloSocket } from '../helpers/ws.ts';
 
 /**
@@ -22,10 +25,17 @@ describe('nginx in front of two serve nodes and a worker', () => {
   let nodes: VutlerProcess[] = [];
   let worker: VutlerProcess;
   let nginx: Nginx;
+  let drive: ReturnType<typeof vdriveEnv>;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const env = clusterEnv(db.url, TEST_REDIS_URL, { VUTLER_METRICS_TOKEN: METRICS_TOKEN });
+    // Both nodes share what a real deployment shares: gateway key, at-rest keys, blob storage.
+    drive = vdriveEnv();
+    const env = clusterEnv(db.url, TEST_REDIS_URL, {
+      VUTLER_METRICS_TOKEN: METRICS_TOKEN,
+      VUTLER_GATEWAY_KEY: await gatewayKeyLine(),
+      ...drive.overrides,
+    });
     nodes = await startServeNodes(2, env);
     worker = new VutlerProcess('worker', env);
     await worker.start();
@@ -36,6 +46,7 @@ describe('nginx in front of two serve nodes and a worker', () => {
     await nginx?.stop();
     await Promise.all([...nodes, worker].map((p) => p?.kill('SIGTERM')));
     await db?.drop();
+    await drive?.cleanup();
   });
 
   it('proxies REST with security headers and a request id', async () => {
@@ -130,10 +141,43 @@ describe('nginx in front of two serve nodes and a worker', () => {
     expect(statuses).toContain(422);
   });
 
-  // When the MCP gateway (issue 11) and VDrive (issue 10) land on main, their cases go here,
-  // through `nginx.url`: an MCP tools/call over /mcp (unbuffered: the SSE answer must arrive
-  // before the stream ends) and an encrypted file upload then download over /api/files/
-  // (bytes equal, and bigger than one proxy buffer so proxy_request_buffering off matters).
+  it('answers an MCP tool call through nginx (streamed, unbuffered /mcp)', async () => {
+    const alice = await person(nginx.url, 'alice');
+    const bob = await person(nginx.url, 'bob');
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    await bob.client.chats.send(chat.id, 'for the agent, through the proxy');
+    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
+    await alice.client.agents.setPermission({
+      agentName: 'claude',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+    });
+    await alice.client.agents.grantChat(chat.id, 'claude');
+    const mcp = await mcpClient(nginx.url, token);
+    const r = await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } });
+    expect(r.isError).toBeFalsy();
+    expect(textOf(r)).toContain('for the agent, through the proxy');
+    await mcp.close();
+    // The call was counted on whichever node served it.
+    const scraped = await Promise.all(
+      nodes.map(async (n) =>
+        (
+          await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+        ).text(),
+      ),
+    );
+    expect(scraped.join('\n')).toMatch(
+      /vutler_mcp_calls_total\{tool="read_messages",outcome="ok"\} [1-9]/,
+    );
+  });
+
+  it('uploads and downloads an encrypted file through nginx, bigger than a proxy buffer', async () => {
+    const alice = await person(nginx.url, 'alice');
+    const content = randomBytes(3 * 1024 * 1024 + 123);
+    const file = await alice.client.drive.upload(new Blob([content]), { name: 'big.bin' });
+    const back = await readAllBytes(await alice.client.drive.download(file.id));
+    expect(Buffer.from(back).equals(content)).toBe(true);
+  });
 
   it('keeps the worker running beside the nodes', () => {
     expect(worker.child?.exitCode).toBeNull();
