@@ -41,6 +41,7 @@ import { requestIdAndLog } from './http/request-id.ts';
 import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
 import { observe } from './metrics.ts';
+import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
 import { securityHeaders } from './ops/security-headers.ts';
@@ -91,6 +92,8 @@ export interface Services {
   files: VdriveService;
   shares: SharesService;
   directory: DirectoryService;
+  /** The authorization server for /mcp (src/oauth). */
+  oauth: OAuthService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -145,6 +148,7 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
+    oauth: createOAuth(deps.pool, deps.config.oauth),
     gateway,
     memory: lazy(async () => {
       const { keys } = await gateway.keyed();
@@ -243,7 +247,16 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', memoryRoutes(services.sessions, services.memory));
   app.route(
     '/',
+    oauthRoutes({
+      oauth: services.oauth,
+      sessions: services.sessions,
+      publicOrigins: deps.config.gateway.publicOrigins,
+    }),
+  );
+  app.route(
+    '/',
     mcpRoutes({
+      oauth: services.oauth,
       publicOrigins: deps.config.gateway.publicOrigins,
       trustProxy: deps.config.http.trustProxy,
       tokens: services.agentTokens,
