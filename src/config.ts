@@ -179,6 +179,10 @@ const envSchema = z.object({
       'must be base64 of at least 32 random bytes (openssl rand -base64 32)',
     )
     .optional(),
+  VUTLER_METRICS_TOKEN: z
+    .string()
+    .min(24, { error: 'must be at least 24 characters (openssl rand -hex 24)' })
+    .optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -299,6 +303,10 @@ export interface Config {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
   };
+  ops: {
+    /** Bearer token for `GET /metrics`; absent: the route answers 404. */
+    metricsToken: string | undefined;
+  };
 }
 
 export class ConfigError extends Error {
@@ -414,6 +422,7 @@ export function loadConfig(env: Env = process.env): Config {
         ? new Uint8Array(Buffer.from(e.VUTLER_SERVER_SECRET, 'base64'))
         : undefined,
     },
+    ops: { metricsToken: e.VUTLER_METRICS_TOKEN },
   };
 }
 

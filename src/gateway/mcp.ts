@@ -10,6 +10,7 @@ import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
 import { serializeError } from '../http/problem.ts';
 import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
+import { metrics } from '../metrics.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
@@ -66,6 +67,9 @@ async function runTool(
   const meta = { ...source.meta(extra), toolName: tool.name };
   const started = performance.now();
   const result = await callTool(parts, source, tool, args, extra, meta);
+  const code = (result._meta?.['vutler/error'] as { code?: string } | undefined)?.code;
+  metrics.mcpCalls.inc({ tool: tool.name, outcome: result.isError ? (code ?? 'error') : 'ok' });
+  metrics.mcpDuration.observe({ tool: tool.name }, (performance.now() - started) / 1000);
   // Names and codes only: never arguments or results.
   parts.logger.info(
     {
