@@ -22,6 +22,10 @@ import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
+import { GithubModule } from './github/github.module.ts';
+import { githubRoutes } from './github/github.routes.ts';
+import type { AtRestSealer } from './github/sealing.ts';
+import { webhookRoutes } from './github/webhooks.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
@@ -39,6 +43,8 @@ export interface AppDeps {
   limits?: Partial<AuthLimits>;
   /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
   gatewayKeys?: LoadedGatewayKeys;
+  /** Seals GitHub tokens and secrets; default: `VUTLER_AT_REST_KEYS` or the data dir's key file. */
+  atRest?: AtRestSealer;
 }
 
 export interface Services {
@@ -48,6 +54,7 @@ export interface Services {
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  github: GithubModule;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -73,6 +80,14 @@ export function createServices(deps: AppDeps): Services {
       redis: deps.redis,
       poster: chats,
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    }),
+    github: new GithubModule({
+      config: deps.config,
+      logger: deps.logger,
+      pool: deps.pool,
+      redis: deps.redis,
+      stateKey: deps.secrets.serverKey,
+      sealer: deps.atRest,
     }),
   };
 }
@@ -131,6 +146,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', chatRoutes(services.auth, services.chats));
   app.route('/api', gatewayRoutes(services.auth, services.gateway));
   app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.route('/api', githubRoutes(services.auth, services.github));
+  app.route('/', webhookRoutes(services.github));
   app.route(
     '/',
     mcpRoutes({
