@@ -74,7 +74,7 @@ export class DeploysService {
           go: false,
           outcome: d.state === 'superseded' ? 'superseded' : ('already-finished' as const),
         };
-      if (await repo.newerQueued(d.repo_id, d.environment, d.created_at)) {
+      if (await repo.newerQueued(d.repo_id, d.environment, d.id)) {
         await repo.markSuperseded(d.id);
         return { d, go: false, outcome: 'superseded' as const };
       }

@@ -103,8 +103,10 @@ const SQL = {
   deployment: `SELECT * FROM deployments WHERE id = $1`,
   deploymentForUpdate: `SELECT * FROM deployments WHERE id = $1 FOR UPDATE`,
   running: `SELECT id FROM deployments WHERE repo_id = $1 AND environment = $2 AND state = 'in_progress' AND id <> $3`,
-  newerQueued: `SELECT id FROM deployments WHERE repo_id = $1 AND environment = $2 AND state = 'queued'
-    AND created_at > $3 ORDER BY created_at DESC LIMIT 1`,
+  // Compared in SQL: a JS Date would drop the microseconds and find the row itself "newer".
+  newerQueued: `SELECT n.id FROM deployments n, deployments d WHERE d.id = $3 AND n.repo_id = $1
+    AND n.environment = $2 AND n.state = 'queued' AND n.id <> d.id AND n.created_at >= d.created_at
+    ORDER BY n.created_at DESC LIMIT 1`,
   oldestQueued: `SELECT id FROM deployments WHERE repo_id = $1 AND environment = $2 AND state = 'queued'
     ORDER BY created_at DESC LIMIT 1`,
   start: `UPDATE deployments SET state = 'in_progress', started_at = now(), heartbeat_at = now() WHERE id = $1`,
@@ -314,9 +316,9 @@ export class GithubRepository {
     return (await this.db.query(SQL.running, [repoId, environment, id])).rows.length > 0;
   }
 
-  async newerQueued(repoId: string, environment: string, after: Date): Promise<string | undefined> {
-    return (await this.db.query<{ id: string }>(SQL.newerQueued, [repoId, environment, after]))
-      .rows[0]?.id;
+  async newerQueued(repoId: string, environment: string, id: string): Promise<string | undefined> {
+    return (await this.db.query<{ id: string }>(SQL.newerQueued, [repoId, environment, id])).rows[0]
+      ?.id;
   }
 
   /** The queued deploy to run next (the newest; older ones get superseded when it starts). */
