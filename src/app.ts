@@ -25,6 +25,7 @@ import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { GithubModule } from './github/github.module.ts';
 import { githubRoutes } from './github/github.routes.ts';
 import type { AtRestSealer } from './github/sealing.ts';
+import { GithubToolsService } from './github/tools.service.ts';
 import { webhookRoutes } from './github/webhooks.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
@@ -67,6 +68,14 @@ export function createServices(deps: AppDeps): Services {
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const chats = new ChatService(deps.pool, chatEvents);
   const gatewayKeys = deps.gatewayKeys;
+  const github = new GithubModule({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    stateKey: deps.secrets.serverKey,
+    sealer: deps.atRest,
+  });
   return {
     auth,
     keys: new KeysService(auth),
@@ -80,15 +89,9 @@ export function createServices(deps: AppDeps): Services {
       redis: deps.redis,
       poster: chats,
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+      github: (audit) => new GithubToolsService(github, audit),
     }),
-    github: new GithubModule({
-      config: deps.config,
-      logger: deps.logger,
-      pool: deps.pool,
-      redis: deps.redis,
-      stateKey: deps.secrets.serverKey,
-      sealer: deps.atRest,
-    }),
+    github,
   };
 }
 

@@ -4,6 +4,7 @@ import { AuditRepository } from '../audit/audit.repository.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import { TOOLS } from '../tools/index.ts';
 import { GatewayAccess } from './access.ts';
 import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   membership?: ChatMembership;
   /** Defaults to `VUTLER_GATEWAY_KEY` / the key file. */
   loadKeys?: () => Promise<LoadedGatewayKeys>;
+  /** The GitHub tools (list_repos, list_deployments, trigger_deploy), given the gateway's audit. */
+  github?: (audit: AuditService) => GithubToolsService;
 }
 
 /** The Agent Access Gateway's services, wired once per process. */
@@ -92,6 +95,7 @@ export class Gateway {
         logger,
         gatewayFingerprint: keys.bundle.fingerprint,
         tools: TOOLS,
+        github: this.deps.github?.(this.audit),
       },
     };
   }

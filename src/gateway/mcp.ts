@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import { serializeError } from '../http/problem.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
@@ -24,6 +25,7 @@ export interface GatewayParts {
   logger: Logger;
   gatewayFingerprint: string;
   tools: ToolDef[];
+  github?: GithubToolsService;
 }
 
 /** How one MCP connection finds out who calls (per request over HTTP, per call over stdio). */
@@ -68,6 +70,7 @@ async function runTool(
       chats: parts.chats,
       permissions: source.permissions,
       gatewayFingerprint: parts.gatewayFingerprint,
+      github: parts.github,
     };
     const out = await tool.run(args as never, ctx);
     return {

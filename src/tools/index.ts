@@ -1,8 +1,11 @@
 import { listChatsTool } from './list_chats.ts';
+import { listDeploymentsTool } from './list_deployments.ts';
+import { listReposTool } from './list_repos.ts';
 import { postMessageTool } from './post_message.ts';
 import { readMessagesTool } from './read_messages.ts';
 import { searchMessagesTool } from './search_messages.ts';
 import type { ToolDef } from './tool.ts';
+import { triggerDeployTool } from './trigger_deploy.ts';
 import { whoamiTool } from './whoami.ts';
 
 /** Every MCP tool of the gateway; `tools/list` shows each agent the ones its permissions allow. */
@@ -12,4 +15,7 @@ export const TOOLS: ToolDef[] = [
   readMessagesTool,
   searchMessagesTool,
   postMessageTool,
+  listReposTool,
+  listDeploymentsTool,
+  triggerDeployTool,
 ] as unknown as ToolDef[];

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 
 /** What a tool handler gets for one call. */
 export interface ToolContext {
@@ -12,6 +13,8 @@ export interface ToolContext {
   /** The caller's permission rows as read for this request. */
   permissions: PermissionView[];
   gatewayFingerprint: string;
+  /** The GitHub tools' service; absent where the connector is not wired (e.g. bare tests). */
+  github?: GithubToolsService;
 }
 
 export interface ToolResult<O> {

@@ -24,20 +24,10 @@ type Row = {
 describe('auto-deploys (vutler worker + GitHub stand-in)', () => {
   const t = useDeployEnv();
   let hook: Awaited<ReturnType<typeof startHookServer>>;
-  beforeAll(async () => {
-    hook = await startHookServer();
-  });
   afterAll(() => hook.close());
 
   const row = async (id: string) =>
     (await t.db.pool.query<Row>('SELECT * FROM deployments WHERE id = $1', [id])).rows[0] as Row;
-  const rows = async (repoId: string) =>
-    (
-      await t.db.pool.query<Row>(
-        'SELECT * FROM deployments WHERE repo_id = $1 ORDER BY created_at',
-        [repoId],
-      )
-    ).rows;
   const settled = async (id: string, ms = 20_000) => {
     let r: Row | undefined;
     const deadline = Date.now() + ms;
@@ -70,6 +60,7 @@ describe('auto-deploys (vutler worker + GitHub stand-in)', () => {
   let s: Awaited<ReturnType<typeof agentChat>>;
   let env: Awaited<ReturnType<typeof connectExampleRepo>>;
   beforeAll(async () => {
+    hook = await startHookServer();
     s = await agentChat(t.server.url, { agentName: 'github' });
     env = await connectExampleRepo(t.server.url, s.alice.client.session?.token ?? '', t.standin, {
       environment: 'staging',
@@ -104,7 +95,6 @@ describe('auto-deploys (vutler worker + GitHub stand-in)', () => {
     expect(JSON.parse(call?.body ?? '{}')).toMatchObject({ deploymentId: id, sha });
 
     // Both members decrypt the note and verify it as the github agent's (pinned gateway key).
-    await until(() => true, 'noop');
     let note: unknown;
     for (let i = 0; i < 100 && !note; i++) {
       note = (await s.bob.client.chats.history(s.chat.id)).find(
@@ -282,6 +272,4 @@ describe('auto-deploys (vutler worker + GitHub stand-in)', () => {
       expect(logs.includes(needle)).toBe(false);
     }
   });
-
-  void rows;
 });

@@ -51,7 +51,7 @@ describe('POST /webhooks/github/:integrationId', () => {
   it('refuses (401) a wrong, missing or other integration’s signature, and records nothing', async () => {
     const payload = pushPayload('refs/heads/master');
     const delivery = randomUUID();
-    for (const signature of ['sha256=' + '0'.repeat(64), null, 'sha1=abc', '']) {
+    for (const signature of [`sha256=${'0'.repeat(64)}`, null, 'sha1=abc', '']) {
       const res = await deliver(t.server.url, env.integration.id, 'push', payload, {
         signature,
         delivery,
