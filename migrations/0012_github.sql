@@ -60,6 +60,9 @@ CREATE TABLE deployments (
     github_deployment_id BIGINT,
     log_url TEXT,
     environment_url TEXT,
+    -- The outbox id (= BullMQ job id) of the job running it: only that job resumes it after a
+    -- worker died; a second job for the same deploy (a kick after the previous one ended) stands down.
+    owner_job UUID,
     strategy_started_at TIMESTAMPTZ,
     heartbeat_at TIMESTAMPTZ,
     note_posted BOOLEAN NOT NULL DEFAULT FALSE,

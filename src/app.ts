@@ -3,6 +3,8 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { AccessRepository, AccessService } from './access/index.ts';
+import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -14,9 +16,10 @@ import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
 import { ChatHub } from './chat/hub.ts';
-import { MAX_FRAME_BYTES, wsRoute } from './chat/ws.routes.ts';
+import { MAX_FRAME_BYTES, requireUpgrade, wsRoute } from './chat/ws.routes.ts';
 import type { Config } from './config.ts';
 import type { Pool } from './db/pool.ts';
+import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
@@ -24,7 +27,7 @@ import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { GithubModule } from './github/github.module.ts';
 import { githubRoutes } from './github/github.routes.ts';
-import type { AtRestSealer } from './github/sealing.ts';
+import { KeyringSealer } from './github/sealing.ts';
 import { GithubToolsService } from './github/tools.service.ts';
 import { webhookRoutes } from './github/webhooks.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
@@ -33,6 +36,16 @@ import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import type { ServerSecrets } from './secrets.ts';
+import { DirectoryRepository } from './users/directory.repository.ts';
+import { directoryRoutes } from './users/directory.routes.ts';
+import { DirectoryService } from './users/directory.service.ts';
+import { membershipFromAccess } from './vdrive/access.ts';
+import { SharesService } from './vdrive/shares.service.ts';
+import { createBlobStore } from './vdrive/storage/index.ts';
+import type { BlobStore } from './vdrive/storage/types.ts';
+import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
+import { VdriveService } from './vdrive/vdrive.service.ts';
+import { webRoutes } from './web/static.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -42,31 +55,41 @@ export interface AppDeps {
   secrets: ServerSecrets;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
+  /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
+  atRest?: AtRestKeyring;
+  /** Blob storage; default from `config.storage`. */
+  storage?: BlobStore;
   /** The gateway key pair; default: `VUTLER_GATEWAY_KEY` or the key file, loaded on first use. */
   gatewayKeys?: LoadedGatewayKeys;
-  /** Seals GitHub tokens and secrets; default: `VUTLER_AT_REST_KEYS` or the data dir's key file. */
-  atRest?: AtRestSealer;
 }
 
 export interface Services {
+  /** People's access to resources: the one batched check (src/access). */
+  access: AccessService;
   auth: AuthService;
   keys: KeysService;
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  files: VdriveService;
+  shares: SharesService;
+  directory: DirectoryService;
   github: GithubModule;
 }
 
 export function createServices(deps: AppDeps): Services {
+  installNodeEd25519();
   const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
     allowWeakKdf: deps.config.env !== 'production',
     logger: deps.logger,
     limits: { ...LIMITS, ...deps.limits },
+    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
   });
-  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
-  const chats = new ChatService(deps.pool, chatEvents);
+  const access = new AccessService(new AccessRepository(deps.pool));
+  const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
   const github = new GithubModule({
     config: deps.config,
@@ -74,13 +97,21 @@ export function createServices(deps: AppDeps): Services {
     pool: deps.pool,
     redis: deps.redis,
     stateKey: deps.secrets.serverKey,
-    sealer: deps.atRest,
+    sealer: deps.atRest ? new KeyringSealer(deps.atRest) : undefined,
   });
+  const files = new VdriveService(
+    deps.pool,
+    deps.storage ?? createBlobStore(deps.config.storage),
+    deps.atRest ?? throwawayKeyring(deps.config),
+    deps.config.storage,
+    deps.logger,
+  );
   return {
     auth,
     keys: new KeysService(auth),
     agentTokens: new AgentTokenService(auth.repo),
     chatEvents,
+    access,
     chats,
     gateway: new Gateway({
       config: deps.config,
@@ -91,8 +122,18 @@ export function createServices(deps: AppDeps): Services {
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
       github: (audit) => new GithubToolsService(github, audit),
     }),
+    files,
+    shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
     github,
   };
+}
+
+/** Only tests may run without persistent at-rest keys: a restart would orphan every file. */
+function throwawayKeyring(config: Config): AtRestKeyring {
+  if (config.atRest.keys) return new AtRestKeyring(config.atRest.keys);
+  if (config.env !== 'test') throw new Error('createServices needs deps.atRest outside tests');
+  return new AtRestKeyring([{ id: 'test', key: crypto.getRandomValues(new Uint8Array(32)) }]);
 }
 
 /** Methods registered for paths matching `path`, for 405 answers. */
@@ -129,20 +170,24 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
-    liveSessions: (ids) => services.auth.repo.liveSessionIds(ids),
+    maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
   const limit = deps.config.http.bodyLimitBytes;
-  app.use('*', payloadLimit(limit));
+  const globalLimit = payloadLimit(limit);
+  // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
+  app.use('*', (c, next) =>
+    isChunkUpload(c.req.method, c.req.path) ? next() : globalLimit(c, next),
+  );
   const routeOpts = {
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, routeOpts));
   app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
@@ -160,6 +205,9 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       gateway: services.gateway,
     }),
   );
+  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     const err = allowed.length
@@ -168,6 +216,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
     services,
@@ -175,7 +224,19 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       await hub.start();
+      // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
+      // never holds the process open.
+      const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
+      reaper = setInterval(() => {
+        services.files.reap().catch((err: unknown) => {
+          deps.logger.warn({ err: { message: (err as Error).message } }, 'vdrive reaper failed');
+        });
+      }, every);
+      reaper.unref();
     },
-    stop: () => hub.stop(),
+    stop: async () => {
+      clearInterval(reaper);
+      await hub.stop();
+    },
   };
 }

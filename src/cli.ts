@@ -5,7 +5,7 @@ import { createPool } from './db/pool.ts';
 import { EmbeddedError, startEmbeddedPostgres } from './embedded.ts';
 import { runStdio, StdioSetupError } from './gateway/stdio.ts';
 import { resealGithubSecrets } from './github/rotate.ts';
-import { addAtRestKey, loadAtRestKeyring } from './github/sealing.ts';
+import { addAtRestKey, loadGithubSealer } from './github/sealing.ts';
 import { createLogger } from './log.ts';
 import { startRuntime, stopOnSignals } from './runtime.ts';
 
@@ -62,7 +62,7 @@ async function runKeys(config: Config, args: string[]): Promise<number> {
   const pool = createPool(url, 2, logger);
   try {
     const added = config.atRest.keys ? null : await addAtRestKey(config);
-    const ring = await loadAtRestKeyring(config);
+    const ring = await loadGithubSealer(config);
     const n = await resealGithubSecrets(pool, ring);
     process.stdout.write(
       `${added ? `added at-rest key ${added}; ` : ''}${n} sealed value(s) re-sealed with key ${ring.currentKeyId}\n`,

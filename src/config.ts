@@ -81,6 +81,9 @@ const envSchema = z.object({
   VUTLER_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   VUTLER_WS_MAX_BUFFERED_BYTES: positiveInt.default(4 * 1024 * 1024),
   VUTLER_WS_HEARTBEAT_MS: positiveInt.default(30_000),
+  VUTLER_WS_MAX_SOCKETS_PER_USER: positiveInt
+    .max(10_000, { error: 'must be at most 10000' })
+    .default(20),
   VUTLER_TRUST_PROXY: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('false'),
@@ -91,7 +94,30 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
     .default('vutler'),
+  VUTLER_STORAGE: z.enum(['fs', 'webdav'], { error: 'must be fs or webdav' }).default('fs'),
   VUTLER_STORAGE_DIR: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_URL: z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL, e.g. https://nas.local:5006/vutler')
+    .optional(),
+  VUTLER_STORAGE_WEBDAV_USERNAME: z.string().min(1).optional(),
+  VUTLER_STORAGE_WEBDAV_PASSWORD: z.string().min(1).optional(),
+  VUTLER_STORAGE_QUOTA_BYTES: positiveInt.default(10 * 1024 ** 3),
+  VUTLER_STORAGE_REAP_AFTER_HOURS: positiveInt.default(24),
+  VUTLER_AT_REST_KEYS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((e) => /^[A-Za-z0-9_-]{1,16}:[A-Za-z0-9+/]{43}=$/.test(e.trim())),
+      'must be comma-separated id:base64 entries of 32-byte keys (id:$(openssl rand -base64 32)), newest last',
+    )
+    .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
   VUTLER_GATEWAY_KEY: z
     .string()
@@ -131,7 +157,7 @@ const envSchema = z.object({
     .default(2),
   ANTHROPIC_TIMEOUT_MS: positiveInt.default(120_000),
   VUTLER_AGENT_MAX_TOOL_ITERATIONS: positiveInt.max(50, { error: 'must be at most 50' }).default(6),
-  VUTLER_AGENT_CONTEXT_MESSAGES: positiveInt.max(200, { error: 'must be at most 200' }).default(30),
+  VUTLER_AGENT_CONTEXT_MESSAGES: positiveInt.max(100, { error: 'must be at most 100' }).default(20),
   VUTLER_AGENT_RUN_ATTEMPTS: positiveInt.max(50, { error: 'must be at most 50' }).default(5),
   VUTLER_WORKER_CONCURRENCY: positiveInt.max(256, { error: 'must be at most 256' }).default(8),
   VUTLER_WORKER_LOCK_MS: positiveInt.min(1000, { error: 'must be at least 1000' }).default(30_000),
@@ -152,13 +178,6 @@ const envSchema = z.object({
   GITHUB_RETRY_BASE_MS: positiveInt.default(1000),
   VUTLER_DEPLOY_STALE_MS: positiveInt.default(15 * 60_000),
   VUTLER_DEPLOY_SWEEP_MS: positiveInt.default(60_000),
-  VUTLER_AT_REST_KEYS: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/]{43}=)*$/,
-      'must be comma-separated id:base64 pairs of 32-byte keys, newest last',
-    )
-    .optional(),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -184,6 +203,8 @@ export interface Config {
     /** A client with more undelivered bytes than this is cut off (close 4008). */
     maxBufferedBytes: number;
     heartbeatMs: number;
+    /** Sockets one user may hold on one node; the next is closed with 4029. */
+    maxSocketsPerUser: number;
   };
   log: { level: z.infer<typeof envSchema>['LOG_LEVEL'] };
   dataDir: string;
@@ -198,7 +219,21 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
-  storage: { dir: string };
+  storage: {
+    backend: 'fs' | 'webdav';
+    /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
+    dir: string;
+    /** `webdav`: the collection chunks go into, and its credentials. */
+    webdav: { url: string; username: string | undefined; password: string | undefined } | undefined;
+    /** Ciphertext bytes one user may store. */
+    quotaBytes: number;
+    /** Uploads untouched for this long are abandoned: the reaper removes their blobs. */
+    reapAfterMs: number;
+  };
+  atRest: {
+    /** `[id, key]`, newest last; absent: generated once into `dataDir/at-rest.keys`. */
+    keys: Array<{ id: string; key: Uint8Array }> | undefined;
+  };
   gateway: {
     keyFile: string;
     /** The key line itself (takes precedence over the file): for deployments with a secret store. */
@@ -256,10 +291,6 @@ export interface Config {
     staleMs: number;
     sweepMs: number;
   };
-  atRest: {
-    /** `id:base64key` pairs, newest last; absent: generated into `dataDir/at-rest.keys`. */
-    keys: string | undefined;
-  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -284,6 +315,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
+  if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_STORAGE_WEBDAV_URL is required when VUTLER_STORAGE=webdav',
+    );
+  }
   return {
     env: e.NODE_ENV,
     http: {
@@ -293,12 +329,34 @@ export function loadConfig(env: Env = process.env): Config {
       shutdownTimeoutMs: e.VUTLER_SHUTDOWN_TIMEOUT_MS,
       trustProxy: e.VUTLER_TRUST_PROXY === 'true',
     },
-    ws: { maxBufferedBytes: e.VUTLER_WS_MAX_BUFFERED_BYTES, heartbeatMs: e.VUTLER_WS_HEARTBEAT_MS },
+    ws: {
+      maxBufferedBytes: e.VUTLER_WS_MAX_BUFFERED_BYTES,
+      heartbeatMs: e.VUTLER_WS_HEARTBEAT_MS,
+      maxSocketsPerUser: e.VUTLER_WS_MAX_SOCKETS_PER_USER,
+    },
     log: { level: e.LOG_LEVEL },
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
-    storage: { dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')) },
+    storage: {
+      backend: e.VUTLER_STORAGE,
+      dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),
+      webdav: e.VUTLER_STORAGE_WEBDAV_URL
+        ? {
+            url: e.VUTLER_STORAGE_WEBDAV_URL,
+            username: e.VUTLER_STORAGE_WEBDAV_USERNAME,
+            password: e.VUTLER_STORAGE_WEBDAV_PASSWORD,
+          }
+        : undefined,
+      quotaBytes: e.VUTLER_STORAGE_QUOTA_BYTES,
+      reapAfterMs: e.VUTLER_STORAGE_REAP_AFTER_HOURS * 3_600_000,
+    },
+    atRest: {
+      keys: e.VUTLER_AT_REST_KEYS?.split(',').map((entry) => {
+        const [id, b64] = entry.trim().split(':') as [string, string];
+        return { id, key: new Uint8Array(Buffer.from(b64, 'base64')) };
+      }),
+    },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
       key: e.VUTLER_GATEWAY_KEY,
@@ -340,7 +398,6 @@ export function loadConfig(env: Env = process.env): Config {
       staleMs: e.VUTLER_DEPLOY_STALE_MS,
       sweepMs: e.VUTLER_DEPLOY_SWEEP_MS,
     },
-    atRest: { keys: e.VUTLER_AT_REST_KEYS },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET
         ? new Uint8Array(Buffer.from(e.VUTLER_SERVER_SECRET, 'base64'))

@@ -1,12 +1,14 @@
 import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
+import { loadAtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
 import { type Embedded, startEmbeddedPostgres, startEmbeddedRedis } from './embedded.ts';
 import { closeRedis, createRedis, type Redis } from './redis.ts';
 import { loadServerSecrets } from './secrets.ts';
+import { ensureWebBundle } from './web/build.ts';
 import { type RunningWorker, startWorkers } from './workers/index.ts';
 
 export interface RuntimeOptions {
@@ -104,7 +106,13 @@ export async function startRuntime(
     let port: number | undefined;
     if (opts.http) {
       const secrets = await loadServerSecrets(config);
-      const vutler = createApp({ config, logger, pool, redis, secrets });
+      await ensureWebBundle().then(
+        ({ built }) => built && logger.info('web app built into dist/web'),
+        // The API works without the page; `/` then answers 503 saying how to build it.
+        (err: unknown) => logger.error({ err }, 'web app build failed'),
+      );
+      const atRest = await loadAtRestKeyring(config);
+      const vutler = createApp({ config, logger, pool, redis, secrets, atRest });
       // Loads the gateway key pair now (generating the key file on first start), not on first call.
       await vutler.services.gateway.keyed();
       const server: ServerType = await new Promise((resolve, reject) => {

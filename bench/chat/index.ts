@@ -1,8 +1,13 @@
 /**
- * Chat benchmark (not a test): `npx tsx bench/chat/index.ts [--users 20 --chats 10 --members 4
- * --duration 5 --levels 500,1000,2000,max --max-in-flight 64 --drain 10 --only vutler|baseline
- * --server-prof DIR]` (or `npm run bench chat`). Env: BENCH_USERS, BENCH_CHATS, BENCH_MEMBERS,
- * BENCH_DURATION_S, BENCH_LEVELS, BENCH_MAX_IN_FLIGHT, BENCH_DATABASE_URL, BENCH_REDIS_URL.
+ * Chat benchmark (not a test): `npx tsx bench/chat/index.ts [--mode server|client --users 20
+ * --chats 10 --members 4 --duration 5 --levels 500,1000,2000,max --max-in-flight 64 --drain 10
+ * --only vutler|baseline --max-rate 9000 --server-prof DIR]` (or `npm run bench chat`). Env:
+ * BENCH_MODE, BENCH_USERS, BENCH_CHATS, BENCH_MEMBERS, BENCH_DURATION_S, BENCH_LEVELS,
+ * BENCH_MAX_IN_FLIGHT, BENCH_MAX_RATE, BENCH_DATABASE_URL, BENCH_REDIS_URL.
+ *
+ * `--mode server` (default): see bench/chat/server.ts — presealed messages, a light generator,
+ * and a persisted relay baseline; writes bench/results/chat-server.{json,md}. `--mode client`,
+ * below: the whole SDK on both ends.
  *
  * N WebSocket clients across group chats, messages persisted: delivered messages/s and
  * send→deliver latency, against a bare `ws` broadcast server (no persistence, no auth, no
@@ -39,6 +44,7 @@ import {
   Recorder,
   type Target,
 } from './loadgen.ts';
+import { runServerMode } from './server.ts';
 import {
   type Child,
   Cleanup,
@@ -75,6 +81,8 @@ const { values: args } = parseArgs({
     drain: { type: 'string' },
     only: { type: 'string' },
     'server-prof': { type: 'string' },
+    mode: { type: 'string' },
+    'max-rate': { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -103,10 +111,15 @@ const opts = {
     return { label: String(n), deliveriesPerSec: n };
   }),
   only: args.only as 'vutler' | 'baseline' | undefined,
+  /** server (default): presealed messages, light generator, persisted relay baseline. client: real SDK clients vs a bare ws relay. */
+  mode: (args.mode ?? E.BENCH_MODE ?? 'server') as 'server' | 'client',
+  maxRate: num(args['max-rate'], E.BENCH_MAX_RATE, 9_000),
   serverProf: args['server-prof'],
   adminUrl: E.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   redisUrl: E.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
 };
+if (opts.mode !== 'server' && opts.mode !== 'client')
+  throw new Error('--mode must be server or client');
 if (opts.only && opts.only !== 'vutler' && opts.only !== 'baseline')
   throw new Error('--only must be vutler or baseline');
 
@@ -241,7 +254,7 @@ async function startVutler(
     async ({ c, m, members }) => {
       const p = people[m]!;
       await p.client.chats.key(chatIds[c]!, 0);
-      for (const o of members) await p.client.chats.identityOf(people[o]!.id);
+      for (const o of members) await p.client.trust.identityOf(people[o]!.id);
     },
   );
   let echoes = 0;
@@ -388,6 +401,27 @@ function detailTable(results: LevelResult[]): string {
 
 async function main(cleanup: Cleanup): Promise<number> {
   const tag = randomBytes(5).toString('hex');
+  if (opts.mode === 'server') {
+    return runServerMode(
+      {
+        users: opts.users,
+        chats: opts.chats,
+        members: opts.members,
+        durationS: opts.durationS,
+        drainS: opts.drainS,
+        maxInFlight: opts.maxInFlight,
+        levels: opts.levels,
+        maxRate: opts.maxRate,
+        adminUrl: opts.adminUrl,
+        redisUrl: opts.redisUrl,
+        root,
+        resultsDir,
+        serverProf: opts.serverProf,
+      },
+      cleanup,
+      tag,
+    );
+  }
   const layout = makeLayout(opts.users, opts.chats, opts.members, 0xc4a7);
   const rec = new Recorder();
   const notes: string[] = [];

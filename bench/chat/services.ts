@@ -247,8 +247,15 @@ function machineTicks(): { busy: number; total: number; steal: number } {
 }
 
 /** Starts a CPU measurement; the returned function ends it (percent of one core per component). */
-export function cpuMeter(serverPid: () => number | undefined): () => CpuShares | undefined {
+export function cpuMeter(
+  serverPid: () => number | undefined,
+  /** PostgreSQL backends to count (those of the bench's database); default: every postgres process. */
+  postgresPids?: number[],
+): () => CpuShares | undefined {
   if (process.platform !== 'linux') return () => undefined;
+  const pgTicks = () =>
+    postgresPids ? postgresPids.reduce((s, p) => s + procTicks(p), 0) : undefined;
+  const pg0 = pgTicks();
   const t0 = performance.now();
   const elu0 = performance.eventLoopUtilization();
   const self0 = process.cpuUsage();
@@ -269,7 +276,7 @@ export function cpuMeter(serverPid: () => number | undefined): () => CpuShares |
       server: pctTicks(server1.user + server1.sys - server0.user - server0.sys),
       serverKernel: pctTicks(server1.sys - server0.sys),
       loadgenKernel: Math.round((self.system / 1e6 / secs) * 100),
-      postgres: pctTicks(comm1.postgres! - comm0.postgres!),
+      postgres: pctTicks(pg0 === undefined ? comm1.postgres! - comm0.postgres! : pgTicks()! - pg0),
       redis: pctTicks(comm1['redis-server']! - comm0['redis-server']!),
       machineBusyPct:
         m1.total > m0.total ? Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100) : 0,
@@ -292,4 +299,47 @@ export function cpuMeter(serverPid: () => number | undefined): () => CpuShares |
     );
     return shares;
   };
+}
+
+/** The server-side PIDs of every connection to `database` (its PostgreSQL backends). */
+export async function backendPids(adminUrl: string, database: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [database],
+    );
+    return r.rows.map((x) => x.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Latency of a one-row autocommit INSERT (its WAL flush, mostly), in ms: what one chat's
+ * messages queue behind, since each holds its chat's row lock until it has committed.
+ */
+export async function commitLatency(
+  url: string,
+  n = 200,
+): Promise<{ p50: number; p90: number; p99: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    // A regular table: temporary ones skip the WAL, and the WAL flush is what this measures.
+    await c.query('CREATE TABLE IF NOT EXISTS commit_probe (id serial PRIMARY KEY, v int)');
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      await c.query('INSERT INTO commit_probe (v) VALUES ($1)', [i]);
+      lat.push(performance.now() - t);
+    }
+    await c.query('DROP TABLE commit_probe');
+    lat.sort((a, b) => a - b);
+    const at = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]!;
+    return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+  } finally {
+    await c.end();
+  }
 }

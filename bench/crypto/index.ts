@@ -5,7 +5,8 @@
  * through the TransformStreams, against raw AES-256-GCM `subtle.encrypt`/`decrypt` over the same
  * 1 MiB buffers in the same run (sequential: one call per buffer, awaited in turn — the
  * baseline the ratio is computed against; and with the same concurrency as the stream, for
- * reference). Plus Argon2id at the production default cost. Prints a markdown table and writes
+ * reference). Plus Argon2id at the production default cost, and the membership-log / history
+ * page checks (trust.ts). Prints a markdown table and writes
  * bench/results/crypto.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import {
   newKdfParams,
   randomBytes,
 } from '../../src/crypto/index.ts';
+import { benchTrust } from './trust.ts';
 
 const MiB = 1024 * 1024;
 const totalMiB = Number(process.argv[2] ?? 256);
@@ -228,6 +230,7 @@ async function main() {
     },
     argon2idDefault: { ...DEFAULT_KDF_COST, medianMs: Math.round(median(argonMs)) },
     streamedPipeline1GiB: pipeline,
+    trust: await benchTrust(),
   };
 
   const rows = [

@@ -124,7 +124,14 @@ export class AuthRepository {
   }
 
   async liveSession(tokenHash: Buffer) {
-    return (await this.db.query<SessionRow>(SQL.liveSession, [tokenHash])).rows[0];
+    // Named: run on every authenticated request, so planned once per connection.
+    return (
+      await this.db.query<SessionRow>({
+        name: 'auth.live-session',
+        text: SQL.liveSession,
+        values: [tokenHash],
+      })
+    ).rows[0];
   }
 
   async liveSessionIds(ids: string[]): Promise<Set<string>> {

@@ -83,7 +83,13 @@ export class AuthService {
     readonly pool: Pool,
     private readonly serverKey: Uint8Array,
     readonly rateLimits: RateLimits,
-    private readonly opts: { allowWeakKdf: boolean; logger: Logger; limits: AuthLimits },
+    private readonly opts: {
+      allowWeakKdf: boolean;
+      logger: Logger;
+      limits: AuthLimits;
+      /** After a revocation commits: the WebSocket hubs of every node close those sessions' sockets. */
+      onSessionsRevoked?: (revoked: { sessionIds: string[] } | { userId: string }) => Promise<void>;
+    },
   ) {
     this.repo = new AuthRepository(pool);
   }
@@ -181,6 +187,17 @@ export class AuthService {
 
   async logout(sessionId: string): Promise<void> {
     await this.repo.revokeSession(sessionId);
+    await this.sessionsRevoked({ sessionIds: [sessionId] });
+  }
+
+  /** Call after any revocation committed (logout, passphrase change). */
+  async sessionsRevoked(revoked: { sessionIds: string[] } | { userId: string }): Promise<void> {
+    await this.opts.onSessionsRevoked?.(revoked);
+  }
+
+  /** Which of these sessions are still live (the WebSocket hub asks, in one query). */
+  async liveSessionIds(ids: string[]): Promise<Set<string>> {
+    return this.repo.liveSessionIds(ids);
   }
 
   async me(userId: string): Promise<PublicUser> {

@@ -173,6 +173,7 @@ export class KeysService {
       await repo.changePassphrase(who.userId, hash, kdf, input.masterKeyEncrypted);
       await repo.revokeUserSessions(who.userId);
     });
+    await this.auth.sessionsRevoked({ userId: who.userId });
     return this.auth.issueSession(who.userId, 'login', meta);
   }
 }

@@ -1,3 +1,5 @@
+import type { IdentityPublicJson } from '../crypto/identity.ts';
+import type { MembershipEntry } from '../crypto/membership.ts';
 import type { Queryable } from '../db/pool.ts';
 
 export interface ChatRow {
@@ -7,6 +9,7 @@ export interface ChatRow {
   created_by: string;
   current_epoch: number;
   last_seq: string;
+  log_length: number;
   created_at: Date;
 }
 
@@ -27,6 +30,10 @@ export interface MessageRow {
   epoch: number;
   encrypted_content: Buffer | null;
   signature: Buffer | null;
+  chain_id: Buffer | null;
+  chain_counter: string | null;
+  chain_prev: Buffer | null;
+  tombstone: Buffer | null;
   mentions: string[];
   decryption_permissions: Record<string, unknown>;
   created_at: Date;
@@ -42,10 +49,37 @@ export interface WrapRow {
 export interface SignerRow {
   id: string;
   identity_signing_key: Buffer | null;
+  identity_public: IdentityPublicJson | null;
 }
 
-const MESSAGE_COLUMNS = `id, chat_id, sender_id, sender_agent, seq, epoch, encrypted_content, signature, mentions,
+export interface LogRow {
+  position: number;
+  epoch: number;
+  action: string;
+  actor_id: string;
+  subject_id: string;
+  subject_fingerprint: Buffer;
+  role: string;
+  prev_hash: Buffer;
+  key_commitment: Buffer | null;
+  signature: Buffer;
+  entry_hash: Buffer;
+}
+
+export interface StoredLogEntry {
+  entry: MembershipEntry;
+  hash: Uint8Array;
+}
+
+const MESSAGE_COLUMNS = `id, chat_id, sender_id, sender_agent, seq, epoch, encrypted_content, signature,
+  chain_id, chain_counter, chain_prev, tombstone, mentions,
   COALESCE(decryption_permissions, '{}'::jsonb) AS decryption_permissions, created_at, deleted_at`;
+
+const CHAT_COLUMNS = `c.id, c.kind, c.title_encrypted, c.created_by, c.current_epoch, c.last_seq, c.created_at,
+  (SELECT count(*)::int FROM chat_log l WHERE l.chat_id = c.id) AS log_length`;
+
+const LOG_COLUMNS = `position, epoch, action, actor_id, subject_id, subject_fingerprint, role, prev_hash,
+  key_commitment, signature, entry_hash`;
 
 const SQL = {
   insertChat: `INSERT INTO chats (id, kind, title_encrypted, created_by) VALUES ($1, $2, $3, $4)
@@ -54,19 +88,27 @@ const SQL = {
     SELECT $1, u, CASE WHEN u = $3 THEN 'owner' ELSE 'member' END, $4 FROM unnest($2::uuid[]) AS u
     ON CONFLICT (chat_id, user_id) DO UPDATE SET removed_at = NULL, joined_epoch = EXCLUDED.joined_epoch,
       joined_at = now(), role = 'member'`,
-  insertEpoch: `INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, $2, $3) RETURNING id`,
+  insertEpoch: `INSERT INTO chat_epochs (chat_id, epoch, created_by, key_commitment) VALUES ($1, $2, $3, $4) RETURNING id`,
+  insertLog: `INSERT INTO chat_log (chat_id, position, epoch, action, actor_id, subject_id, subject_fingerprint,
+      role, prev_hash, key_commitment, signature, entry_hash)
+    SELECT $1, e.position, e.epoch, e.action, e.actor_id, e.subject_id, e.fp, e.role, e.prev, e.commitment, e.sig, e.hash
+    FROM unnest($2::int[], $3::int[], $4::text[], $5::uuid[], $6::text[], $7::bytea[], $8::text[], $9::bytea[],
+      $10::bytea[], $11::bytea[], $12::bytea[])
+      AS e(position, epoch, action, actor_id, subject_id, fp, role, prev, commitment, sig, hash)`,
+  logAfter: `SELECT ${LOG_COLUMNS} FROM chat_log WHERE chat_id = $1 AND position > $2 ORDER BY position LIMIT $3`,
+  setRole: `UPDATE chat_members SET role = $3 WHERE chat_id = $1 AND user_id = $2`,
   insertWraps: `INSERT INTO encryption_keys (user_id, key_type, encrypted_key, key_params, chat_id, epoch, wrapped_by)
     SELECT w.user_id, 'session', w.wrap, jsonb_build_object('v', 1), $1, w.epoch, $2
     FROM unnest($3::uuid[], $4::int[], $5::bytea[]) AS w(user_id, epoch, wrap)
     ON CONFLICT (chat_id, epoch, user_id) WHERE key_type = 'session' DO NOTHING`,
-  signers: `SELECT id, identity_signing_key FROM users WHERE id = ANY($1::uuid[]) AND COALESCE(encryption_enabled, false)`,
-  chatsOfUser: `SELECT c.id, c.kind, c.title_encrypted, c.created_by, c.current_epoch, c.last_seq, c.created_at
+  signers: `SELECT id, identity_signing_key, identity_public FROM users WHERE id = ANY($1::uuid[]) AND COALESCE(encryption_enabled, false)`,
+  chatsOfUser: `SELECT ${CHAT_COLUMNS}
     FROM chats c JOIN chat_members m ON m.chat_id = c.id
     WHERE m.user_id = $1 AND m.removed_at IS NULL ORDER BY c.created_at DESC LIMIT 1000`,
-  chatForMember: `SELECT c.id, c.kind, c.title_encrypted, c.created_by, c.current_epoch, c.last_seq, c.created_at
+  chatForMember: `SELECT ${CHAT_COLUMNS}
     FROM chats c JOIN chat_members m ON m.chat_id = c.id
     WHERE c.id = $1 AND m.user_id = $2 AND m.removed_at IS NULL`,
-  lockChat: `SELECT id, kind, title_encrypted, created_by, current_epoch, last_seq, created_at FROM chats WHERE id = $1 FOR UPDATE`,
+  lockChat: `SELECT ${CHAT_COLUMNS} FROM chats c WHERE c.id = $1 FOR UPDATE OF c`,
   activeMembers: `SELECT user_id, role, joined_epoch, joined_at, removed_at FROM chat_members
     WHERE chat_id = $1 AND removed_at IS NULL ORDER BY joined_at, user_id`,
   allMembers: `SELECT user_id, role, joined_epoch, joined_at, removed_at FROM chat_members
@@ -76,13 +118,15 @@ const SQL = {
   removeMembers: `UPDATE chat_members SET removed_at = now() WHERE chat_id = $1 AND user_id = ANY($2::uuid[]) AND removed_at IS NULL`,
   setEpoch: `UPDATE chats SET current_epoch = $2, updated_at = now() WHERE id = $1`,
   messageById: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1`,
-  memberSigningKey: `SELECT u.identity_signing_key FROM chat_members m JOIN users u ON u.id = m.user_id
-    WHERE m.chat_id = $1 AND m.user_id = $2 AND m.removed_at IS NULL`,
+  epochCommitments: `SELECT epoch, key_commitment FROM chat_epochs WHERE chat_id = $1 AND epoch = ANY($2::int[])`,
   // One statement, so one round trip and the chat row is locked only while it runs. The UPDATE
   // takes the chat row lock and hands out the next seq only if the sender is still a member, the
   // epoch is current and the id is new; commit order therefore equals seq order within a chat.
   // Mentions become outbox rows in the same statement (same transaction). No row back means
-  // one of the conditions failed: the caller finds out which.
+  // one of the conditions failed: the caller finds out which. A concurrent retry of the same id
+  // passes NOT EXISTS (same snapshot) but then hits the primary key: that must abort the whole
+  // statement, bump included (no ON CONFLICT DO NOTHING here), or it would burn a seq and leave
+  // a hole in the gap-free order; appendMessage maps it to "not appended".
   appendMessage: `WITH bumped AS (
       UPDATE chats SET last_seq = last_seq + 1
       WHERE id = $2 AND current_epoch = $4
@@ -91,10 +135,10 @@ const SQL = {
       RETURNING last_seq
     ), inserted AS (
       INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
-          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted, sender_agent)
-      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9
+          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted,
+          chain_id, chain_counter, chain_prev, sender_agent)
+      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9, $10, $11, $12
       FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
-      ON CONFLICT (id) DO NOTHING
       RETURNING ${MESSAGE_COLUMNS}
     ), queued AS (
       INSERT INTO outbox (queue, job_name, payload, dedupe_key)
@@ -108,8 +152,12 @@ const SQL = {
   historyBefore: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
   historyAfter: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
   historyRange: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC`,
-  deleteMessage: `UPDATE messages SET deleted_at = now(), encrypted_content = NULL, signature = NULL
+  // The signature stays: receivers need the deleted message's hash to check the tombstone and
+  // to link the sender's chain across the gap. Only the ciphertext goes.
+  deleteMessage: `UPDATE messages SET deleted_at = now(), encrypted_content = NULL, tombstone = $4
     WHERE id = $1 AND chat_id = $2 AND sender_id = $3 AND deleted_at IS NULL RETURNING ${MESSAGE_COLUMNS}`,
+  ownMessage: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND chat_id = $2 AND sender_id = $3
+    AND sender_agent IS NULL AND deleted_at IS NULL`,
   wrapsFor: `SELECT epoch, encrypted_key, wrapped_by FROM encryption_keys
     WHERE chat_id = $1 AND user_id = $2 AND key_type = 'session' AND revoked_at IS NULL ORDER BY epoch`,
 } as const;
@@ -126,9 +174,60 @@ export class ChatRepository {
     await this.db.query(SQL.insertMembers, [chatId, userIds, ownerId, epoch]);
   }
 
-  async insertEpoch(chatId: string, epoch: number, createdBy: string): Promise<string> {
-    return (await this.db.query<{ id: string }>(SQL.insertEpoch, [chatId, epoch, createdBy]))
-      .rows[0]!.id;
+  async insertEpoch(
+    chatId: string,
+    epoch: number,
+    createdBy: string,
+    commitment: Uint8Array,
+  ): Promise<string> {
+    return (
+      await this.db.query<{ id: string }>(SQL.insertEpoch, [
+        chatId,
+        epoch,
+        createdBy,
+        Buffer.from(commitment),
+      ])
+    ).rows[0]!.id;
+  }
+
+  async insertLog(chatId: string, entries: StoredLogEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const col = <T>(f: (x: StoredLogEntry) => T) => entries.map(f);
+    await this.db.query(SQL.insertLog, [
+      chatId,
+      col((x) => x.entry.position),
+      col((x) => x.entry.epoch),
+      col((x) => x.entry.action),
+      col((x) => x.entry.actorId),
+      col((x) => x.entry.subjectId),
+      col((x) => Buffer.from(x.entry.subjectFingerprint)),
+      col((x) => x.entry.role),
+      col((x) => Buffer.from(x.entry.prevHash)),
+      col((x) => (x.entry.keyCommitment ? Buffer.from(x.entry.keyCommitment) : null)),
+      col((x) => Buffer.from(x.entry.signature)),
+      col((x) => Buffer.from(x.hash)),
+    ]);
+  }
+
+  /** Entries after `afterPosition` (-1 for all), in order. */
+  async logAfter(chatId: string, afterPosition: number, limit: number) {
+    return (await this.db.query<LogRow>(SQL.logAfter, [chatId, afterPosition, limit])).rows;
+  }
+
+  async setRole(chatId: string, userId: string, role: string) {
+    await this.db.query(SQL.setRole, [chatId, userId, role]);
+  }
+
+  async epochCommitments(chatId: string, epochs: number[]) {
+    const { rows } = await this.db.query<{ epoch: number; key_commitment: Buffer | null }>(
+      SQL.epochCommitments,
+      [chatId, epochs],
+    );
+    return new Map(rows.map((r) => [r.epoch, r.key_commitment]));
+  }
+
+  async ownMessage(id: string, chatId: string, senderId: string) {
+    return (await this.db.query<MessageRow>(SQL.ownMessage, [id, chatId, senderId])).rows[0];
   }
 
   async insertWraps(
@@ -187,15 +286,6 @@ export class ChatRepository {
     return (await this.db.query<MessageRow>(SQL.messageById, [id])).rows[0];
   }
 
-  /** The sender's signing key if they are an active member of the chat; undefined otherwise. */
-  async memberSigningKey(chatId: string, userId: string) {
-    const { rows } = await this.db.query<{ identity_signing_key: Buffer | null }>(
-      SQL.memberSigningKey,
-      [chatId, userId],
-    );
-    return rows[0];
-  }
-
   async appendMessage(m: {
     id: string;
     chatId: string;
@@ -203,23 +293,37 @@ export class ChatRepository {
     epoch: number;
     ciphertext: Uint8Array;
     signature: Uint8Array;
+    chain: { id: Uint8Array; counter: number; prev: Uint8Array };
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
     /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
     senderAgent?: string;
   }): Promise<MessageRow | undefined> {
-    const { rows } = await this.db.query<MessageRow>(SQL.appendMessage, [
-      m.id,
-      m.chatId,
-      m.senderId,
-      m.epoch,
-      Buffer.from(m.ciphertext),
-      Buffer.from(m.signature),
-      m.mentions,
-      m.decryptionPermissions,
-      m.senderAgent ?? null,
-    ]);
-    return rows[0];
+    // Named: PostgreSQL parses and plans this statement once per connection, not per message.
+    const res = await this.db
+      .query<MessageRow>({
+        name: 'chat.append-message',
+        text: SQL.appendMessage,
+        values: [
+          m.id,
+          m.chatId,
+          m.senderId,
+          m.epoch,
+          Buffer.from(m.ciphertext),
+          Buffer.from(m.signature),
+          m.mentions,
+          m.decryptionPermissions,
+          Buffer.from(m.chain.id),
+          m.chain.counter,
+          Buffer.from(m.chain.prev),
+          m.senderAgent ?? null,
+        ],
+      })
+      .catch((err: { code?: string; constraint?: string }) => {
+        if (err.code === '23505' && err.constraint === 'messages_pkey') return undefined;
+        throw err;
+      });
+    return res?.rows[0];
   }
 
   async history(chatId: string, cursor: { before?: string; after?: string }, limit: number) {
@@ -238,8 +342,15 @@ export class ChatRepository {
     return (await this.db.query<MessageRow>(SQL.historyRange, [chatId, afterSeq, beforeSeq])).rows;
   }
 
-  async deleteMessage(id: string, chatId: string, senderId: string) {
-    return (await this.db.query<MessageRow>(SQL.deleteMessage, [id, chatId, senderId])).rows[0];
+  async deleteMessage(id: string, chatId: string, senderId: string, tombstone: Uint8Array) {
+    return (
+      await this.db.query<MessageRow>(SQL.deleteMessage, [
+        id,
+        chatId,
+        senderId,
+        Buffer.from(tombstone),
+      ])
+    ).rows[0];
   }
 
   async wrapsFor(chatId: string, userId: string) {

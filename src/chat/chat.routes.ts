@@ -2,7 +2,9 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
-import { CHAT_KEY_WRAP_BYTES } from '../crypto/chatkeys.ts';
+import { CHAT_KEY_WRAP_BYTES, KEY_COMMITMENT_BYTES } from '../crypto/chatkeys.ts';
+import type { MembershipEntry } from '../crypto/membership.ts';
+import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../crypto/messages.ts';
 import { isUuidV7 } from '../crypto/uuid.ts';
 import { NotFoundError, PayloadTooLargeError } from '../errors.ts';
 import { payloadLimit } from '../http/body-limit.ts';
@@ -21,33 +23,73 @@ const epoch = z
   .min(0)
   .max(2 ** 31 - 1);
 
+/** A signed membership-log entry (docs/CRYPTO.md); `chatId` comes from the path. */
+const logEntry = z
+  .object({
+    position: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
+    epoch,
+    action: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+    actorId: uuid,
+    subjectId: uuid,
+    subjectFingerprint: base64Bytes({ exact: 32 }),
+    role: z.string().max(32),
+    prevHash: base64Bytes({ exact: 32 }),
+    keyCommitment: base64Bytes({ exact: KEY_COMMITMENT_BYTES }).nullable(),
+    signature: base64Bytes({ exact: 64 }),
+  })
+  .strict();
+
+type LogEntryBody = z.infer<typeof logEntry>;
+const entryOf = (chatId: string, e: LogEntryBody): MembershipEntry => ({ ...e, chatId });
+
 const createBody = z
   .object({
     id: uuid,
     kind: z.enum(['direct', 'group']),
-    memberIds: z.array(uuid).max(499),
     titleEncrypted: base64Bytes({ max: 1024 }).optional(),
     keyWraps: z
       .array(z.object({ userId: uuid, wrap }).strict())
       .min(1)
       .max(500),
+    /** `create` by the caller, then one `add` per other member. */
+    log: z.array(logEntry).min(1).max(500),
   })
   .strict();
 
 const addMemberBody = z
-  .object({ userId: uuid, keyWraps: z.array(z.object({ epoch, wrap }).strict()).min(1).max(1000) })
+  .object({
+    entry: logEntry,
+    keyWraps: z.array(z.object({ epoch, wrap }).strict()).min(1).max(1000),
+  })
   .strict();
 
 const rotateBody = z
   .object({
-    epoch: epoch.min(1),
     keyWraps: z
       .array(z.object({ userId: uuid, wrap }).strict())
       .min(1)
       .max(500),
-    remove: z.array(uuid).max(500).default([]),
+    /** `remove` entries (maybe none), then one `rotate`. */
+    entries: z.array(logEntry).min(1).max(501),
   })
   .strict();
+
+const logQuery = z
+  .object({
+    after: z.coerce
+      .number()
+      .int()
+      .min(-1)
+      .max(2 ** 31 - 1)
+      .default(-1),
+  })
+  .strict();
+
+const deleteBody = z.object({ tombstone: base64Bytes({ exact: 64 }) }).strict();
 
 const messageBody = z
   .object({
@@ -56,6 +98,13 @@ const messageBody = z
     // Size is checked after decoding so that an oversized ciphertext is a 413, not a 422.
     ciphertext: base64Bytes({ max: MESSAGE_BODY_LIMIT }),
     signature: base64Bytes({ exact: 64 }),
+    chain: z
+      .object({
+        id: base64Bytes({ exact: CHAIN_ID_BYTES }),
+        counter: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+        prev: base64Bytes({ exact: MESSAGE_HASH_BYTES }),
+      })
+      .strict(),
     mentions: z.array(agentName).max(10).default([]),
     decryptionPermissions: z
       .object({ agents: z.enum(['allow', 'deny']).optional() })
@@ -91,9 +140,9 @@ export function chatRoutes(auth: AuthService, chats: ChatService) {
     const chat = await chats.create(c.get('auth').userId, {
       id: b.id,
       kind: b.kind,
-      memberIds: b.memberIds,
       titleEncrypted: b.titleEncrypted ?? null,
       keyWraps: b.keyWraps,
+      log: b.log.map((e) => entryOf(b.id, e)),
     });
     return c.json(chat, 201);
   });
@@ -107,13 +156,21 @@ export function chatRoutes(auth: AuthService, chats: ChatService) {
   app.post('/chats/:id/members', async (c) => {
     const chatId = idParam(c, 'id');
     const b = await jsonBody(c, addMemberBody);
-    return c.json(await chats.addMember(chatId, c.get('auth').userId, b.userId, b.keyWraps), 201);
+    const input = { entry: entryOf(chatId, b.entry), keyWraps: b.keyWraps };
+    return c.json(await chats.addMember(chatId, c.get('auth').userId, input), 201);
   });
 
   app.post('/chats/:id/epochs', async (c) => {
     const chatId = idParam(c, 'id');
     const b = await jsonBody(c, rotateBody);
-    return c.json(await chats.rotate(chatId, c.get('auth').userId, b), 201);
+    const input = { keyWraps: b.keyWraps, entries: b.entries.map((e) => entryOf(chatId, e)) };
+    return c.json(await chats.rotate(chatId, c.get('auth').userId, input), 201);
+  });
+
+  app.get('/chats/:id/log', async (c) => {
+    const chatId = idParam(c, 'id');
+    const q = queryParams(c, logQuery);
+    return c.json({ entries: await chats.log(chatId, c.get('auth').userId, q.after) });
   });
 
   app.get('/chats/:id/keys', async (c) =>
@@ -137,7 +194,10 @@ export function chatRoutes(auth: AuthService, chats: ChatService) {
   });
 
   app.delete('/chats/:id/messages/:messageId', async (c) => {
-    await chats.deleteMessage(idParam(c, 'id'), c.get('auth').userId, idParam(c, 'messageId'));
+    const chatId = idParam(c, 'id');
+    const messageId = idParam(c, 'messageId');
+    const b = await jsonBody(c, deleteBody);
+    await chats.deleteMessage(chatId, c.get('auth').userId, messageId, b.tombstone);
     return c.body(null, 204);
   });
 

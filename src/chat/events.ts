@@ -6,11 +6,32 @@ import type { ChatEvent } from './types.ts';
 export type { ChatEvent, MessageView } from './types.ts';
 
 /**
+ * Sessions that ended before their time (logout, passphrase change). `sessionIds`: exactly these;
+ * `userId` alone: some of that user's sessions — each node asks the database which are still live.
+ */
+export type SessionsRevoked = { sessionIds: string[] } | { userId: string };
+
+export interface HubListener {
+  /** `raw`: the JSON the event arrived as, to send on without serialising again. */
+  onEvent(event: ChatEvent, raw?: string): void;
+  onSessionsRevoked(revoked: SessionsRevoked): void;
+  /**
+   * The subscription is (again) in place after a connection to Redis was lost: whatever was
+   * published in between was missed, so the listener catches up from PostgreSQL.
+   */
+  onResubscribed(): void;
+  /** A publish from this node failed: other nodes missed it, this node's sockets must not. */
+  onPublishFailed(event: ChatEvent): void;
+}
+
+/**
  * Fan-out between API nodes over Redis pub/sub. Events carry ciphertext and ids, never plaintext;
  * pub/sub keeps nothing, and a node that misses an event is caught up from PostgreSQL by seq.
  */
 export class ChatEvents {
   private readonly channel: string;
+  private readonly sessionChannel: string;
+  private readonly listeners = new Set<HubListener>();
 
   constructor(
     private readonly redis: Redis,
@@ -18,34 +39,73 @@ export class ChatEvents {
     private readonly logger: Logger,
   ) {
     this.channel = `${prefix}:chat-events`;
+    this.sessionChannel = `${prefix}:session-events`;
   }
 
   async publish(event: ChatEvent): Promise<void> {
     try {
       await this.redis.publish(this.channel, JSON.stringify(event));
     } catch (err) {
-      // The write is committed; connected clients will catch up from their cursor.
+      // The write is committed; this node's sockets catch up from PostgreSQL now, other nodes'
+      // when their own subscription comes back (a Redis outage drops it too).
       this.logger.warn(
         { err: { message: (err as Error).message }, event: event.type },
         'could not publish chat event',
+      );
+      for (const l of this.listeners) l.onPublishFailed(event);
+    }
+  }
+
+  /**
+   * Ends the sockets of revoked sessions on every node: this node's at once (even with Redis
+   * down), the others' through pub/sub. Called by the auth side after the revocation committed.
+   */
+  async publishSessionsRevoked(revoked: SessionsRevoked): Promise<void> {
+    for (const l of this.listeners) l.onSessionsRevoked(revoked);
+    try {
+      await this.redis.publish(this.sessionChannel, JSON.stringify(revoked));
+    } catch (err) {
+      // Other nodes still re-check every session when their subscription returns and each heartbeat.
+      this.logger.warn(
+        { err: { message: (err as Error).message } },
+        'could not publish session revocation',
       );
     }
   }
 
   /** Subscribes on a dedicated connection; returns the unsubscribe function. */
-  async subscribe(onEvent: (event: ChatEvent) => void): Promise<() => Promise<void>> {
+  async subscribe(listener: HubListener): Promise<() => Promise<void>> {
     const sub = this.redis.duplicate();
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, payload: string) => {
-      if (channel !== this.channel) return;
       try {
-        onEvent(JSON.parse(payload) as ChatEvent);
+        if (channel === this.channel) listener.onEvent(JSON.parse(payload) as ChatEvent, payload);
+        else if (channel === this.sessionChannel)
+          listener.onSessionsRevoked(JSON.parse(payload) as SessionsRevoked);
       } catch (err) {
         this.logger.error({ err: { message: (err as Error).message } }, 'bad chat event');
       }
     });
-    await sub.subscribe(this.channel);
+    await sub.subscribe(this.channel, this.sessionChannel);
+    // ioredis re-subscribes by itself after a reconnect; `ready` fires once that is done.
+    let lost = false;
+    sub.on('close', () => (lost = true));
+    sub.on('ready', () => {
+      if (!lost) return;
+      // Wait for Redis to confirm the subscription before catching up, so that anything
+      // committed after the catch-up's read is published to a channel we already listen on.
+      sub.subscribe(this.channel, this.sessionChannel).then(
+        () => {
+          lost = false;
+          listener.onResubscribed();
+        },
+        (err: Error) =>
+          this.logger.warn({ err: { message: err.message } }, 'could not re-subscribe'),
+      );
+    });
+    this.listeners.add(listener);
     return async () => {
+      this.listeners.delete(listener);
       await closeRedis(sub);
     };
   }

@@ -1,62 +1,37 @@
 import type { Logger } from 'pino';
-import type { ChatService } from './chat.service.ts';
-import type { ChatEvent, ChatEvents, MessageView } from './events.ts';
+import type { ChatEvent, ChatEvents, HubListener, MessageView, SessionsRevoked } from './events.ts';
+import {
+  type ChatState,
+  CLOSE,
+  type Conn,
+  type HubChats,
+  type HubOptions,
+  type LiveSessions,
+  type Socket,
+} from './hub.types.ts';
 
-/** The transport a connection writes to: `ws`'s WebSocket, or anything shaped like it. */
-export interface Socket {
-  send(data: string): void;
-  close(code: number, reason: string): void;
-  terminate(): void;
-  ping(): void;
-  readonly bufferedAmount: number;
-}
+export type { Conn, HubChats, HubOptions, LiveSessions, Socket };
+export { CLOSE };
 
-interface ChatState {
-  /** Highest seq delivered on this connection; -1 until initialised from the database. */
-  lastSeq: number;
-  /** Deliveries for one chat run one after another, so they stay in seq order. */
-  queue: Promise<void>;
-}
-
-export interface Conn {
-  readonly id: number;
-  readonly userId: string;
-  /** The session that authenticated the socket; revoking it closes the socket (4401). */
-  readonly sessionId: string;
-  readonly socket: Socket;
-  readonly chats: Map<string, ChatState>;
-  alive: boolean;
-  closed: boolean;
-  lastTyping: number;
-}
-
-export const CLOSE = {
-  unauthorized: 4401,
-  badRequest: 4400,
-  slowConsumer: 4008,
-  goingAway: 1001,
-  idle: 4000,
-} as const;
-
-export interface HubOptions {
-  /** Bytes queued in the kernel/ws buffer above which a client is cut off. */
-  maxBufferedBytes: number;
-  heartbeatMs: number;
-  /** Which of these sessions are still live (checked once per heartbeat, in one query). */
-  liveSessions: (sessionIds: string[]) => Promise<Set<string>>;
-}
+/** setTimeout's ceiling (~24.8 days); later expiries are left to the heartbeat's session check. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const REPLAY_PAGE = 200;
+const CATCH_UP_CONCURRENCY = 4;
 
 /**
  * Delivers chat events to this node's WebSockets. Per connection and chat it keeps the last seq
  * sent: older events are dropped, a jump is filled from PostgreSQL first. Resume cursors and
  * out-of-order pub/sub therefore both yield every message exactly once, in seq order.
  */
-export class ChatHub {
+export class ChatHub implements HubListener {
   private readonly conns = new Set<Conn>();
   private readonly byChat = new Map<string, Set<Conn>>();
   private readonly byUser = new Map<string, Set<Conn>>();
+  private readonly bySession = new Map<string, Set<Conn>>();
+  /** One catch-up of every connected chat at a time; a request meanwhile runs one more after it. */
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
   private nextId = 1;
   /** In-flight gap fills, shared by every connection missing the same range of a chat. */
   private readonly gapFills = new Map<string, Promise<MessageView[]>>();
@@ -64,14 +39,15 @@ export class ChatHub {
   private unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
-    private readonly chats: ChatService,
+    private readonly chats: HubChats,
     private readonly events: ChatEvents,
+    private readonly sessions: LiveSessions,
     private readonly logger: Logger,
     private readonly opts: HubOptions,
   ) {}
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.events.subscribe((e) => this.onEvent(e));
+    this.unsubscribe = await this.events.subscribe(this);
     this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -80,19 +56,30 @@ export class ChatHub {
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const conn of [...this.conns]) this.drop(conn, CLOSE.goingAway, 'server shutting down');
     await this.unsubscribe?.();
+    await this.catchingUp;
   }
 
   get size(): number {
     return this.conns.size;
   }
 
-  /** Registers an authenticated socket for all of the user's chats; `cursors` replays what it missed. */
+  /**
+   * Registers an authenticated socket for all of the user's chats; `cursors` replays what it
+   * missed. Refuses (4029, `undefined`) a user already at the per-user socket cap.
+   */
   async attach(
-    who: { userId: string; sessionId: string },
+    who: { userId: string; sessionId: string; expiresAt?: Date },
     socket: Socket,
-    cursors: Record<string, number>,
-  ): Promise<Conn> {
+    cursors: ReadonlyMap<string, number> = new Map(),
+  ): Promise<Conn | undefined> {
     const { userId, sessionId } = who;
+    if ((this.byUser.get(userId)?.size ?? 0) >= this.opts.maxSocketsPerUser) {
+      socket.close(
+        CLOSE.tooManySockets,
+        `too many connections: at most ${this.opts.maxSocketsPerUser} per user`,
+      );
+      return undefined;
+    }
     const conn: Conn = {
       id: this.nextId++,
       userId,
@@ -102,30 +89,128 @@ export class ChatHub {
       alive: true,
       closed: false,
       lastTyping: 0,
+      expiry: undefined,
     };
     this.conns.add(conn);
     this.index(this.byUser, userId, conn);
+    this.index(this.bySession, sessionId, conn);
+    const ttl = who.expiresAt ? who.expiresAt.getTime() - Date.now() : Number.POSITIVE_INFINITY;
+    if (ttl <= MAX_TIMER_MS) {
+      conn.expiry = setTimeout(() => this.drop(conn, CLOSE.unauthorized, 'session expired'), ttl);
+      conn.expiry.unref();
+    }
     const chats = await this.chats.chatIdsOf(userId);
-    for (const chat of chats) this.follow(conn, chat.id, cursors[chat.id] ?? chat.lastSeq);
+    for (const chat of chats) this.follow(conn, chat.id, cursors.get(chat.id) ?? chat.lastSeq);
     this.send(conn, { type: 'ready', userId, chats: chats.map((c) => c.id) });
     // A message committed between the read above and `follow` may have been published before we
     // listened: read again now that we listen, and catch up wherever the database is ahead.
-    const now = await this.chats.chatIdsOf(userId);
-    for (const chat of now) {
-      const state = conn.chats.get(chat.id);
-      if (state && chat.lastSeq > state.lastSeq)
-        this.enqueue(conn, chat.id, () => this.catchUp(conn, chat.id));
-    }
+    await this.catchUpUser(userId, [conn]);
     return conn;
   }
 
   detach(conn: Conn): void {
     if (conn.closed) return;
     conn.closed = true;
+    clearTimeout(conn.expiry);
     this.conns.delete(conn);
     this.unindex(this.byUser, conn.userId, conn);
+    this.unindex(this.bySession, conn.sessionId, conn);
     for (const chatId of conn.chats.keys()) this.unindex(this.byChat, chatId, conn);
     conn.chats.clear();
+  }
+
+  /** Logout or passphrase change committed (on this node or another): end those sockets now. */
+  onSessionsRevoked(revoked: SessionsRevoked): void {
+    if ('sessionIds' in revoked) {
+      for (const id of revoked.sessionIds)
+        for (const conn of [...(this.bySession.get(id) ?? [])])
+          this.drop(conn, CLOSE.unauthorized, 'session ended');
+      return;
+    }
+    const conns = [...(this.byUser.get(revoked.userId) ?? [])];
+    this.revalidate(conns).catch((err: Error) =>
+      this.logger.warn({ err: { message: err.message } }, 'websocket session check failed'),
+    );
+  }
+
+  /** Events published while the subscription was down were missed: catch up from PostgreSQL. */
+  onResubscribed(): void {
+    this.logger.info({ sockets: this.conns.size }, 'chat events resubscribed: catching up');
+    this.revalidate().catch((err: Error) =>
+      this.logger.warn({ err: { message: err.message } }, 'websocket session check failed'),
+    );
+    this.requestCatchUp();
+  }
+
+  /** Our own publish failed: deliver it here anyway, and catch up everything else we may miss. */
+  onPublishFailed(event: ChatEvent): void {
+    this.onEvent(event);
+    this.requestCatchUp();
+  }
+
+  private requestCatchUp(): void {
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = this.catchUpAll()
+      .catch((err: Error) =>
+        this.logger.warn({ err: { message: err.message } }, 'websocket catch-up failed'),
+      )
+      .finally(() => {
+        this.catchingUp = undefined;
+        if (this.catchUpAgain) {
+          this.catchUpAgain = false;
+          this.requestCatchUp();
+        }
+      });
+  }
+
+  /** Every connected user's chats, compared with what each socket has had. */
+  private async catchUpAll(): Promise<void> {
+    const users = [...this.byUser.keys()];
+    // A few users at a time: quick for a node with many sockets, gentle on the pool.
+    for (let i = 0; i < users.length; i += CATCH_UP_CONCURRENCY) {
+      const done = await Promise.allSettled(
+        users
+          .slice(i, i + CATCH_UP_CONCURRENCY)
+          .map((userId) =>
+            this.catchUpUser(userId, [...(this.byUser.get(userId) ?? [])], { resync: true }),
+          ),
+      );
+      // One user's failure (e.g. a dropped connection) does not leave the others behind.
+      for (const d of done)
+        if (d.status === 'rejected')
+          this.logger.warn({ err: { message: (d.reason as Error).message } }, 'catch-up failed');
+    }
+  }
+
+  /**
+   * Reads the user's chats once and, per socket, queues a replay of every chat where PostgreSQL
+   * is ahead. `resync` also applies membership changes whose events may have been missed.
+   */
+  private async catchUpUser(
+    userId: string,
+    conns: Conn[],
+    opts: { resync?: boolean } = {},
+  ): Promise<void> {
+    if (conns.length === 0) return;
+    const chats = await this.chats.chatIdsOf(userId);
+    for (const conn of conns) {
+      if (conn.closed) continue;
+      if (opts.resync) {
+        const current = new Set(chats.map((c) => c.id));
+        for (const chatId of [...conn.chats.keys()])
+          if (!current.has(chatId)) this.unfollow(conn, chatId);
+        // Joined while we were deaf: live from now on; earlier messages are in history.
+        for (const chat of chats) this.follow(conn, chat.id, chat.lastSeq);
+      }
+      for (const chat of chats) {
+        const state = conn.chats.get(chat.id);
+        if (state && chat.lastSeq > state.lastSeq)
+          this.enqueue(conn, chat.id, () => this.catchUp(conn, chat.id));
+      }
+    }
   }
 
   pong(conn: Conn): void {
@@ -145,7 +230,7 @@ export class ChatHub {
   private follow(conn: Conn, chatId: string, lastSeq: number): void {
     // A socket that closed while `attach` awaited the database must not be indexed again.
     if (conn.closed || conn.chats.has(chatId)) return;
-    conn.chats.set(chatId, { lastSeq, queue: Promise.resolve() });
+    conn.chats.set(chatId, { lastSeq, queue: Promise.resolve(), pending: 0 });
     this.index(this.byChat, chatId, conn);
   }
 
@@ -154,24 +239,33 @@ export class ChatHub {
     this.unindex(this.byChat, chatId, conn);
   }
 
-  private onEvent(e: ChatEvent): void {
+  /** `raw`: the event as it came off the wire, sent on as is instead of serialised again. */
+  onEvent(e: ChatEvent, raw?: string): void {
     const members = [...(this.byChat.get(e.chatId) ?? [])];
+    // Serialised once for every socket, not once per socket.
+    const json = raw ?? JSON.stringify(e);
     switch (e.type) {
       case 'message.created': {
-        // Serialised once for every socket, not once per socket.
-        const json = JSON.stringify(e);
-        for (const conn of members)
-          this.enqueue(conn, e.chatId, () => this.deliverMessage(conn, e.chatId, e.message, json));
+        for (const conn of members) {
+          const state = conn.chats.get(e.chatId);
+          if (!state) continue;
+          // The common case: nothing queued and the next seq, so no promise, no database.
+          if (state.pending === 0 && e.message.seq <= state.lastSeq + 1)
+            this.sendMessage(conn, state, e.message, json);
+          else
+            this.enqueue(conn, e.chatId, () =>
+              this.deliverMessage(conn, e.chatId, e.message, json),
+            );
+        }
         return;
       }
       case 'typing': {
-        const json = JSON.stringify(e);
         for (const conn of members) if (conn.userId !== e.userId) this.sendRaw(conn, json);
         return;
       }
       case 'member.changed': {
         const affected = [...(this.byUser.get(e.userId) ?? [])];
-        for (const conn of new Set([...members, ...affected])) this.send(conn, e);
+        for (const conn of new Set([...members, ...affected])) this.sendRaw(conn, json);
         for (const conn of affected) {
           if (e.change === 'added') this.follow(conn, e.chatId, e.lastSeq);
           else this.unfollow(conn, e.chatId);
@@ -179,7 +273,6 @@ export class ChatHub {
         return;
       }
       default: {
-        const json = JSON.stringify(e);
         for (const conn of members) this.sendRaw(conn, json);
       }
     }
@@ -188,10 +281,14 @@ export class ChatHub {
   private enqueue(conn: Conn, chatId: string, task: () => Promise<void>): void {
     const state = conn.chats.get(chatId);
     if (!state) return;
+    state.pending++;
     state.queue = state.queue
       .then(() => (conn.closed || !conn.chats.has(chatId) ? undefined : task()))
       .catch((err: Error) => {
         this.logger.warn({ err: { message: err.message }, conn: conn.id }, 'chat delivery failed');
+      })
+      .finally(() => {
+        state.pending--;
       });
   }
 
@@ -302,13 +399,11 @@ export class ChatHub {
     );
   }
 
-  /** Logout, passphrase change or expiry also ends the sockets those sessions opened. */
-  async revalidate(): Promise<void> {
-    if (this.conns.size === 0) return;
-    const live = await this.opts.liveSessions([
-      ...new Set([...this.conns].map((c) => c.sessionId)),
-    ]);
-    for (const conn of [...this.conns]) {
+  /** Sockets whose session is no longer live (expired, revoked, missed revocation) are closed. */
+  async revalidate(conns: Conn[] = [...this.conns]): Promise<void> {
+    if (conns.length === 0) return;
+    const live = await this.sessions.liveSessionIds([...new Set(conns.map((c) => c.sessionId))]);
+    for (const conn of conns) {
       if (!live.has(conn.sessionId)) this.drop(conn, CLOSE.unauthorized, 'session ended');
     }
   }

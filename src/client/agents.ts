@@ -15,28 +15,39 @@ import type {
   PermissionResourceType,
   PermissionView,
 } from '../gateway/types.ts';
+import type { ChatsClient } from './chat.ts';
+import type { ClientContext } from './context.ts';
 import { VutlerClientError } from './http.ts';
-import type { VutlerClient } from './index.ts';
+
+/** What the agents client needs of the SDK: the HTTP layer, the account, the device, chats. */
+export interface AgentsContext extends ClientContext {
+  readonly chats: Pick<ChatsClient, 'key' | 'get' | 'rotate'>;
+}
 
 export type { AuditEntryView, GatewayPublicBundle, GrantView, PermissionView };
 
 /**
- * Where a device keeps the gateway key it pinned. The trust branch's device key store has a
- * gateway slot: point `ClientOptions.gatewayPins` at it. The default lives as long as the client.
+ * Where a device keeps the gateway key it pinned: by default the device key store's gateway slot
+ * (`{ x25519, ed25519 }`, base64), which is also where the chat reader looks when it verifies an
+ * agent's message.
  */
 export interface GatewayPinStore {
   load(): Promise<{ x25519: string; ed25519: string } | undefined>;
   save(keys: { x25519: string; ed25519: string }): Promise<void>;
 }
 
-export class MemoryGatewayPinStore implements GatewayPinStore {
-  private pinned: { x25519: string; ed25519: string } | undefined;
-  async load() {
-    return this.pinned;
-  }
-  async save(keys: { x25519: string; ed25519: string }) {
-    this.pinned = { ...keys };
-  }
+export function deviceGatewayPins(c: AgentsContext): GatewayPinStore {
+  return {
+    load: async () => {
+      const v = (await c.device().gatewayKeys()) as
+        | { x25519?: unknown; ed25519?: unknown }
+        | undefined;
+      return typeof v?.x25519 === 'string' && typeof v.ed25519 === 'string'
+        ? { x25519: v.x25519, ed25519: v.ed25519 }
+        : undefined;
+    },
+    save: (keys) => c.device().setGatewayKeys({ x25519: keys.x25519, ed25519: keys.ed25519 }),
+  };
 }
 
 export interface PinnedGateway {
@@ -47,11 +58,14 @@ export interface PinnedGateway {
 
 export class AgentsClient {
   private verified: PinnedGateway | undefined;
+  private readonly pins: GatewayPinStore;
 
   constructor(
-    private readonly c: VutlerClient,
-    private readonly pins: GatewayPinStore,
-  ) {}
+    private readonly c: AgentsContext,
+    pins?: GatewayPinStore,
+  ) {
+    this.pins = pins ?? deviceGatewayPins(c);
+  }
 
   /**
    * The gateway's public keys: pinned the first time, and afterwards a server answering with
@@ -59,7 +73,6 @@ export class AgentsClient {
    * is computed here, never taken from the server.
    */
   async gateway(): Promise<PinnedGateway> {
-    if (this.verified) return this.verified;
     const res = await this.c.http.request<GatewayPublicBundle>('/api/gateway/keys');
     const x25519PublicKey = base64Decode(res.x25519, 32);
     const ed25519PublicKey = base64Decode(res.ed25519, 32);
@@ -112,10 +125,8 @@ export class AgentsClient {
   }
 
   private me() {
-    const user = this.c.user;
-    if (!user || !this.c.identity)
-      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
-    return { id: user.id, signingKey: this.c.identity.ed25519.privateKey };
+    const me = this.c.unlocked();
+    return { id: me.id, signingKey: me.identity.ed25519.privateKey };
   }
 
   private async wrapEpochs(
@@ -206,16 +217,28 @@ export class AgentsClient {
       .grants;
   }
 
+  /** Extends every grant this person made on `chatId` to the chat's current epoch (after a rotation). */
+  async extendChatGrants(chatId: string): Promise<GrantView[]> {
+    const mine = (await this.grants()).filter((g) => g.resourceId === chatId);
+    const out: GrantView[] = [];
+    for (const g of mine) out.push(await this.extendGrant(g));
+    return out;
+  }
+
   /**
    * Deletes the grant's wraps, then rotates the chat so the gateway's copy of the old epoch key
-   * opens nothing written from now on.
+   * opens nothing written from now on; this person's other agents' grants on that chat are
+   * extended to the new epoch, so revoking one agent does not cut off the others.
    */
   async revokeGrant(grantId: string): Promise<void> {
     const res = await this.c.http.request<{ resourceType: string; resourceId: string }>(
       `/api/agents/grants/${encodeURIComponent(grantId)}`,
       { method: 'DELETE' },
     );
-    if (res.resourceType === 'chat') await this.c.chats.rotate(res.resourceId);
+    if (res.resourceType === 'chat') {
+      await this.c.chats.rotate(res.resourceId);
+      await this.extendChatGrants(res.resourceId);
+    }
   }
 
   async audit(

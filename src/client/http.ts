@@ -35,13 +35,55 @@ export interface RequestOptions {
   query?: Record<string, string>;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 export class Http {
   token: string | undefined;
+  /**
+   * Cookie-session mode (the web app): the HttpOnly `vutler_session` cookie authenticates, so no
+   * bearer token is kept in page memory; writes echo the session's CSRF token instead.
+   */
+  csrfToken: string | undefined;
 
   constructor(
     readonly baseUrl: string,
     private readonly fetchImpl: FetchLike,
+    readonly cookieSession = false,
   ) {}
+
+  /**
+   * A request whose body and answer are bytes (file chunks and content). Errors are mapped like
+   * `request`'s; the caller reads or cancels the returned body.
+   */
+  async raw(
+    path: string,
+    opts: { method?: string; body?: Uint8Array; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.body) headers['content-type'] = 'application/octet-stream';
+    const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), {
+      method: opts.method ?? 'GET',
+      headers,
+      body: opts.body as BodyInit | undefined,
+      signal: opts.signal,
+    });
+    if (res.ok) return res;
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // keep the empty body
+    }
+    throw new VutlerApiError(
+      res.status,
+      String(json.type ?? 'http').replace(/^urn:vutler:problem:/, ''),
+      String(json.detail ?? json.title ?? `HTTP ${res.status}`),
+      (json.requestId as string | undefined) ?? res.headers.get('x-request-id') ?? undefined,
+      json,
+    );
+  }
 
   async request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     const url = new URL(path, this.baseUrl);
@@ -50,9 +92,13 @@ export class Http {
     const token = opts.token ?? this.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const method = opts.method ?? (opts.body === undefined ? 'GET' : 'POST');
+    if (!token && this.csrfToken && !SAFE_METHODS.has(method))
+      headers['x-csrf-token'] = this.csrfToken;
     const res = await this.fetchImpl(url.toString(), {
-      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      method,
       headers,
+      ...(this.cookieSession ? { credentials: 'same-origin' as const } : {}),
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
     if (res.status === 204) return undefined as T;

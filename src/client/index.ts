@@ -10,7 +10,6 @@ import { isCryptoError } from '../crypto/errors.ts';
 import {
   assertIdentityPublic,
   createIdentity,
-  fingerprint,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -33,15 +32,20 @@ import {
   generateRecoveryPhrase,
   pickConfirmationPositions,
 } from '../crypto/recovery.ts';
-import { AgentsClient, type GatewayPinStore, MemoryGatewayPinStore } from './agents.ts';
+import { AgentsClient } from './agents.ts';
 import { ChatsClient } from './chat.ts';
+import type { ClientContext, Me } from './context.ts';
+import { DriveClient } from './drive.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
+import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
+import { IndexedDbKeyStore } from './keystore-idb.ts';
 import {
   type LiveOptions,
   type LiveSubscription,
   openLive,
   type WebSocketConstructor,
 } from './live.ts';
+import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type {
   AuditEntryView,
@@ -50,10 +54,29 @@ export type {
   PermissionView,
   PinnedGateway,
 } from './agents.ts';
-export { AgentsClient, MemoryGatewayPinStore } from './agents.ts';
-export type { Chat, ChatMessage, MessageView, SendOptions } from './chat.ts';
+export { AgentsClient, deviceGatewayPins } from './agents.ts';
+export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
+export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
+export {
+  DriveClient,
+  makePreview,
+  readAllBytes,
+  textPreview,
+  UploadInterruptedError,
+} from './drive.ts';
+export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
-export { ChatsClient, VutlerApiError, VutlerClientError };
+export type { MessageStatus, SequenceStatus } from './types.ts';
+export {
+  ChatsClient,
+  DeviceState,
+  IdentityChangedError,
+  IndexedDbKeyStore,
+  MemoryKeyStore,
+  TrustClient,
+  VutlerApiError,
+  VutlerClientError,
+};
 
 export interface ClientOptions {
   baseUrl: string;
@@ -64,8 +87,19 @@ export interface ClientOptions {
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
-  /** Where the gateway key is pinned (the device key store); default: in memory. */
-  gatewayPins?: GatewayPinStore;
+  /**
+   * This device's key store (pins, log heads, chain positions). Default: in memory, i.e. the
+   * device forgets everything when the client goes away — use `FileKeyStore` (Node) or
+   * `IndexedDbKeyStore` (browser) for a real device.
+   */
+  keyStore?: KeyStore;
+  /**
+   * Browser pages: authenticate with the HttpOnly session cookie the server sets, plus the CSRF
+   * token, and keep no bearer token in memory.
+   */
+  cookieSession?: boolean;
+  /** Runs the Argon2id derivation elsewhere (the web app: in a Web Worker); same contract. */
+  derivePassphraseKeys?: typeof derivePassphraseKeys;
 }
 
 export interface User {
@@ -106,8 +140,12 @@ interface MyKeysResponse {
   identity: { public: IdentityPublicJson; wrappedPrivateKeys: string };
 }
 
-export class VutlerClient {
+export class VutlerClient implements ClientContext {
   readonly http: Http;
+  readonly keyStore: KeyStore;
+  /** Pinned identities, safety numbers and verification. */
+  readonly trust: TrustClient;
+  private deviceState: DeviceState | undefined;
   user: User | undefined;
   session: Session | undefined;
   /** Non-extractable; present once encryption is set up or unlocked on this device. */
@@ -120,11 +158,46 @@ export class VutlerClient {
   readonly chats: ChatsClient;
   /** Agents: the pinned gateway key, permissions, grants, audit log. */
   readonly agents: AgentsClient;
+  /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
+  readonly drive: DriveClient;
 
   constructor(private readonly opts: ClientOptions) {
-    this.http = new Http(opts.baseUrl, opts.fetch ?? ((input, init) => fetch(input, init)));
-    this.chats = new ChatsClient(this);
-    this.agents = new AgentsClient(this, opts.gatewayPins ?? new MemoryGatewayPinStore());
+    this.http = new Http(
+      opts.baseUrl,
+      opts.fetch ?? ((input, init) => fetch(input, init)),
+      opts.cookieSession === true,
+    );
+    this.keyStore = opts.keyStore ?? new MemoryKeyStore();
+    this.trust = new TrustClient(this);
+    this.chats = new ChatsClient(this, this.trust);
+    this.agents = new AgentsClient(this);
+    this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
+      const me = this.unlocked();
+      if (!this.masterKey)
+        throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+      return {
+        userId: me.id,
+        masterKey: this.masterKey,
+        signingKey: me.identity.ed25519.privateKey,
+      };
+    });
+  }
+
+  /** ClientContext: the unlocked account. */
+  unlocked(): Me {
+    const user = this.user;
+    if (!user || !this.identity || !this.identityPublic)
+      throw new VutlerClientError('locked', 'Log in and unlock encryption first.');
+    return { id: user.id, identity: this.identity, identityPublic: this.identityPublic };
+  }
+
+  /** ClientContext: this device's state for the logged-in account. */
+  device(): DeviceState {
+    const user = this.user;
+    if (!user) throw new VutlerClientError('not-logged-in', 'Log in first.');
+    if (this.deviceState?.owner !== user.id)
+      this.deviceState = new DeviceState(this.keyStore, user.id);
+    return this.deviceState;
   }
 
   /** Opens the live event stream (WebSocket `/ws`); resolves once the server said ready. */
@@ -139,11 +212,14 @@ export class VutlerClient {
       );
     const url = new URL('/ws', this.opts.baseUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    return openLive(url.toString(), this.session.token, this.chats, Impl, opts);
+    // In cookie mode the upgrade carries the cookie and hello names no token.
+    const token = this.opts.cookieSession ? undefined : this.session.token;
+    return openLive(url.toString(), token, this.chats, Impl, opts);
   }
 
   private derive(passphrase: string, params: KdfParams) {
-    return derivePassphraseKeys(passphrase, params, {
+    const derive = this.opts.derivePassphraseKeys ?? derivePassphraseKeys;
+    return derive(passphrase, params, {
       allowWeakParams: this.opts.allowWeakKdf === true,
     });
   }
@@ -153,8 +229,13 @@ export class VutlerClient {
   }
 
   private adopt(session: Session, user?: User) {
-    this.session = session;
-    this.http.token = session.token;
+    if (this.opts.cookieSession) {
+      this.session = { ...session, token: '' };
+      this.http.csrfToken = session.csrfToken;
+    } else {
+      this.session = session;
+      this.http.token = session.token;
+    }
     if (user) this.user = user;
   }
 
@@ -227,6 +308,7 @@ export class VutlerClient {
         this.identity = identity.keys;
         this.identityPublic = identity.publicIdentity;
         this.user = { ...user, encryptionEnabled: true };
+        await this.trust.pinSelf();
       },
     };
   }
@@ -260,6 +342,42 @@ export class VutlerClient {
     return res.user;
   }
 
+  /**
+   * After a page reload: the cookie session survives, the keys in memory do not. Re-derives them
+   * from the passphrase and opens the envelopes, without a new login or session.
+   */
+  async unlockSession(passphrase: string): Promise<User> {
+    const me = await this.http.request<{ user: User; csrfToken: string }>('/api/me');
+    this.user = me.user;
+    this.http.csrfToken = me.csrfToken;
+    this.session ??= {
+      token: this.http.token ?? '',
+      csrfToken: me.csrfToken,
+      sessionId: '',
+      purpose: 'login',
+      expiresAt: '',
+    };
+    if (!me.user.encryptionEnabled)
+      throw new VutlerClientError('not-set-up', 'Encryption is not set up yet: sign in again.');
+    const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
+    const kdf = kdfParamsFromJson(keys.kdf);
+    const { authKey, kek } = await this.derive(passphrase, kdf);
+    authKey.fill(0);
+    const mk = await unwrapMasterKey(
+      kek,
+      'passphrase',
+      base64Decode(keys.masterKeyEncrypted),
+    ).catch((err: unknown) => {
+      if (isCryptoError(err, 'decrypt_failed'))
+        throw new VutlerClientError('wrong-passphrase', 'Wrong passphrase.');
+      throw err;
+    });
+    this.kek = kek;
+    this.kdf = kdf;
+    await this.openIdentity(mk, me.user.id, keys);
+    return me.user;
+  }
+
   /** Fetches this user's envelopes and opens them with the passphrase key. */
   private async unlock(): Promise<void> {
     const user = this.requireUser();
@@ -290,6 +408,7 @@ export class VutlerClient {
     this.masterKey = mk;
     this.identity = identity;
     this.identityPublic = publicIdentity;
+    await this.trust.pinSelf();
   }
 
   /**
@@ -374,9 +493,12 @@ export class VutlerClient {
     await this.http.request('/api/auth/logout', { method: 'POST' });
     this.session = undefined;
     this.http.token = undefined;
+    this.http.csrfToken = undefined;
     this.masterKey = undefined;
     this.identity = undefined;
     this.kek = undefined;
+    this.kdf = undefined;
+    this.chats.forget();
   }
 
   /**
@@ -384,18 +506,7 @@ export class VutlerClient {
    * fingerprint is computed locally, not taken from the server.
    */
   async publicIdentity(userId: string): Promise<{ identity: IdentityPublic; fingerprint: string }> {
-    const res = await this.http.request<{ identity: IdentityPublicJson }>(
-      `/api/users/${encodeURIComponent(userId)}/keys`,
-    );
-    const identity = identityPublicFromJson(res.identity);
-    await assertIdentityPublic(identity);
-    if (identity.userId !== userId) {
-      throw new VutlerClientError(
-        'identity-mismatch',
-        'The server returned an identity bound to another user.',
-      );
-    }
-    return { identity, fingerprint: await fingerprint(identity) };
+    return fetchPublicIdentity(this.http, userId);
   }
 
   async createAgentToken(input: { agentName: string; expiresInDays?: number; label?: string }) {

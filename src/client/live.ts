@@ -1,7 +1,7 @@
 /** Live chat events over the WebSocket, decrypted in order. Browser `WebSocket` or `ws` in Node. */
-import type { ChatEvent } from '../chat/types.ts';
-import type { ChatMessage, ChatsClient, MessageView } from './chat.ts';
+import type { ChatEvent, MessageView } from '../wire/chat.ts';
 import { VutlerClientError } from './http.ts';
+import type { ChatMessage, LiveChats } from './types.ts';
 
 interface WebSocketLike {
   send(data: string): void;
@@ -37,8 +37,9 @@ export interface LiveSubscription {
 
 export function openLive(
   url: string,
-  token: string,
-  chats: ChatsClient,
+  /** Absent: the session cookie sent with the upgrade authenticates (same-origin pages). */
+  token: string | undefined,
+  chats: LiveChats,
   WebSocketImpl: WebSocketConstructor,
   opts: LiveOptions,
 ): Promise<LiveSubscription> {
@@ -82,8 +83,9 @@ export function openLive(
           cursors[view.chatId] = Math.max(cursors[view.chatId] ?? 0, view.seq);
           opts.onEvent({ type: 'message', message: await chats.open(view) });
         } else if (frame.type !== 'pong') {
-          if (frame.type === 'key.rotated')
-            chats.noteEpoch(String(frame.chatId), Number(frame.epoch));
+          // Membership news is only a hint to re-fetch and verify the log.
+          if (frame.type === 'key.rotated' || frame.type === 'member.changed')
+            chats.hint(String(frame.chatId));
           opts.onEvent(frame as LiveEvent);
         }
       });

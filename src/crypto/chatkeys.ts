@@ -1,31 +1,59 @@
-import { type Bytes, expectLength, randomBytes, wipe } from './bytes.ts';
+import { type Bytes, constantTimeEqual, expectLength, randomBytes, wipe } from './bytes.ts';
 import { CryptoError, mapErrors } from './errors.ts';
 import type { KeyPair } from './identity.ts';
 import { checkEpoch, domain, epochBytes, idBytes, Label } from './labels.ts';
-import { hkdfAesKey, KEY_BYTES, subtle } from './primitives.ts';
+import { hkdfAesKey, hkdfBytes, KEY_BYTES, subtle } from './primitives.ts';
 import { openSigned, sealedBodyLength, sealSigned, verifySealedSignature } from './sealedbox.ts';
 
 /**
  * A chat's key for one epoch. `messageKey` is CK itself as an AES-256-GCM key (messages);
  * `shareKey` is HKDF(CK, "vutler/v1/share") (file shares). Both are non-extractable unless the key
  * was created here or unwrapped with `exportable: true` — only then can it be re-wrapped for a new
- * member or granted to an agent.
+ * member or granted to an agent. `commitment` = HKDF(CK, info = "vutler/v1/chat-key-commit" ‖
+ * 0x00 ‖ lp(chatId) ‖ lp(u32be epoch)), 32 bytes: the membership log publishes it for the epoch,
+ * wraps and message AADs bind it, so two members cannot be handed different keys for one epoch
+ * (AES-GCM alone is not key-committing).
  */
 export interface ChatKey {
   readonly chatId: string;
   readonly epoch: number;
   readonly messageKey: CryptoKey;
   readonly shareKey: CryptoKey;
+  readonly commitment: Bytes;
   readonly exportable: boolean;
+}
+
+export const KEY_COMMITMENT_BYTES = 32;
+
+export function chatKeyCommitment(raw: Uint8Array, chatId: string, epoch: number): Promise<Bytes> {
+  return hkdfBytes(
+    expectLength(raw, KEY_BYTES, 'chat key'),
+    new Uint8Array(0),
+    domain(Label.chatKeyCommit, idBytes(chatId, 'chat id'), epochBytes(epoch)),
+    KEY_COMMITMENT_BYTES,
+  );
+}
+
+/** Throws `commitment_mismatch` unless `key` is the one the log committed to for its epoch. */
+export function assertChatKeyCommitment(key: ChatKey, expected: Uint8Array): void {
+  if (expected.length !== KEY_COMMITMENT_BYTES || !constantTimeEqual(key.commitment, expected)) {
+    throw new CryptoError(
+      'commitment_mismatch',
+      `chat key of epoch ${key.epoch} does not match the commitment in the membership log`,
+    );
+  }
 }
 
 /**
  * Chat-key wrap (`encryption_keys` type `session`), a signed sealed box (see sealedbox.ts):
  *   0x01 ‖ eph_pub(32) ‖ iv(12) ‖ AES-GCM(wk, CK)(48) ‖ sig(64)          = 157 bytes
  *   wk  = HKDF(X25519(eph, member), salt = eph_pub ‖ member_pub, "vutler/v1/chat-key-wrap")
- *   AAD = "vutler/v1/chat-key-wrap/aad" ‖ 0x00 ‖ lp(chatId) ‖ lp(u32be epoch) ‖ lp(memberId)
+ *   AAD = "vutler/v1/chat-key-wrap/aad" ‖ 0x00 ‖ lp(chatId) ‖ lp(u32be epoch) ‖ lp(memberId) ‖
+ *         lp(commitment)
  *   sig = Ed25519(wrapper, "vutler/v1/chat-key-wrap/sig" ‖ 0x00 ‖ lp(chatId) ‖ lp(epoch) ‖
- *         lp(memberId) ‖ lp(wrapperId) ‖ body)
+ *         lp(memberId) ‖ lp(wrapperId) ‖ lp(commitment) ‖ body)
+ * `commitment` is the epoch's key commitment (see ChatKey); the server checks it against the
+ * membership log before storing a wrap, the recipient recomputes it from the unwrapped key.
  */
 export const CHAT_KEY_WRAP_BYTES = sealedBodyLength(KEY_BYTES) + 64;
 
@@ -42,7 +70,8 @@ export async function importChatKey(
     subtle().importKey('raw', key, { name: 'AES-GCM' }, exportable, ['encrypt', 'decrypt']),
   );
   const shareKey = await hkdfAesKey(key, new Uint8Array(0), domain(Label.share));
-  return Object.freeze({ chatId, epoch, messageKey, shareKey, exportable });
+  const commitment = await chatKeyCommitment(key, chatId, epoch);
+  return Object.freeze({ chatId, epoch, messageKey, shareKey, commitment, exportable });
 }
 
 /** Raw CK for re-wrapping; the caller wipes it. */
@@ -78,22 +107,34 @@ export interface Signer {
   signingKey: CryptoKey;
 }
 
-function wrapAad(chatId: string, epoch: number, memberId: string): Bytes {
+function checkCommitment(c: Uint8Array): Uint8Array {
+  return expectLength(c, KEY_COMMITMENT_BYTES, 'key commitment');
+}
+
+function wrapAad(chatId: string, epoch: number, memberId: string, commitment: Uint8Array): Bytes {
   return domain(
     Label.chatKeyWrapAad,
     idBytes(chatId, 'chat id'),
     epochBytes(epoch),
     idBytes(memberId, 'member id'),
+    checkCommitment(commitment),
   );
 }
 
-function wrapSigPrefix(chatId: string, epoch: number, memberId: string, wrapperId: string): Bytes {
+function wrapSigPrefix(
+  chatId: string,
+  epoch: number,
+  memberId: string,
+  wrapperId: string,
+  commitment: Uint8Array,
+): Bytes {
   return domain(
     Label.chatKeyWrapSig,
     idBytes(chatId, 'chat id'),
     epochBytes(epoch),
     idBytes(memberId, 'member id'),
     idBytes(wrapperId, 'wrapper id'),
+    checkCommitment(commitment),
   );
 }
 
@@ -103,8 +144,14 @@ export async function wrapChatKey(
   recipient: ChatKeyRecipient,
   wrapper: Signer,
 ): Promise<Bytes> {
-  const aad = wrapAad(chatKey.chatId, chatKey.epoch, recipient.memberId);
-  const sigPrefix = wrapSigPrefix(chatKey.chatId, chatKey.epoch, recipient.memberId, wrapper.id);
+  const aad = wrapAad(chatKey.chatId, chatKey.epoch, recipient.memberId, chatKey.commitment);
+  const sigPrefix = wrapSigPrefix(
+    chatKey.chatId,
+    chatKey.epoch,
+    recipient.memberId,
+    wrapper.id,
+    chatKey.commitment,
+  );
   const raw = await exportChatKeyRaw(chatKey);
   try {
     return await sealSigned({
@@ -128,24 +175,31 @@ export interface UnwrapChatKeyParams {
   member: { id: string; x25519: KeyPair };
   /** Who the wrap claims to come from and that person's registered Ed25519 public key. */
   wrapper: { id: string; ed25519PublicKey: Uint8Array };
+  /** The epoch's key commitment from the verified membership log. */
+  commitment: Uint8Array;
   /** Keep CK re-wrappable (to add members or grant agents). Default false. */
   exportable?: boolean;
 }
 
-/** Rejects (`bad_signature`) any wrap not signed by the expected wrapper, then decrypts. */
+/**
+ * Rejects (`bad_signature`) any wrap not signed by the expected wrapper, decrypts, and rejects
+ * (`commitment_mismatch`) a key other than the one committed to for the epoch.
+ */
 export async function unwrapChatKey(p: UnwrapChatKeyParams): Promise<ChatKey> {
   const raw = await openSigned({
     label: Label.chatKeyWrap,
     recipient: p.member.x25519,
     envelope: p.envelope,
     payloadBytes: KEY_BYTES,
-    aad: wrapAad(p.chatId, p.epoch, p.member.id),
-    sigPrefix: wrapSigPrefix(p.chatId, p.epoch, p.member.id, p.wrapper.id),
+    aad: wrapAad(p.chatId, p.epoch, p.member.id, p.commitment),
+    sigPrefix: wrapSigPrefix(p.chatId, p.epoch, p.member.id, p.wrapper.id, p.commitment),
     signerPublicKey: p.wrapper.ed25519PublicKey,
     what: 'chat-key wrap',
   });
   try {
-    return await importChatKey(raw, p.chatId, p.epoch, p.exportable === true);
+    const key = await importChatKey(raw, p.chatId, p.epoch, p.exportable === true);
+    assertChatKeyCommitment(key, p.commitment);
+    return key;
   } finally {
     wipe(raw);
   }
@@ -162,11 +216,12 @@ export async function verifyChatKeyWrapSignature(p: {
   wrapperId: string;
   wrapperEd25519PublicKey: Uint8Array;
   envelope: Uint8Array;
+  commitment: Uint8Array;
 }): Promise<boolean> {
   return verifySealedSignature({
     envelope: p.envelope,
     payloadBytes: KEY_BYTES,
-    sigPrefix: wrapSigPrefix(p.chatId, p.epoch, p.memberId, p.wrapperId),
+    sigPrefix: wrapSigPrefix(p.chatId, p.epoch, p.memberId, p.wrapperId, p.commitment),
     signerPublicKey: p.wrapperEd25519PublicKey,
     what: 'chat-key wrap',
   });

@@ -28,6 +28,10 @@ export type CryptoErrorCode =
   | 'bad_phrase'
   /** The key was unwrapped non-exportable, so it cannot be re-wrapped for someone else. */
   | 'not_extractable'
+  /** A membership log breaks a rule, a chain link or does not extend what the caller holds. */
+  | 'bad_log'
+  /** A chat key does not match the commitment published for its epoch. */
+  | 'commitment_mismatch'
   /** The platform lacks WebCrypto or one of the algorithms used. */
   | 'unsupported';
 

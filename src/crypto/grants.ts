@@ -59,14 +59,6 @@ export function grantExpired(c: Pick<GrantContext, 'expiresAt'>, now = Date.now(
   return c.expiresAt !== null && c.expiresAt <= now;
 }
 
-/**
- * The sender id bound into an agent's message (AAD and signature): the gateway signs it, so no
- * person's id can be reused for it and no agent can post under another owner's name.
- */
-export function agentSenderId(ownerId: string, agentName: string): string {
-  return `agent:${ownerId.toLowerCase()}:${agentName}`;
-}
-
 /** What the owner grants: a chat epoch key, a file key, or a memory key. */
 export type GrantSubject =
   | { resourceType: 'chat'; chatKey: ChatKey }

@@ -220,21 +220,31 @@ export interface PublicKeys {
   ed25519PublicKey: Uint8Array;
 }
 
+/** SHA-256("vutler/v1/fingerprint" ‖ 0x00 ‖ lp(ed25519Pub) ‖ lp(x25519Pub)): 32 bytes. */
+export async function fingerprintDigest(keys: PublicKeys): Promise<Bytes> {
+  const ed = expectLength(keys.ed25519PublicKey, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
+  const x = expectLength(keys.x25519PublicKey, X25519_PUBLIC_BYTES, 'X25519 public key');
+  return sha256(domain(Label.fingerprint, ed, x));
+}
+
+/** The 30 digits shown for one fingerprint digest (see `fingerprint`). */
+export function fingerprintDigits(digest: Uint8Array): string {
+  const d = expectLength(digest, 32, 'fingerprint digest');
+  const groups: string[] = [];
+  for (let g = 0; g < 6; g++) {
+    let v = 0;
+    for (let i = 0; i < 5; i++) v = v * 256 + d[g * 5 + i]!;
+    groups.push(String(v % 100_000).padStart(5, '0'));
+  }
+  return groups.join(' ');
+}
+
 /**
  * 30 digits in six groups of five, from SHA-256("vutler/v1/fingerprint" ‖ 0x00 ‖ lp(ed25519Pub) ‖
  * lp(x25519Pub)): each group is a 40-bit big-endian chunk of the digest mod 100 000 (≈100 bits).
  */
 export async function fingerprint(keys: PublicKeys): Promise<string> {
-  const ed = expectLength(keys.ed25519PublicKey, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
-  const x = expectLength(keys.x25519PublicKey, X25519_PUBLIC_BYTES, 'X25519 public key');
-  const digest = await sha256(domain(Label.fingerprint, ed, x));
-  const groups: string[] = [];
-  for (let g = 0; g < 6; g++) {
-    let v = 0;
-    for (let i = 0; i < 5; i++) v = v * 256 + digest[g * 5 + i]!;
-    groups.push(String(v % 100_000).padStart(5, '0'));
-  }
-  return groups.join(' ');
+  return fingerprintDigits(await fingerprintDigest(keys));
 }
 
 /**

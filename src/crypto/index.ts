@@ -58,7 +58,6 @@ export {
   type FileStreamOptions,
 } from './filestream.ts';
 export {
-  agentSenderId,
   createGrant,
   type GatewayKeys,
   type GatewayPublicBundle,
@@ -83,6 +82,8 @@ export {
   assertIdentityPublic,
   createIdentity,
   fingerprint,
+  fingerprintDigest,
+  fingerprintDigits,
   type IdentityKeys,
   type IdentityPublic,
   type IdentityPublicJson,
@@ -103,17 +104,26 @@ export {
   rewrapMasterKey,
   unwrapMasterKey,
 } from './masterkey.ts';
+export * from './membership.ts';
 export {
+  type AgentPolicy,
   type Attachment,
+  type ChainLink,
+  canonicalMentions,
   checkMessageEnvelope,
   decodeMessageBody,
   encodeMessageBody,
   type MessageBody,
-  type MessageContext,
+  type MessageHeader,
+  messageHash,
   openMessage,
   type SealedMessage,
+  type SenderDescriptor,
   sealMessage,
+  signTombstone,
+  type TombstoneFields,
   verifyMessageSignature,
+  verifyTombstone,
 } from './messages.ts';
 export {
   checkKdfParams,
@@ -141,5 +151,14 @@ export {
   recoveryPhraseFromEntropy,
   recoveryVerifierOfProof,
 } from './recovery.ts';
-export { createShare, type OpenedShare, openShare, type ShareMode } from './shares.ts';
+export {
+  createShare,
+  type OpenedShare,
+  openShare,
+  type ShareMode,
+  type ShareStatement,
+  shareEnvelopeLength,
+  shareEnvelopeMode,
+  verifyShareSignature,
+} from './shares.ts';
 export { assertUuidV7, isUuidV7, uuidv7, uuidv7Timestamp } from './uuid.ts';

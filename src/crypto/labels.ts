@@ -30,8 +30,18 @@ export const Label = {
   chatKeyWrap: 'vutler/v1/chat-key-wrap',
   chatKeyWrapAad: 'vutler/v1/chat-key-wrap/aad',
   chatKeyWrapSig: 'vutler/v1/chat-key-wrap/sig',
+  /** HKDF(CK) → 32-byte key commitment, published in the membership log for its epoch. */
+  chatKeyCommit: 'vutler/v1/chat-key-commit',
+  /** What a membership-log entry's signature covers. */
+  membershipSig: 'vutler/v1/membership/sig',
+  /** SHA-256 of a signed membership-log entry: the next entry's `prevHash`. */
+  membershipHash: 'vutler/v1/membership/hash',
   messageAad: 'vutler/v1/message/aad',
   messageSig: 'vutler/v1/message/sig',
+  /** SHA-256 of a message's signature: the link the sender's next message names as `prev`. */
+  messageHash: 'vutler/v1/message/hash',
+  /** A sender's signed statement that one of its messages is deleted. */
+  messageTombstoneSig: 'vutler/v1/message/tombstone/sig',
   /** HKDF(FK, header salt) → chunk key. */
   fileChunk: 'vutler/v1/file-chunk',
   /** HKDF(FK) → metadata key. */
@@ -45,6 +55,8 @@ export const Label = {
   /** HKDF(CK_epoch) → share wrapping key. */
   share: 'vutler/v1/share',
   shareAad: 'vutler/v1/share/aad',
+  /** What the sharer's Ed25519 signature over a share covers. */
+  shareSig: 'vutler/v1/share/sig',
   /** HKDF(X25519 shared secret with the gateway) → grant wrapping key. */
   grant: 'vutler/v1/grant',
   grantAad: 'vutler/v1/grant/aad',

@@ -2,12 +2,14 @@ import {
   ByteReader,
   type Bytes,
   concat,
+  expectLength,
+  lengthPrefixed,
   randomBytes,
   utf8Decode,
   utf8Encode,
   wipe,
 } from './bytes.ts';
-import type { ChatKey } from './chatkeys.ts';
+import { type ChatKey, KEY_COMMITMENT_BYTES } from './chatkeys.ts';
 import { CryptoError } from './errors.ts';
 import { domain, epochBytes, idBytes, Label } from './labels.ts';
 import {
@@ -17,19 +19,65 @@ import {
   ed25519Verify,
   IV_BYTES,
   SIGNATURE_BYTES,
+  sha256,
   TAG_BYTES,
 } from './primitives.ts';
 import { assertUuidV7, isUuidV7 } from './uuid.ts';
 
 /**
+ * One seal/open API for every message, whoever sends it.
+ *
  * `messages.encrypted_content` = 0x01 ‖ iv(12) ‖ AES-256-GCM(CK_epoch, utf8(JSON body))
- *   AAD = "vutler/v1/message/aad" ‖ 0x00 ‖ lp(chatId) ‖ lp(messageId) ‖ lp(u32be epoch) ‖ lp(senderId)
- * signature (64 bytes, stored beside it) = Ed25519(sender,
- *   "vutler/v1/message/sig" ‖ 0x00 ‖ lp(chatId) ‖ lp(messageId) ‖ lp(epoch) ‖ lp(senderId) ‖
- *   encrypted_content)
+ *   AAD = "vutler/v1/message/aad" ‖ 0x00 ‖ lp(chatId) ‖ lp(messageId) ‖ lp(u32be epoch) ‖
+ *         lp(senderKind) ‖ lp(senderId) ‖ lp(onBehalfOf) ‖ lp(commitment)
+ * signature (64 bytes, stored beside it) = Ed25519(signer,
+ *   "vutler/v1/message/sig" ‖ 0x00 ‖ lp(chatId) ‖ lp(messageId) ‖ lp(u32be epoch) ‖
+ *   lp(senderKind) ‖ lp(senderId) ‖ lp(onBehalfOf) ‖ lp(chainId 16) ‖ lp(u64be counter) ‖
+ *   lp(prev 32) ‖ lp(mentions) ‖ lp(policy) ‖ lp(commitment) ‖ encrypted_content)
+ *   mentions = lp(name)* over the sorted, de-duplicated names; policy = utf8("agents=" ‖ allow|deny|"")
+ * hash (the next message's `prev`) = SHA-256("vutler/v1/message/hash" ‖ 0x00 ‖ lp(signature))
+ *
+ * The sender descriptor says who speaks: `{ kind: 'user', userId }` is signed by that user's
+ * identity key; `{ kind: 'agent', agentName, onBehalfOf }` is signed by the gateway's key for an
+ * agent answering on a user's behalf (kind, agent name and user are all bound, so a gateway
+ * signature cannot be passed off as a person's and vice versa). The chain (a random per-device
+ * chain id, a counter from 0 and the hash of that chain's previous message, 32 zero bytes for
+ * counter 0) lets receivers see a dropped, reordered or replayed message; `commitment` is the
+ * epoch's key commitment from the membership log (see chatkeys.ts), so one ciphertext cannot
+ * open under two keys.
  */
 export const MESSAGE_ENVELOPE_VERSION = 1;
 export const MESSAGE_ENVELOPE_OVERHEAD = 1 + IV_BYTES + TAG_BYTES;
+export const CHAIN_ID_BYTES = 16;
+export const MESSAGE_HASH_BYTES = 32;
+
+export type SenderDescriptor =
+  | { kind: 'user'; userId: string }
+  | { kind: 'agent'; agentName: string; onBehalfOf: string };
+
+export interface ChainLink {
+  /** Random per device (kept in its key store), so two devices of one user never collide. */
+  chainId: Uint8Array;
+  /** 0 for the chain's first message in this chat, then +1 per message. */
+  counter: number;
+  /** Hash of the chain's previous message; 32 zero bytes for counter 0. */
+  prev: Uint8Array;
+}
+
+export interface AgentPolicy {
+  agents?: 'allow' | 'deny';
+}
+
+/** Everything about a message that is bound by its signature besides the ciphertext. */
+export interface MessageHeader {
+  chatId: string;
+  messageId: string;
+  epoch: number;
+  sender: SenderDescriptor;
+  chain: ChainLink;
+  mentions: string[];
+  decryptionPermissions: AgentPolicy;
+}
 
 export interface Attachment {
   fileId: string;
@@ -41,14 +89,6 @@ export interface MessageBody {
   /** Id of the message this one answers, or null. */
   replyTo: string | null;
   attachments: Attachment[];
-}
-
-export interface MessageContext {
-  chatId: string;
-  messageId: string;
-  epoch: number;
-  /** A user id, or an agent id for messages the gateway posts on an agent's behalf. */
-  senderId: string;
 }
 
 function checkBody(value: unknown): MessageBody {
@@ -101,22 +141,89 @@ export function decodeMessageBody(bytes: Uint8Array): MessageBody {
   return checkBody(parsed);
 }
 
-function contextFields(ctx: MessageContext): Bytes[] {
-  assertUuidV7(ctx.messageId, 'message id');
-  return [
-    idBytes(ctx.chatId, 'chat id'),
-    idBytes(ctx.messageId, 'message id'),
-    epochBytes(ctx.epoch),
-    idBytes(ctx.senderId, 'sender id'),
-  ];
+/** Mentions as signed and stored: sorted, without duplicates. */
+export function canonicalMentions(mentions: readonly string[]): string[] {
+  return [...new Set(mentions)].sort();
 }
 
-export function messageAad(ctx: MessageContext): Bytes {
-  return domain(Label.messageAad, ...contextFields(ctx));
+function senderFields(sender: SenderDescriptor): Bytes[] {
+  if (sender.kind === 'user') {
+    return [utf8Encode('user'), idBytes(sender.userId, 'sender id'), new Uint8Array(0)];
+  }
+  if (sender.kind === 'agent') {
+    return [
+      utf8Encode('agent'),
+      idBytes(sender.agentName, 'agent name'),
+      idBytes(sender.onBehalfOf, 'on-behalf-of user id'),
+    ];
+  }
+  throw new CryptoError('bad_input', 'unknown sender kind');
 }
 
-function signatureInput(ctx: MessageContext, encryptedContent: Uint8Array): Bytes {
-  return concat(domain(Label.messageSig, ...contextFields(ctx)), encryptedContent);
+function checkChain(chain: ChainLink): void {
+  expectLength(chain.chainId, CHAIN_ID_BYTES, 'chain id');
+  expectLength(chain.prev, MESSAGE_HASH_BYTES, 'previous message hash');
+  if (!Number.isSafeInteger(chain.counter) || chain.counter < 0) {
+    throw new CryptoError('bad_input', 'chain counter must be a non-negative safe integer');
+  }
+  if (chain.counter === 0 && chain.prev.some((b) => b !== 0)) {
+    throw new CryptoError('bad_input', 'the first message of a chain has no previous message');
+  }
+}
+
+function u64be(n: number): Bytes {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  return out;
+}
+
+function policyBytes(p: AgentPolicy): Bytes {
+  const agents = p.agents ?? '';
+  if (agents !== '' && agents !== 'allow' && agents !== 'deny') {
+    throw new CryptoError('bad_input', 'decryptionPermissions.agents must be allow or deny');
+  }
+  return utf8Encode(`agents=${agents}`);
+}
+
+function aadFor(h: MessageHeader, commitment: Uint8Array): Bytes {
+  assertUuidV7(h.messageId, 'message id');
+  return domain(
+    Label.messageAad,
+    idBytes(h.chatId, 'chat id'),
+    idBytes(h.messageId, 'message id'),
+    epochBytes(h.epoch),
+    ...senderFields(h.sender),
+    expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
+  );
+}
+
+function signatureInput(h: MessageHeader, commitment: Uint8Array, content: Uint8Array): Bytes {
+  assertUuidV7(h.messageId, 'message id');
+  checkChain(h.chain);
+  const mentions = concat(
+    ...canonicalMentions(h.mentions).map((m) => lengthPrefixed(idBytes(m, 'mention'))),
+  );
+  return concat(
+    domain(
+      Label.messageSig,
+      idBytes(h.chatId, 'chat id'),
+      idBytes(h.messageId, 'message id'),
+      epochBytes(h.epoch),
+      ...senderFields(h.sender),
+      h.chain.chainId,
+      u64be(h.chain.counter),
+      h.chain.prev,
+      mentions,
+      policyBytes(h.decryptionPermissions),
+      expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
+    ),
+    content,
+  );
+}
+
+/** The link a chain's next message names as `prev`. */
+export function messageHash(signature: Uint8Array): Promise<Bytes> {
+  return sha256(domain(Label.messageHash, expectLength(signature, SIGNATURE_BYTES, 'signature')));
 }
 
 /** Throws unless `encryptedContent` is a structurally valid v1 message envelope. */
@@ -129,83 +236,129 @@ export function checkMessageEnvelope(encryptedContent: Uint8Array): void {
 export interface SealedMessage {
   encryptedContent: Bytes;
   signature: Bytes;
+  /** This message's hash: the `prev` of the sender's next message in the chat. */
+  hash: Bytes;
 }
 
+/** `header.chatId`/`epoch` must be the key's. */
 export async function sealMessage(p: {
   chatKey: ChatKey;
-  messageId: string;
-  senderId: string;
+  header: Omit<MessageHeader, 'chatId' | 'epoch'>;
   body: MessageBody;
   /** The sender's Ed25519 private key (the gateway's for an agent). */
   signingKey: CryptoKey;
 }): Promise<SealedMessage> {
-  const ctx = {
-    chatId: p.chatKey.chatId,
-    messageId: p.messageId,
-    epoch: p.chatKey.epoch,
-    senderId: p.senderId,
-  };
-  const aad = messageAad(ctx);
+  const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
+  const aad = aadFor(header, p.chatKey.commitment);
   const plaintext = encodeMessageBody(p.body);
   try {
     const iv = randomBytes(IV_BYTES);
     const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, aad);
     const encryptedContent = concat(Uint8Array.of(MESSAGE_ENVELOPE_VERSION), iv, ct);
-    const signature = await ed25519Sign(p.signingKey, signatureInput(ctx, encryptedContent));
-    return { encryptedContent, signature };
+    const signature = await ed25519Sign(
+      p.signingKey,
+      signatureInput(header, p.chatKey.commitment, encryptedContent),
+    );
+    return { encryptedContent, signature, hash: await messageHash(signature) };
   } finally {
     wipe(plaintext);
   }
 }
 
 /**
- * What the server runs on every incoming message: it holds only public keys and ciphertext.
- * Returns false for a signature that does not verify (including a wrong-size one); throws a
- * `CryptoError` for malformed input (bad ids, bad key length, malformed envelope).
+ * What the server runs on every incoming message: it holds only public keys, ciphertext and the
+ * epoch's commitment from the membership log. Returns false for a signature that does not verify
+ * (including a wrong-size one); throws a `CryptoError` for malformed input.
  */
-export async function verifyMessageSignature(
-  p: MessageContext & {
-    encryptedContent: Uint8Array;
-    signature: Uint8Array;
-    senderEd25519PublicKey: Uint8Array;
-  },
-): Promise<boolean> {
+export async function verifyMessageSignature(p: {
+  header: MessageHeader;
+  commitment: Uint8Array;
+  encryptedContent: Uint8Array;
+  signature: Uint8Array;
+  signerEd25519PublicKey: Uint8Array;
+}): Promise<boolean> {
   checkMessageEnvelope(p.encryptedContent);
   return ed25519Verify(
-    p.senderEd25519PublicKey,
+    p.signerEd25519PublicKey,
     p.signature,
-    signatureInput(p, p.encryptedContent),
+    signatureInput(p.header, p.commitment, p.encryptedContent),
   );
 }
 
-/** Verifies the sender's signature, then decrypts and decodes. */
+/** Verifies the signer's signature, then decrypts and decodes. */
 export async function openMessage(p: {
   chatKey: ChatKey;
-  messageId: string;
-  senderId: string;
+  header: Omit<MessageHeader, 'chatId' | 'epoch'>;
   encryptedContent: Uint8Array;
   signature: Uint8Array;
-  senderEd25519PublicKey: Uint8Array;
-}): Promise<MessageBody> {
-  const ctx = {
-    chatId: p.chatKey.chatId,
-    messageId: p.messageId,
-    epoch: p.chatKey.epoch,
-    senderId: p.senderId,
-  };
+  signerEd25519PublicKey: Uint8Array;
+}): Promise<{ body: MessageBody; hash: Bytes }> {
+  const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
   if (!(p.signature instanceof Uint8Array) || p.signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError('bad_signature', 'message signature is missing or not 64 bytes');
   }
-  const ok = await verifyMessageSignature({ ...ctx, ...p });
+  const ok = await verifyMessageSignature({
+    header,
+    commitment: p.chatKey.commitment,
+    encryptedContent: p.encryptedContent,
+    signature: p.signature,
+    signerEd25519PublicKey: p.signerEd25519PublicKey,
+  });
   if (!ok) throw new CryptoError('bad_signature', 'message signature does not verify');
   const r = new ByteReader(p.encryptedContent, 'message envelope');
   r.version(MESSAGE_ENVELOPE_VERSION);
   const iv = r.take(IV_BYTES);
   const ct = r.rest();
-  const plaintext = await aesGcmDecrypt(p.chatKey.messageKey, iv, ct, messageAad(ctx));
+  const plaintext = await aesGcmDecrypt(
+    p.chatKey.messageKey,
+    iv,
+    ct,
+    aadFor(header, p.chatKey.commitment),
+  );
   try {
-    return decodeMessageBody(plaintext);
+    return { body: decodeMessageBody(plaintext), hash: await messageHash(p.signature) };
   } finally {
     wipe(plaintext);
   }
+}
+
+/**
+ * Deletion is a statement by the sender, not a null column: tombstone = Ed25519(signer,
+ * "vutler/v1/message/tombstone/sig" ‖ 0x00 ‖ lp(chatId) ‖ lp(messageId) ‖ lp(senderKind) ‖
+ * lp(senderId) ‖ lp(onBehalfOf) ‖ lp(chainId) ‖ lp(u64be counter) ‖ lp(messageHash)). It names
+ * the deleted message's chain position and hash, so the chain still links across it.
+ */
+function tombstoneInput(t: TombstoneFields): Bytes {
+  assertUuidV7(t.messageId, 'message id');
+  return domain(
+    Label.messageTombstoneSig,
+    idBytes(t.chatId, 'chat id'),
+    idBytes(t.messageId, 'message id'),
+    ...senderFields(t.sender),
+    expectLength(t.chainId, CHAIN_ID_BYTES, 'chain id'),
+    u64be(t.counter),
+    expectLength(t.hash, MESSAGE_HASH_BYTES, 'message hash'),
+  );
+}
+
+export interface TombstoneFields {
+  chatId: string;
+  messageId: string;
+  sender: SenderDescriptor;
+  chainId: Uint8Array;
+  counter: number;
+  /** The deleted message's hash (from its signature). */
+  hash: Uint8Array;
+}
+
+export function signTombstone(t: TombstoneFields, signingKey: CryptoKey): Promise<Bytes> {
+  return ed25519Sign(signingKey, tombstoneInput(t));
+}
+
+export function verifyTombstone(
+  t: TombstoneFields,
+  tombstone: Uint8Array,
+  signerEd25519PublicKey: Uint8Array,
+): Promise<boolean> {
+  return ed25519Verify(signerEd25519PublicKey, tombstone, tombstoneInput(t));
 }

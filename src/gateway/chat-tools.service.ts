@@ -3,6 +3,7 @@ import type { AuditService } from '../audit/audit.service.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import type { GatewayKeys } from '../crypto/grants.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
+import { AppError } from '../errors.ts';
 import {
   type AccessDecision,
   type AgentCaller,
@@ -16,7 +17,16 @@ import type {
   MemberChatRow,
 } from './chats.repository.ts';
 import type { EphemeralKeys, KeyringFailure } from './ephemeral.ts';
-import { openStored, type StoredMessage, sealAsAgent, signerOf, withheldFrom } from './messages.ts';
+import {
+  agentChainId,
+  nextAgentLink,
+  openStored,
+  type StoredMessage,
+  sealAsAgent,
+  signerOf,
+  withheldFrom,
+} from './messages.ts';
+import type { IdentityPins } from './pins.ts';
 import { ToolRefusal } from './refusal.ts';
 
 /** What the transport knows about the call, for the audit row. */
@@ -57,7 +67,13 @@ export interface AgentPoster {
     chatId: string,
     ownerId: string,
     agentName: string,
-    input: { id: string; epoch: number; ciphertext: Uint8Array; signature: Uint8Array },
+    input: {
+      id: string;
+      epoch: number;
+      ciphertext: Uint8Array;
+      signature: Uint8Array;
+      chain: { id: Uint8Array; counter: number; prev: Uint8Array };
+    },
     gatewayEd25519PublicKey: Uint8Array,
   ): Promise<{ seq: number; id: string }>;
 }
@@ -77,6 +93,11 @@ function toStored(r: GatewayMessageRow): StoredMessage {
     senderAgent: r.sender_agent,
     encryptedContent: r.encrypted_content,
     signature: r.signature,
+    chain:
+      r.chain_id && r.chain_prev && r.chain_counter !== null
+        ? { id: r.chain_id, counter: Number(r.chain_counter), prev: r.chain_prev }
+        : null,
+    mentions: r.mentions,
     decryptionPermissions: r.decryption_permissions,
     deleted: r.deleted_at !== null || !r.encrypted_content,
   };
@@ -95,6 +116,7 @@ export class ChatToolsService {
     private readonly access: GatewayAccess,
     private readonly chats: GatewayChatsRepository,
     private readonly keys: EphemeralKeys,
+    private readonly pins: IdentityPins,
     private readonly audit: AuditService,
     private readonly poster: AgentPoster,
     private readonly gateway: GatewayKeys,
@@ -194,7 +216,7 @@ export class ChatToolsService {
     const people = [
       ...new Set(readable.filter((m) => !m.senderAgent && m.senderId).map((m) => m.senderId!)),
     ];
-    const signingKeys = await this.chats.signingKeys(people);
+    const signingKeys = await this.pins.senderKeys(people);
     let decrypted = 0;
     const messages = await Promise.all(
       rows.map(async (r, i): Promise<AgentMessage> => {
@@ -354,7 +376,13 @@ export class ChatToolsService {
       );
     }
     const id = input.messageId ?? uuidv7();
+    const chainId = agentChainId(caller.userId, caller.agentName);
+    const chain = await nextAgentLink(
+      chainId,
+      await this.chats.agentChainHead(chat.id, caller.userId, caller.agentName, chainId),
+    );
     const sealed = await sealAsAgent({
+      chain,
       chatKey: key,
       messageId: id,
       ownerId: caller.userId,
@@ -377,6 +405,7 @@ export class ChatToolsService {
           epoch: chat.current_epoch,
           ciphertext: sealed.encryptedContent,
           signature: sealed.signature,
+          chain,
         },
         this.gateway.ed25519.publicKey,
       );
@@ -384,6 +413,14 @@ export class ChatToolsService {
       // Two runs of one job raced with the same id: the loser answers with the winner's message.
       const again = input.messageId && (await this.alreadyPosted(caller, meta, chat.id, id));
       if (again) return again;
+      // Someone rotated (or the owner left) between our read and the insert: nothing stored.
+      if (err instanceof AppError && (err.type === 'stale-epoch' || err.type === 'not-found')) {
+        throw new ToolRefusal(
+          'The chat changed while posting; nothing was posted.',
+          'Retry the call.',
+          'stale-epoch',
+        );
+      }
       throw err;
     }
     return { chatId: chat.id, messageId: posted.id, seq: posted.seq, epoch: chat.current_epoch };

@@ -18,6 +18,10 @@ export interface GatewayMessageRow {
   epoch: number;
   encrypted_content: Buffer | null;
   signature: Buffer | null;
+  chain_id: Buffer | null;
+  chain_counter: string | null;
+  chain_prev: Buffer | null;
+  mentions: string[];
   decryption_permissions: unknown;
   created_at: Date;
   deleted_at: Date | null;
@@ -35,15 +39,18 @@ export interface ChatMembership {
 const CHAT_COLUMNS = `c.id, c.kind, c.current_epoch, c.last_seq, c.created_at,
   (SELECT count(*)::int FROM chat_members x WHERE x.chat_id = c.id AND x.removed_at IS NULL) AS member_count`;
 const MESSAGE_COLUMNS = `id, chat_id, seq, sender_id, sender_agent, epoch, encrypted_content, signature,
-  COALESCE(decryption_permissions, '{}'::jsonb) AS decryption_permissions, created_at, deleted_at`;
+  chain_id, chain_counter, chain_prev, mentions, COALESCE(decryption_permissions, '{}'::jsonb) AS decryption_permissions, created_at, deleted_at`;
 
 const SQL = {
   activeChats: `SELECT ${CHAT_COLUMNS} FROM chats c JOIN chat_members m ON m.chat_id = c.id
     WHERE m.user_id = $1 AND m.removed_at IS NULL AND ($2::uuid[] IS NULL OR c.id = ANY($2::uuid[]))
     ORDER BY c.created_at DESC LIMIT 1000`,
   before: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+  // The latest message of one agent chain in a chat: where the agent's next message links.
+  agentChainHead: `SELECT chain_counter, signature FROM messages
+    WHERE chat_id = $1 AND sender_id = $2 AND sender_agent = $3 AND chain_id = $4
+    ORDER BY seq DESC LIMIT 1`,
   after: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
-  signingKeys: `SELECT id, identity_signing_key FROM users WHERE id = ANY($1::uuid[])`,
   postedById: `SELECT id, chat_id, seq, sender_id, sender_agent, epoch FROM messages WHERE id = $1`,
 } as const;
 
@@ -77,16 +84,17 @@ export class GatewayChatsRepository implements ChatMembership {
     ).rows[0];
   }
 
-  /** Registered signing keys of message senders (people), for verifying what they wrote. */
-  async signingKeys(userIds: string[]): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
-    if (userIds.length === 0) return out;
-    const { rows } = await this.db.query<{ id: string; identity_signing_key: Buffer | null }>(
-      SQL.signingKeys,
-      [userIds],
-    );
-    for (const r of rows)
-      if (r.identity_signing_key) out.set(r.id, new Uint8Array(r.identity_signing_key));
-    return out;
+  async agentChainHead(chatId: string, ownerId: string, agentName: string, chainId: Uint8Array) {
+    const row = (
+      await this.db.query<{ chain_counter: string; signature: Buffer }>(SQL.agentChainHead, [
+        chatId,
+        ownerId,
+        agentName,
+        Buffer.from(chainId),
+      ])
+    ).rows[0];
+    return row
+      ? { counter: Number(row.chain_counter), signature: new Uint8Array(row.signature) }
+      : undefined;
   }
 }

@@ -76,6 +76,7 @@ export class Gateway {
       this.access,
       this.chatsRepo,
       new EphemeralKeys(grantsRepo, pins, keys.keys),
+      pins,
       this.audit,
       this.deps.poster,
       keys.keys,

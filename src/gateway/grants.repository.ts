@@ -46,6 +46,13 @@ const SQL = {
   insertPin: `INSERT INTO gateway_identity_pins (user_id, ed25519_public, gateway_public, pin_signature)
     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING`,
   registeredSigningKey: `SELECT identity_signing_key FROM users WHERE id = $1 AND COALESCE(encryption_enabled, false)`,
+  pins: `SELECT user_id, ed25519_public, gateway_public, pin_signature FROM gateway_identity_pins
+    WHERE user_id = ANY($1::uuid[])`,
+  registeredSigningKeys: `SELECT id, identity_signing_key FROM users
+    WHERE id = ANY($1::uuid[]) AND COALESCE(encryption_enabled, false) AND identity_signing_key IS NOT NULL`,
+  insertPins: `INSERT INTO gateway_identity_pins (user_id, ed25519_public, gateway_public, pin_signature)
+    SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[])
+    ON CONFLICT (user_id) DO NOTHING`,
 } as const;
 
 /** The only SQL over `agent_key_grants` and `gateway_identity_pins`. */
@@ -142,6 +149,30 @@ export class GrantsRepository {
       Buffer.from(p.key),
       Buffer.from(p.gatewayPublic),
       Buffer.from(p.signature),
+    ]);
+  }
+
+  async pins(userIds: string[]) {
+    return (await this.db.query<PinRow>(SQL.pins, [userIds])).rows;
+  }
+
+  async registeredSigningKeys(userIds: string[]) {
+    return (
+      await this.db.query<{ id: string; identity_signing_key: Buffer }>(SQL.registeredSigningKeys, [
+        userIds,
+      ])
+    ).rows;
+  }
+
+  async insertPins(
+    rows: { userId: string; key: Uint8Array; gatewayPublic: Uint8Array; signature: Uint8Array }[],
+  ) {
+    if (rows.length === 0) return;
+    await this.db.query(SQL.insertPins, [
+      rows.map((r) => r.userId),
+      rows.map((r) => Buffer.from(r.key)),
+      rows.map((r) => Buffer.from(r.gatewayPublic)),
+      rows.map((r) => Buffer.from(r.signature)),
     ]);
   }
 

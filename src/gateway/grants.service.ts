@@ -1,11 +1,17 @@
-import { BadSignatureError } from '../chat/chat.service.ts';
 import { verifyGrantSignature } from '../crypto/grants.ts';
 import { type Pool, withTransaction } from '../db/pool.ts';
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.ts';
+import { AppError, BadRequestError, ConflictError, NotFoundError } from '../errors.ts';
 import type { ChatMembership } from './chats.repository.ts';
 import { type GrantRow, GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
 import type { GrantScope, GrantView } from './types.ts';
+
+/** Same problem type as a badly signed chat message or key wrap. */
+export class BadGrantSignatureError extends AppError {
+  constructor(detail: string) {
+    super(400, 'bad-signature', 'Bad signature', detail);
+  }
+}
 
 export interface GrantWrapInput {
   epoch: number;
@@ -32,6 +38,7 @@ function views(rows: GrantRow[]): GrantView[] {
     }
     v.epochs.push(r.epoch);
   }
+  for (const v of byId.values()) v.epochs.sort((a, b) => a - b);
   return [...byId.values()];
 }
 
@@ -84,7 +91,8 @@ export class GrantsService {
           `The grant for epoch ${w.epoch} is malformed: ${(err as Error).message}`,
         );
       }
-      if (!ok) throw new BadSignatureError(`The grant for epoch ${w.epoch} is not signed by you.`);
+      if (!ok)
+        throw new BadGrantSignatureError(`The grant for epoch ${w.epoch} is not signed by you.`);
     }
   }
 

@@ -140,10 +140,7 @@ export function mcpRoutes(deps: McpRouteDeps) {
       agentName: principal.agentName,
       tokenExpiresAt: principal.expiresAt,
     };
-    const [permissions, keyed] = await Promise.all([
-      deps.gateway.access.permissionsOf(caller),
-      deps.gateway.keyed(),
-    ]);
+    const keyed = await deps.gateway.keyed();
     const requestId = currentRequestId() ?? randomUUID();
     const seen = clientIp(c, deps.trustProxy);
     const ip = isIP(seen) ? seen : null;
@@ -151,7 +148,7 @@ export function mcpRoutes(deps: McpRouteDeps) {
     const server = buildMcpServer(keyed.parts, {
       caller: async (extra) => callerFromAuthInfo((extra as { authInfo?: AuthInfo }).authInfo),
       meta: () => ({ requestId, ip, userAgent }),
-      permissions,
+      permissions: (who) => deps.gateway.access.permissionsOf(who),
     });
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

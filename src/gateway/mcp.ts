@@ -32,7 +32,8 @@ export interface GatewayParts {
 export interface CallerSource {
   caller: (extra: unknown) => Promise<AgentCaller & { tokenExpiresAt: Date }>;
   meta: (extra: unknown) => Omit<CallMeta, 'toolName'>;
-  permissions: PermissionView[];
+  /** The caller's permission rows, read when a call needs them (tools/list, whoami). */
+  permissions: (caller: AgentCaller) => Promise<PermissionView[]>;
 }
 
 function refusalResult(
@@ -61,6 +62,29 @@ async function runTool(
   extra: unknown,
 ) {
   const meta = { ...source.meta(extra), toolName: tool.name };
+  const started = performance.now();
+  const result = await callTool(parts, source, tool, args, extra, meta);
+  // Names and codes only: never arguments or results.
+  parts.logger.info(
+    {
+      tool: tool.name,
+      ok: !result.isError,
+      code: (result._meta?.['vutler/error'] as { code?: string } | undefined)?.code,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    },
+    'mcp tool call',
+  );
+  return result;
+}
+
+async function callTool(
+  parts: GatewayParts,
+  source: CallerSource,
+  tool: ToolDef,
+  args: unknown,
+  extra: unknown,
+  meta: CallMeta,
+): Promise<CallToolResult> {
   try {
     const caller = await source.caller(extra);
     await parts.limits.take(caller.tokenId, tool.name, caller.userId);
@@ -68,7 +92,7 @@ async function runTool(
       caller,
       meta,
       chats: parts.chats,
-      permissions: source.permissions,
+      permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
       github: parts.github,
     };
@@ -130,7 +154,7 @@ function listing(tool: ToolDef): Tool {
 export function buildMcpServer(
   parts: GatewayParts,
   source: CallerSource,
-  now = new Date(),
+  now = () => new Date(),
 ): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: { listChanged: false } },
@@ -150,8 +174,10 @@ export function buildMcpServer(
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
     );
   }
-  const visible = parts.tools.filter((t) => t.visible(source.permissions, now)).map(listing);
-  // Replaces the SDK's listing (all registered tools) with the permitted ones.
-  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: visible }));
+  // Replaces the SDK's listing (all registered tools) with the permitted ones, read per listing.
+  server.server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
+    const permissions = await source.permissions(await source.caller(extra));
+    return { tools: parts.tools.filter((t) => t.visible(permissions, now())).map(listing) };
+  });
   return server;
 }

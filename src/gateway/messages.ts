@@ -1,14 +1,21 @@
 /**
- * Every message the gateway seals or opens goes through this file, on today's
- * `sealMessage`/`openMessage`: when the message format changes (signed sender chains, mentions and
- * policy inside the signature, key commitment), this is the one file to switch.
+ * Every message the gateway seals or opens goes through this file: the header (sender
+ * descriptor, chain position, mentions, policy) is rebuilt here from a stored row exactly as its
+ * sender signed it, and an agent's own messages get their chain here.
  */
+import { createHash } from 'node:crypto';
+import type { Bytes } from '../crypto/bytes.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
-import { agentSenderId, type GatewayKeys } from '../crypto/grants.ts';
+import type { GatewayKeys } from '../crypto/grants.ts';
 import {
+  type AgentPolicy,
+  CHAIN_ID_BYTES,
   type MessageBody,
+  type MessageHeader,
+  messageHash,
   openMessage,
   type SealedMessage,
+  type SenderDescriptor,
   sealMessage,
 } from '../crypto/messages.ts';
 
@@ -18,14 +25,16 @@ export interface StoredMessage {
   senderAgent: string | null;
   encryptedContent: Uint8Array | null;
   signature: Uint8Array | null;
+  chain: { id: Uint8Array; counter: number; prev: Uint8Array } | null;
+  mentions: string[];
   decryptionPermissions: unknown;
   deleted: boolean;
 }
 
 /**
  * The sender's per-message policy. `{}` / `{"agents":"allow"}`: readable by granted agents;
- * `{"agents":"deny"}`: by none; `{"agents":["claude"]}`: only by those names. Anything else is
- * read as deny, so a policy this version does not understand never leaks.
+ * `{"agents":"deny"}`: by none; `{"agents":["claude"]}`: only those names. Anything else reads as
+ * deny, so a policy this version does not understand never leaks.
  */
 export function withheldFrom(policy: unknown, agentName: string): boolean {
   if (policy === null || policy === undefined) return false;
@@ -38,30 +47,56 @@ export function withheldFrom(policy: unknown, agentName: string): boolean {
 }
 
 /** Who signed a stored message: a person (their identity key) or an agent (the gateway key). */
-export function signerOf(
-  m: StoredMessage,
-): { kind: 'person' | 'agent'; senderId: string } | undefined {
+export function signerOf(m: StoredMessage): SenderDescriptor | undefined {
   if (!m.senderId) return undefined;
-  if (m.senderAgent) return { kind: 'agent', senderId: agentSenderId(m.senderId, m.senderAgent) };
-  return { kind: 'person', senderId: m.senderId };
+  if (m.senderAgent) return { kind: 'agent', agentName: m.senderAgent, onBehalfOf: m.senderId };
+  return { kind: 'user', userId: m.senderId };
 }
 
-/** Verifies the sender's signature and decrypts one message with a granted epoch key. */
-export function openStored(
+/** Verifies the sender's signature over the stored header and decrypts with a granted key. */
+export async function openStored(
   m: StoredMessage,
   key: ChatKey,
   senderEd25519PublicKey: Uint8Array,
 ): Promise<MessageBody> {
-  const signer = signerOf(m);
-  if (!signer || !m.encryptedContent || !m.signature) throw new Error('message has no content');
-  return openMessage({
-    chatKey: key,
+  const sender = signerOf(m);
+  if (!sender || !m.encryptedContent || !m.signature || !m.chain)
+    throw new Error('message has no content');
+  const header: Omit<MessageHeader, 'chatId' | 'epoch'> = {
     messageId: m.id,
-    senderId: signer.senderId,
+    sender,
+    chain: { chainId: m.chain.id, counter: m.chain.counter, prev: m.chain.prev },
+    mentions: m.mentions,
+    decryptionPermissions: m.decryptionPermissions as AgentPolicy,
+  };
+  const opened = await openMessage({
+    chatKey: key,
+    header,
     encryptedContent: m.encryptedContent,
     signature: m.signature,
-    senderEd25519PublicKey,
+    signerEd25519PublicKey: senderEd25519PublicKey,
   });
+  return opened.body;
+}
+
+/**
+ * One chain per (owner, agent) across every API node: its id is derived, its position is the
+ * last message of that chain in the chat (the caller reads it).
+ */
+export function agentChainId(ownerId: string, agentName: string): Bytes {
+  const digest = createHash('sha256')
+    .update(`vutler/v1/gateway-chain\0${ownerId.toLowerCase()}\0${agentName}`)
+    .digest();
+  return new Uint8Array(digest.subarray(0, CHAIN_ID_BYTES));
+}
+
+/** The agent chain's next position after `last` (its latest message in the chat, if any). */
+export async function nextAgentLink(
+  chainId: Uint8Array,
+  last: { counter: number; signature: Uint8Array } | undefined,
+): Promise<{ id: Uint8Array; counter: number; prev: Uint8Array }> {
+  if (!last) return { id: chainId, counter: 0, prev: new Uint8Array(32) };
+  return { id: chainId, counter: last.counter + 1, prev: await messageHash(last.signature) };
 }
 
 /** Encrypts an agent's message under the granted key and signs it with the gateway's key. */
@@ -70,14 +105,20 @@ export function sealAsAgent(p: {
   messageId: string;
   ownerId: string;
   agentName: string;
+  chain: { id: Uint8Array; counter: number; prev: Uint8Array };
   text: string;
   replyTo: string | null;
   gateway: GatewayKeys;
 }): Promise<SealedMessage> {
   return sealMessage({
     chatKey: p.chatKey,
-    messageId: p.messageId,
-    senderId: agentSenderId(p.ownerId, p.agentName),
+    header: {
+      messageId: p.messageId,
+      sender: { kind: 'agent', agentName: p.agentName, onBehalfOf: p.ownerId },
+      chain: { chainId: p.chain.id, counter: p.chain.counter, prev: p.chain.prev },
+      mentions: [],
+      decryptionPermissions: {},
+    },
     body: { text: p.text, replyTo: p.replyTo, attachments: [] },
     signingKey: p.gateway.ed25519.privateKey,
   });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Logger } from 'pino';
 import { createServices } from '../app.ts';
+import { loadAtRestKeyring } from '../atrest.ts';
 import type { Config } from '../config.ts';
 import { startRuntime } from '../runtime.ts';
 import { loadServerSecrets } from '../secrets.ts';
@@ -49,6 +50,7 @@ export async function runStdio(
       pool: runtime.pool,
       redis: runtime.redis,
       secrets: await loadServerSecrets(config),
+      atRest: await loadAtRestKeyring(config),
     });
     const authenticate = async () => {
       const p = await services.agentTokens.authenticate(token);
@@ -62,14 +64,12 @@ export async function runStdio(
     const first = await authenticate().catch(() => {
       throw new StdioSetupError('the agent token is invalid, expired or revoked');
     });
-    const [permissions, keyed] = await Promise.all([
-      services.gateway.access.permissionsOf(first),
-      services.gateway.keyed(),
-    ]);
+    const keyed = await services.gateway.keyed();
     const server = buildMcpServer(keyed.parts, {
       caller: authenticate,
       meta: () => ({ requestId: randomUUID(), ip: null, userAgent: 'vutler-mcp-stdio' }),
-      permissions,
+      // Read per listing, so a long stdio session sees permission changes.
+      permissions: (who) => services.gateway.access.permissionsOf(who),
     });
     const stop = async () => {
       await server.close().catch(() => undefined);

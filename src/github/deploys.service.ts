@@ -26,6 +26,7 @@ export type DeployOutcome =
   | 'already-finished'
   | 'superseded'
   | 'waiting'
+  | 'already-running'
   | 'awaiting-workflow'
   | FinalState;
 
@@ -60,14 +61,21 @@ export class DeploysService {
   ) {}
 
   /** queued → in_progress, or why not. Serialised per repository by a row lock. */
-  private claim(id: string): Promise<{ d: DeploymentRow; go: boolean; outcome?: DeployOutcome }> {
+  private claim(
+    id: string,
+    jobId: string,
+  ): Promise<{ d: DeploymentRow; go: boolean; outcome?: DeployOutcome }> {
     return withTransaction(this.pool, async (client) => {
       const repo = new GithubRepository(client);
       const peek = await repo.deployment(id);
       if (!peek) return { d: undefined as never, go: false, outcome: 'gone' as const };
       await repo.lockRepo(peek.repo_id);
       const d = (await repo.deployment(id, true)) as DeploymentRow;
-      if (d.state === 'in_progress') return { d, go: true };
+      // The same job again (retried after its worker died) resumes; any other job stands down.
+      if (d.state === 'in_progress')
+        return d.owner_job === jobId
+          ? { d, go: true }
+          : { d, go: false, outcome: 'already-running' as const };
       if (d.state !== 'queued')
         return {
           d,
@@ -81,13 +89,14 @@ export class DeploysService {
       // The running deploy queues the next one when it ends.
       if (await repo.otherRunning(d.repo_id, d.environment, d.id))
         return { d, go: false, outcome: 'waiting' as const };
-      await repo.start(d.id);
+      await repo.start(d.id, jobId);
       return { d: { ...d, state: 'in_progress' }, go: true };
     });
   }
 
-  async run(deploymentId: string): Promise<DeployOutcome> {
-    const claimed = await this.claim(deploymentId);
+  /** `jobId`: the outbox id of the job running it (a UUID), which alone may resume it. */
+  async run(deploymentId: string, jobId: string): Promise<DeployOutcome> {
+    const claimed = await this.claim(deploymentId, jobId);
     if (!claimed.go) return claimed.outcome as DeployOutcome;
     const d = claimed.d;
     const r = (await this.repo.repo(d.repo_id)) as RepoRow;

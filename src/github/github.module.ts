@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import { GithubRepository } from './github.repository.ts';
 import { GithubService } from './github.service.ts';
-import { type AtRestSealer, loadAtRestKeyring } from './sealing.ts';
+import { type AtRestSealer, loadGithubSealer } from './sealing.ts';
 import { IntegrationSecrets } from './secrets.ts';
 import { WebhooksService } from './webhooks.service.ts';
 
@@ -42,7 +42,7 @@ export class GithubModule {
 
   private async build(): Promise<GithubParts> {
     const { config, logger, pool, redis } = this.deps;
-    const sealer = this.deps.sealer ?? (await loadAtRestKeyring(config));
+    const sealer = this.deps.sealer ?? (await loadGithubSealer(config));
     const repo = new GithubRepository(pool);
     const secrets = new IntegrationSecrets(sealer);
     return {

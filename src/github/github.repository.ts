@@ -49,6 +49,7 @@ export interface DeploymentRow {
   delivery_id: string | null;
   requested_by: string | null;
   github_deployment_id: string | null;
+  owner_job: string | null;
   log_url: string | null;
   environment_url: string | null;
   strategy_started_at: Date | null;
@@ -109,7 +110,7 @@ const SQL = {
     ORDER BY n.created_at DESC LIMIT 1`,
   oldestQueued: `SELECT id FROM deployments WHERE repo_id = $1 AND environment = $2 AND state = 'queued'
     ORDER BY created_at DESC LIMIT 1`,
-  start: `UPDATE deployments SET state = 'in_progress', started_at = now(), heartbeat_at = now() WHERE id = $1`,
+  start: `UPDATE deployments SET state = 'in_progress', started_at = now(), heartbeat_at = now(), owner_job = $2 WHERE id = $1`,
   markSuperseded: `UPDATE deployments SET state = 'superseded', finished_at = now(),
     reason = 'superseded by a newer deploy' WHERE id = $1 AND state = 'queued'`,
   setGithubId: `UPDATE deployments SET github_deployment_id = $2, heartbeat_at = now() WHERE id = $1`,
@@ -327,8 +328,8 @@ export class GithubRepository {
       ?.id;
   }
 
-  async start(id: string): Promise<void> {
-    await this.db.query(SQL.start, [id]);
+  async start(id: string, ownerJob: string): Promise<void> {
+    await this.db.query(SQL.start, [id, ownerJob]);
   }
 
   async markSuperseded(id: string): Promise<void> {

@@ -37,7 +37,7 @@ export const listDeploymentsTool = defineTool({
     const list = await githubOf(ctx).listDeployments(
       ctx.caller,
       ctx.meta,
-      ctx.permissions,
+      await ctx.permissions(),
       input.repoId,
       input.limit,
     );

@@ -29,17 +29,17 @@ export const listReposTool = defineTool({
   },
   visible: githubToolVisible(),
   run: async (_input, ctx) => {
-    const repos = (await githubOf(ctx).listRepos(ctx.caller, ctx.meta, ctx.permissions)).map(
-      (r) => ({
-        id: r.id,
-        fullName: r.fullName,
-        branch: r.branch,
-        environment: r.environment,
-        strategy: r.strategy.type,
-        autoDeployEnabled: r.autoDeployEnabled,
-        environmentUrl: r.environmentUrl,
-      }),
-    );
+    const repos = (
+      await githubOf(ctx).listRepos(ctx.caller, ctx.meta, await ctx.permissions())
+    ).map((r) => ({
+      id: r.id,
+      fullName: r.fullName,
+      branch: r.branch,
+      environment: r.environment,
+      strategy: r.strategy.type,
+      autoDeployEnabled: r.autoDeployEnabled,
+      environmentUrl: r.environmentUrl,
+    }));
     const text = repos.length
       ? repos
           .map(

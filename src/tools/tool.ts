@@ -10,8 +10,8 @@ export interface ToolContext {
   caller: AgentCaller & { tokenExpiresAt: Date };
   meta: CallMeta;
   chats: ChatToolsService;
-  /** The caller's permission rows as read for this request. */
-  permissions: PermissionView[];
+  /** The caller's permission rows (one query, on demand). */
+  permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
   /** The GitHub tools' service; absent where the connector is not wired (e.g. bare tests). */
   github?: GithubToolsService;

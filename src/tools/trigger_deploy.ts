@@ -32,7 +32,7 @@ export const triggerDeployTool = defineTool({
     const d = await githubOf(ctx).triggerDeploy(
       ctx.caller,
       ctx.meta,
-      ctx.permissions,
+      await ctx.permissions(),
       input.repoId,
       input,
     );

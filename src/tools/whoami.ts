@@ -28,12 +28,13 @@ export const whoamiTool = defineTool({
   },
   visible: () => true,
   run: async (_input, ctx) => {
+    const permissions = await ctx.permissions();
     const structured = {
       agentName: ctx.caller.agentName,
       ownerId: ctx.caller.userId,
       tokenExpiresAt: ctx.caller.tokenExpiresAt.toISOString(),
       gatewayFingerprint: ctx.gatewayFingerprint,
-      permissions: ctx.permissions.map((p) => ({
+      permissions: permissions.map((p) => ({
         resourceType: p.resourceType,
         accessLevel: p.accessLevel,
         conditions: p.conditions as Record<string, unknown>,

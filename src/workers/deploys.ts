@@ -26,7 +26,7 @@ export function deploysWorker(
     try {
       const outcome =
         parsed.name === 'deploy'
-          ? await service.run(parsed.data.deploymentId)
+          ? await service.run(parsed.data.deploymentId, id)
           : await service.workflowCompleted(
               parsed.data.deploymentId,
               parsed.data.runId,

@@ -54,22 +54,43 @@ export class OutboxRelay {
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
+    let client: PoolClient | undefined;
     try {
-      const client = await this.pool.connect();
-      client.on('notification', () => this.kick());
-      client.on('error', (err) => {
+      client = await this.pool.connect();
+      const c = client;
+      c.on('notification', this.onNotification);
+      c.once('error', (err) => {
         this.logger.warn({ err: { message: err.message } }, 'outbox LISTEN connection lost');
-        client.release(err);
-        if (this.listener === client) this.listener = undefined;
+        this.dropListener(c, err);
         // The poll covers the gap; listen again shortly.
-        setTimeout(() => void this.listen(), this.opts.pollMs).unref();
+        if (!this.stopped) setTimeout(() => void this.listen(), this.opts.pollMs).unref();
       });
-      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      this.listener = client;
+      await c.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      if (this.stopped) {
+        this.dropListener(c);
+        return;
+      }
+      this.listener = c;
     } catch (err) {
+      if (client) this.dropListener(client, err as Error);
+      if (this.stopped) return;
       this.logger.warn({ err: { message: (err as Error).message } }, 'outbox LISTEN failed');
       setTimeout(() => void this.listen(), this.opts.pollMs).unref();
     }
+  }
+
+  private readonly onNotification = () => this.kick();
+  private readonly released = new WeakSet<PoolClient>();
+
+  /** Gives the LISTEN connection back once (destroyed on error, so the pool does not reuse it). */
+  private dropListener(client: PoolClient, err?: Error): void {
+    if (this.listener === client) this.listener = undefined;
+    if (this.released.has(client)) return;
+    this.released.add(client);
+    client.removeListener('notification', this.onNotification);
+    client.removeAllListeners('error');
+    client.on('error', () => undefined);
+    client.release(err ?? true);
   }
 
   /** Drains now, or once more right after the drain in progress. */
@@ -158,11 +179,7 @@ export class OutboxRelay {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     await this.draining;
-    if (this.listener) {
-      const l = this.listener;
-      this.listener = undefined;
-      await l.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
-      l.release();
-    }
+    // Destroyed rather than returned: a pooled connection must not keep listening.
+    if (this.listener) this.dropListener(this.listener);
   }
 }

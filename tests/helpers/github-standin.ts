@@ -55,7 +55,9 @@ export interface GithubStandIn {
   addToken(token: string, user?: { id: number; login: string }): void;
   /** The next `times` calls matching answer `kind` (a status, or hang until the client gives up). */
   fail(method: string, path: RegExp, kind: number | 'timeout' | 'hang', times?: number): void;
-  /** Waits for a call matching and resolves with it. */
+  /** Drops the injected failures not used up yet. */
+  clearFaults(): void;
+  /** The states posted to one deployment, oldest first. */
   statusesOf(deploymentId: number): string[];
   oauth: { clientId: string; clientSecret: string; lastCode?: string; tokenForCode: string };
   close(): Promise<void>;
@@ -277,6 +279,9 @@ export async function startGithubStandIn(
     },
     fail(method, path, kind, times = 1) {
       faults.push({ method, path, kind, times });
+    },
+    clearFaults() {
+      faults.length = 0;
     },
     statusesOf(id) {
       return deployments.find((d) => d.id === id)?.statuses.map((s) => s.state) ?? [];

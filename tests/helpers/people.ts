@@ -1,22 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { VutlerClient } from '../../src/client/index.ts';
+import { type ClientOptions, VutlerClient } from '../../src/client/index.ts';
 import type { WebSocketConstructor } from '../../src/client/live.ts';
 
 export const CHEAP_KDF = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 
-export function newClient(baseUrl: string) {
+export function newClient(baseUrl: string, extra: Partial<ClientOptions> = {}) {
   return new VutlerClient({
     baseUrl,
     kdfCost: CHEAP_KDF,
     allowWeakKdf: true,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
+    ...extra,
   });
 }
 
 /** A registered person with end-to-end encryption set up, logged in. */
-export async function person(baseUrl: string, name: string) {
-  const client = newClient(baseUrl);
+export async function person(baseUrl: string, name: string, extra: Partial<ClientOptions> = {}) {
+  const client = newClient(baseUrl, extra);
   const email = `${name}-${randomBytes(5).toString('hex')}@example.com`;
   const passphrase = `${name} passphrase ${randomBytes(4).toString('hex')}`;
   const { user, phrase } = await client.registerWithEncryption({

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestServer } from '../helpers/app.ts';
+import { creationLog, sealedPost } from '../helpers/chat.ts';
 import { person } from '../helpers/people.ts';
 
 describe('Vchat: encrypted chats over REST', () => {
@@ -46,17 +47,26 @@ describe('Vchat: encrypted chats over REST', () => {
     // ...and none with the ciphertext itself: her old key does not open the new epoch.
     const { openMessage } = await import('../../src/crypto/messages.ts');
     const { rows } = await t.db.pool.query(
-      'SELECT encrypted_content, signature FROM messages WHERE id = $1',
+      'SELECT encrypted_content, signature, chain_id, chain_counter, chain_prev FROM messages WHERE id = $1',
       [after.id],
     );
     await expect(
       openMessage({
         chatKey: { ...carolEpoch0, epoch: 1 },
-        messageId: after.id,
-        senderId: alice!.id,
+        header: {
+          messageId: after.id,
+          sender: { kind: 'user', userId: alice!.id },
+          chain: {
+            chainId: rows[0].chain_id,
+            counter: Number(rows[0].chain_counter),
+            prev: rows[0].chain_prev,
+          },
+          mentions: [],
+          decryptionPermissions: {},
+        },
         encryptedContent: rows[0].encrypted_content,
         signature: rows[0].signature,
-        senderEd25519PublicKey: alice!.client.identityPublic!.ed25519PublicKey,
+        signerEd25519PublicKey: alice!.client.identityPublic!.ed25519PublicKey,
       }),
     ).rejects.toMatchObject({ name: 'CryptoError' });
   });
@@ -73,32 +83,7 @@ describe('Vchat: encrypted chats over REST', () => {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
-  /** A correctly sealed and signed message, ready to POST, made with the real crypto. */
-  async function sealed(
-    p: Awaited<ReturnType<typeof person>>,
-    chatId: string,
-    text: string,
-    over: { senderId?: string; epoch?: number } = {},
-  ) {
-    const { sealMessage } = await import('../../src/crypto/messages.ts');
-    const { uuidv7 } = await import('../../src/crypto/uuid.ts');
-    const epoch = over.epoch ?? (await p.client.chats.get(chatId)).currentEpoch;
-    const key = await p.client.chats.key(chatId, epoch);
-    const id = uuidv7();
-    const s = await sealMessage({
-      chatKey: key,
-      messageId: id,
-      senderId: over.senderId ?? p.id,
-      body: { text, replyTo: null, attachments: [] },
-      signingKey: p.client.identity!.ed25519.privateKey,
-    });
-    return {
-      id,
-      epoch,
-      ciphertext: Buffer.from(s.encryptedContent).toString('base64'),
-      signature: Buffer.from(s.signature).toString('base64'),
-    };
-  }
+  const sealed = sealedPost;
 
   it('rejects a message whose signature names another sender (forged sender)', async () => {
     const [alice, bob] = await Promise.all([
@@ -150,13 +135,36 @@ describe('Vchat: encrypted chats over REST', () => {
       'after rotation',
     ]);
     // A rotation that is not exactly current + 1 loses the race: 409 too.
+    const { generateChatKey } = await import('../../src/crypto/chatkeys.ts');
+    const { fingerprintDigest } = await import('../../src/crypto/identity.ts');
+    const { membershipEntryToJson, signMembershipEntry } = await import(
+      '../../src/crypto/membership.ts'
+    );
+    const state = await alice.client.chats.sync(chat.id);
+    const k = await generateChatKey(chat.id, 1);
+    const rotate = await signMembershipEntry(
+      {
+        chatId: chat.id,
+        position: state.length,
+        epoch: 1,
+        action: 'rotate',
+        actorId: alice.id,
+        subjectId: alice.id,
+        subjectFingerprint: await fingerprintDigest(alice.client.identityPublic!),
+        role: '',
+        prevHash: state.head,
+        keyCommitment: k.commitment,
+      },
+      alice.client.identity!.ed25519.privateKey,
+    );
     const stale = await api(`/api/chats/${chat.id}/epochs`, alice.client.session!.token, {
       method: 'POST',
       body: JSON.stringify({
-        epoch: 1,
+        entries: [membershipEntryToJson(rotate)],
         keyWraps: [{ userId: alice.id, wrap: Buffer.alloc(157).toString('base64') }],
       }),
     });
+    expect(stale.status).toBe(409);
     expect([400, 409]).toContain(stale.status);
   });
 
@@ -288,79 +296,106 @@ describe('Vchat: encrypted chats over REST', () => {
     expect(JSON.stringify(rows)).not.toContain('secret plan');
   });
 
-  it('rejects on the client a key wrap the server injected, unsigned or signed by a non-member', async () => {
+  it('rejects on the client a key wrap the server injected, for an epoch outside the log, by a non-member, misattributed or unsigned', async () => {
     const [alice, bob, mallory] = await Promise.all(
       ['alice', 'bob', 'mallory'].map((n) => person(t.server.url, n)),
     );
     const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
     const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
     const bobX = bob!.client.identityPublic!.x25519PublicKey;
-    const inject = async (epoch: number, wrap: Uint8Array, wrappedBy: string) => {
-      await t.db.pool.query('UPDATE chats SET current_epoch = $2 WHERE id = $1', [chat.id, epoch]);
+    const malloryKey = {
+      id: mallory!.id,
+      signingKey: mallory!.client.identity!.ed25519.privateKey,
+    };
+    const setWrap = async (epoch: number, wrap: Uint8Array, wrappedBy: string) => {
       await t.db.pool.query(
-        'INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, $2, $3)',
-        [chat.id, epoch, wrappedBy],
+        "DELETE FROM encryption_keys WHERE chat_id = $1 AND user_id = $2 AND epoch = $3 AND key_type = 'session'",
+        [chat.id, bob!.id, epoch],
       );
       await t.db.pool.query(
         "INSERT INTO encryption_keys (user_id, key_type, encrypted_key, key_params, chat_id, epoch, wrapped_by) VALUES ($1, 'session', $2, '{}', $3, $4, $5)",
         [bob!.id, Buffer.from(wrap), chat.id, epoch, wrappedBy],
       );
     };
-    // 1. Signed by Mallory, who is not a member.
+    // 1. A whole new epoch the server made up (row in chat_epochs, current_epoch, a wrap by a
+    //    member row it added for Mallory): not in the signed log, so there is no such epoch.
+    await t.db.pool.query(
+      "INSERT INTO chat_members (chat_id, user_id, role, joined_epoch, removed_at) VALUES ($1, $2, 'member', 0, now())",
+      [chat.id, mallory!.id],
+    );
+    await t.db.pool.query('UPDATE chats SET current_epoch = 1 WHERE id = $1', [chat.id]);
+    await t.db.pool.query(
+      'INSERT INTO chat_epochs (chat_id, epoch, created_by) VALUES ($1, 1, $2)',
+      [chat.id, mallory!.id],
+    );
     const k1 = await generateChatKey(chat.id, 1);
-    await inject(
+    await setWrap(
       1,
-      await wrapChatKey(
-        k1,
-        { memberId: bob!.id, x25519PublicKey: bobX },
-        { id: mallory!.id, signingKey: mallory!.client.identity!.ed25519.privateKey },
-      ),
+      await wrapChatKey(k1, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
       mallory!.id,
     );
     await expect(bob!.client.chats.key(chat.id, 1)).rejects.toMatchObject({
+      code: 'unknown-epoch',
+    });
+    // 2. Epoch 0 is real, but the wrap is Mallory's: the log never made her a member.
+    const k0 = await generateChatKey(chat.id, 0);
+    await setWrap(
+      0,
+      await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
+      mallory!.id,
+    );
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
       code: 'untrusted-wrap',
     });
-    // 2. Signed by Mallory but attributed to Alice (a member).
-    const k2 = await generateChatKey(chat.id, 2);
-    await inject(
-      2,
-      await wrapChatKey(
-        k2,
-        { memberId: bob!.id, x25519PublicKey: bobX },
-        { id: mallory!.id, signingKey: mallory!.client.identity!.ed25519.privateKey },
-      ),
+    // 3. Signed by Mallory but attributed to Alice (a member).
+    await setWrap(
+      0,
+      await wrapChatKey(k0, { memberId: bob!.id, x25519PublicKey: bobX }, malloryKey),
       alice!.id,
     );
-    await expect(bob!.client.chats.key(chat.id, 2)).rejects.toMatchObject({
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
       code: 'untrusted-wrap',
     });
-    // 3. No valid signature at all (zeroed signature bytes).
-    const k3 = await generateChatKey(chat.id, 3);
+    // 4. No valid signature at all (zeroed signature bytes).
     const unsigned = await wrapChatKey(
-      k3,
+      k0,
       { memberId: bob!.id, x25519PublicKey: bobX },
       { id: alice!.id, signingKey: alice!.client.identity!.ed25519.privateKey },
     );
     unsigned.fill(0, unsigned.length - 64);
-    await inject(3, unsigned, alice!.id);
-    await expect(bob!.client.chats.key(chat.id, 3)).rejects.toMatchObject({
+    await setWrap(0, unsigned, alice!.id);
+    await expect(bob!.client.chats.key(chat.id, 0)).rejects.toMatchObject({
       code: 'untrusted-wrap',
     });
     // Messages under an injected key are never shown as valid.
     const { sealMessage } = await import('../../src/crypto/messages.ts');
     const { uuidv7 } = await import('../../src/crypto/uuid.ts');
     const id = uuidv7();
+    const chain = { chainId: new Uint8Array(16), counter: 0, prev: new Uint8Array(32) };
     const s = await sealMessage({
-      chatKey: k3,
-      messageId: id,
-      senderId: alice!.id,
+      chatKey: k1,
+      header: {
+        messageId: id,
+        sender: { kind: 'user', userId: alice!.id },
+        chain,
+        mentions: [],
+        decryptionPermissions: {},
+      },
       body: { text: 'injected', replyTo: null, attachments: [] },
       signingKey: mallory!.client.identity!.ed25519.privateKey,
     });
     await t.db.pool.query('UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1', [chat.id]);
     await t.db.pool.query(
-      'INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encrypted_content, signature) VALUES ($1, $2, $3, (SELECT last_seq FROM chats WHERE id = $2), 3, $4, $5)',
-      [id, chat.id, alice!.id, Buffer.from(s.encryptedContent), Buffer.from(s.signature)],
+      'INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encrypted_content, signature, chain_id, chain_counter, chain_prev) VALUES ($1, $2, $3, (SELECT last_seq FROM chats WHERE id = $2), 1, $4, $5, $6, 0, $7)',
+      [
+        id,
+        chat.id,
+        alice!.id,
+        Buffer.from(s.encryptedContent),
+        Buffer.from(s.signature),
+        Buffer.from(chain.chainId),
+        Buffer.from(chain.prev),
+      ],
     );
     const history = await bob!.client.chats.history(chat.id);
     expect(history.at(-1)).toMatchObject({ id, status: 'rejected' });
@@ -387,14 +422,73 @@ describe('Vchat: encrypted chats over REST', () => {
         ).toString('base64'),
       })),
     );
+    const log = await creationLog(alice, [bob], key);
     const r = await api('/api/chats', alice.client.session!.token, {
       method: 'POST',
-      body: JSON.stringify({ id, kind: 'direct', memberIds: [bob.id], keyWraps: wrapsByBob }),
+      body: JSON.stringify({ id, kind: 'direct', keyWraps: wrapsByBob, log }),
     });
     expect(r.status).toBe(400);
+    expect(r.body.type).toBe('urn:vutler:problem:bad-signature');
     expect(
       (await t.db.pool.query('SELECT count(*)::int AS n FROM chats WHERE id = $1', [id])).rows[0].n,
     ).toBe(0);
+  });
+
+  it('refuses a bad membership log with 4xx and stores nothing', async () => {
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const { generateChatKey, wrapChatKey } = await import('../../src/crypto/chatkeys.ts');
+    const id = crypto.randomUUID();
+    const key = await generateChatKey(id, 0);
+    const log = await creationLog(alice, [bob], key);
+    const keyWraps = await Promise.all(
+      [alice, bob].map(async (p) => ({
+        userId: p.id,
+        wrap: Buffer.from(
+          await wrapChatKey(
+            key,
+            { memberId: p.id, x25519PublicKey: p.client.identityPublic!.x25519PublicKey },
+            { id: alice.id, signingKey: alice.client.identity!.ed25519.privateKey },
+          ),
+        ).toString('base64'),
+      })),
+    );
+    const token = alice.client.session!.token;
+    const post = (body: unknown) =>
+      api('/api/chats', token, { method: 'POST', body: JSON.stringify(body) });
+    const base = { id, kind: 'group', keyWraps, log };
+    const cases: [unknown, number, string?][] = [
+      [{ ...base, log: [log[1]] }, 409, 'stale-log'],
+      [{ ...base, log: [log[0], { ...log[1], role: 'admin' }] }, 400],
+      [{ ...base, log: [log[0], { ...log[1], action: 'promote' }] }, 400, 'bad-log-entry'],
+      [{ ...base, log: [log[0], { ...log[1], signature: 'AAAA' }] }, 422],
+      [
+        { ...base, log: [log[0], { ...log[1], subjectFingerprint: log[0]!.subjectFingerprint }] },
+        400,
+        'bad-log-entry',
+      ],
+      [{ ...base, log: [log[0]] }, 400],
+      [{ ...base, log: [] }, 422],
+    ];
+    for (const [body, status, type] of cases) {
+      const r = await post(body);
+      expect(r.status, JSON.stringify(r.body)).toBe(status);
+      if (type) expect(r.body.type).toBe(`urn:vutler:problem:${type}`);
+    }
+    expect(
+      (await t.db.pool.query('SELECT count(*)::int AS n FROM chat_log WHERE chat_id = $1', [id]))
+        .rows[0].n,
+    ).toBe(0);
+    expect((await post(base)).status).toBe(201);
+    expect((await post(base)).body.type).toBe('urn:vutler:problem:conflict');
+    expect((await api(`/api/chats/${id}/log?after=x`, token)).status).toBe(422);
+    const entries = (await api(`/api/chats/${id}/log?after=0`, token)).body.entries;
+    expect(entries.map((e: { position: number }) => e.position)).toEqual([1]);
+    expect(
+      (await api(`/api/chats/${id}/log`, bob.client.session!.token)).body.entries,
+    ).toHaveLength(2);
   });
 
   it('deletes only your own message, for everyone', async () => {
@@ -404,9 +498,30 @@ describe('Vchat: encrypted chats over REST', () => {
     ]);
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     const m = await alice.client.chats.send(chat.id, 'oops');
-    await expect(bob.client.chats.deleteMessage(chat.id, m.id)).rejects.toMatchObject({
-      status: 404,
-    });
+    // Bob signs a tombstone for Alice's message: not his to delete.
+    const { messageHash, signTombstone } = await import('../../src/crypto/messages.ts');
+    const forged = await signTombstone(
+      {
+        chatId: chat.id,
+        messageId: m.id,
+        sender: { kind: 'user', userId: alice.id },
+        chainId: Buffer.from(m.chain!.id, 'base64'),
+        counter: m.chain!.counter,
+        hash: await messageHash(Buffer.from(m.signature!, 'base64')),
+      },
+      bob.client.identity!.ed25519.privateKey,
+    );
+    const path = `/api/chats/${chat.id}/messages/${m.id}`;
+    const tomb = JSON.stringify({ tombstone: Buffer.from(forged).toString('base64') });
+    expect(
+      (await api(path, bob.client.session!.token, { method: 'DELETE', body: tomb })).status,
+    ).toBe(404);
+    expect(
+      (await api(path, alice.client.session!.token, { method: 'DELETE', body: tomb })).status,
+    ).toBe(400);
+    expect([400, 415, 422]).toContain(
+      (await api(path, alice.client.session!.token, { method: 'DELETE' })).status,
+    );
     await alice.client.chats.deleteMessage(chat.id, m.id);
     expect((await bob.client.chats.history(chat.id))[0]).toMatchObject({
       id: m.id,
@@ -416,6 +531,22 @@ describe('Vchat: encrypted chats over REST', () => {
       m.id,
     ]);
     expect(rows[0].encrypted_content).toBeNull();
+  });
+
+  it('hands a newcomer older epochs on request (history), each checked against the log', async () => {
+    const [alice, bob, carol] = await Promise.all(
+      ['alice', 'bob', 'carol'].map((n) => person(t.server.url, n)),
+    );
+    const chat = await alice!.client.chats.create({ kind: 'group', memberIds: [bob!.id] });
+    await alice!.client.chats.send(chat.id, 'epoch 0');
+    await alice!.client.chats.rotate(chat.id);
+    await bob!.client.chats.send(chat.id, 'epoch 1');
+    await bob!.client.chats.addMember(chat.id, carol!.id, { history: true });
+    const seen = await carol!.client.chats.history(chat.id);
+    expect(seen.map((m) => [m.epoch, m.status, m.body?.text])).toEqual([
+      [0, 'ok', 'epoch 0'],
+      [1, 'ok', 'epoch 1'],
+    ]);
   });
 
   it('pages history by seq cursor', async () => {

@@ -32,6 +32,19 @@ export interface AgentRunResult {
   /** Set with `failed`. */
   replyId?: string;
   code?: string;
+  /** Milliseconds per step, for the log line and the benchmark (numbers only). */
+  timings?: Record<string, number>;
+}
+
+/** Named step durations of one run. */
+class Stopwatch {
+  private last = performance.now();
+  readonly laps: Record<string, number> = {};
+  lap(name: string): void {
+    const now = performance.now();
+    this.laps[name] = Math.round((this.laps[name] ?? 0) + (now - this.last));
+    this.last = now;
+  }
 }
 
 /**
@@ -85,20 +98,24 @@ export class AgentRunService {
     if (await this.repo.replyExists(replyId)) return this.finish(runId, job, replyId, true);
     if (!this.model) throw new RunFailure('no-api-key');
 
+    const clock = new Stopwatch();
     const { token, tokenId } = await this.tokens.mintForRun(
       job.userId,
       job.agentName,
       RUN_TOKEN_SECONDS,
     );
+    clock.lap('mint');
     let mcp: McpSession | undefined;
     try {
       mcp = await this.connect(token);
       const tools = await mcp.listTools();
+      clock.lap('connect');
       const context = await mcp.call('read_messages', {
         chatId: job.chatId,
         before: Number(trigger.seq) + 1,
         limit: this.config.anthropic.contextMessages,
       });
+      clock.lap('context');
       // No grant (or no permission): stop before any model call.
       if (context.isError) throw refusalFailure(refusalCode(context));
       const messages = (context.structuredContent?.messages ?? []) as {
@@ -111,7 +128,7 @@ export class AgentRunService {
       if (!tools.some((t) => t.name === 'post_message')) throw new RunFailure('no-write');
 
       await this.status(runId, job, 'thinking');
-      const answer = await runModel(this.model, this.config, mcp, {
+      const answer = await runModel(this.model, this.config, mcp, clock, {
         system: systemPrompt(job),
         prompt: `Recent messages of chat ${job.chatId} (oldest first; "you" is ${job.agentName}):\n\n${textOf(context)}\n\nAnswer message ${job.messageId}, which mentioned you.`,
         tools: tools.filter((t) => !MODEL_TOOLS_EXCLUDED.has(t.name)),
@@ -125,7 +142,8 @@ export class AgentRunService {
         messageId: replyId,
       });
       if (posted.isError) throw refusalFailure(refusalCode(posted));
-      return await this.finish(runId, job, replyId, false);
+      clock.lap('post');
+      return { ...(await this.finish(runId, job, replyId, false)), timings: clock.laps };
     } finally {
       await mcp?.close();
       await this.tokens.discardRunToken(job.userId, tokenId).catch((err: Error) => {

@@ -1,6 +1,7 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.ts';
+import { requestContext } from '../../log.ts';
 import type { Redis } from '../../redis.ts';
 import { type AgentRunData, parseJob } from '../jobs.ts';
 import { bullPrefix } from '../queues.ts';
@@ -26,13 +27,21 @@ export function agentRunsWorker(
   service: AgentRunService,
   logger: Logger,
 ): Worker<AgentRunData> {
-  const processor = async (job: Job<AgentRunData>) => {
+  // Every log line of the run (the gateway's included) carries queue and jobId.
+  const processor = (job: Job<AgentRunData>) =>
+    requestContext.run({ requestId: job.id ?? '', queue: 'agent-runs', jobId: job.id }, () =>
+      runJob(job),
+    );
+  const runJob = async (job: Job<AgentRunData>) => {
     const id = job.id ?? '';
-    const log = logger.child({ queue: 'agent-runs', jobId: id, attempt: job.attemptsMade + 1 });
+    const log = logger.child({ attempt: job.attemptsMade + 1 });
     const { data } = parseJob('agent-runs', job.name, id, job.data);
     try {
       const result = await service.run(id, data);
-      log.info({ outcome: result.outcome, replyId: result.replyId }, 'agent run finished');
+      log.info(
+        { outcome: result.outcome, replyId: result.replyId, ms: result.timings },
+        'agent run finished',
+      );
       return result;
     } catch (err) {
       if (err instanceof RunFailure) {

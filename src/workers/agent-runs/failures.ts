@@ -58,6 +58,7 @@ const TRANSIENT = new Set([
   'rate-limited',
   'rate-limit-unavailable',
   'audit-unavailable',
+  'stale-epoch',
   'internal',
 ]);
 

@@ -5,6 +5,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentTokenService } from '../../auth/agent-tokens.service.ts';
 import type { Gateway } from '../../gateway/gateway.module.ts';
 import { buildMcpServer } from '../../gateway/mcp.ts';
+import { currentRequestId } from '../../log.ts';
 
 export interface McpSession {
   listTools(): Promise<Tool[]>;
@@ -30,16 +31,13 @@ export function inProcessGateway(tokens: AgentTokenService, gateway: Gateway): M
         tokenExpiresAt: p.expiresAt,
       };
     };
-    const first = await authenticate();
-    const [permissions, keyed] = await Promise.all([
-      gateway.access.permissionsOf(first),
-      gateway.keyed(),
-    ]);
-    const runId = randomUUID();
+    // No separate check here: the first call (tools/list) authenticates like every other.
+    const keyed = await gateway.keyed();
+    const requestId = currentRequestId() ?? randomUUID();
     const server = buildMcpServer(keyed.parts, {
       caller: authenticate,
-      meta: () => ({ requestId: runId, ip: null, userAgent: 'vutler-worker' }),
-      permissions,
+      meta: () => ({ requestId, ip: null, userAgent: 'vutler-worker' }),
+      permissions: (who) => gateway.access.permissionsOf(who),
     });
     const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
     await server.connect(serverSide);

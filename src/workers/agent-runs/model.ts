@@ -62,6 +62,7 @@ export async function runModel(
   client: Anthropic,
   config: Config,
   mcp: McpSession,
+  clock: { lap(name: string): void },
   run: ModelRun,
 ): Promise<string> {
   const a = config.anthropic;
@@ -93,6 +94,7 @@ export async function runModel(
     } catch (err) {
       throw classifyModelError(err);
     }
+    clock.lap('model');
     if (reply.stop_reason === 'refusal') throw new RunFailure('model-refused');
     const uses = reply.content.filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use');
     if (reply.stop_reason === 'tool_use' && uses.length && !last) {
@@ -118,6 +120,7 @@ export async function runModel(
         });
       }
       messages.push({ role: 'user', content: results });
+      clock.lap('tools');
       continue;
     }
     const text = reply.content

@@ -165,6 +165,7 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
       });
       await mcp.callTool({ name: 'read_messages', arguments: { chatId: 'not-a-uuid' } });
       await mcp.close();
+      await bob.client.agents.gateway();
       const history = await bob.client.chats.history(chat.id);
       expect(history.map((m) => m.body?.text)).toEqual([`question ${CANARY}`, `answer ${CANARY}`]);
 

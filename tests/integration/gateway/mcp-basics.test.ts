@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../../src/client/index.ts';
 import { useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
+import { until } from '../../helpers/wait.ts';
 
 const key = await gatewayKeyLine();
 
@@ -54,16 +56,31 @@ describe('the MCP gateway over HTTP', () => {
     ]);
     expect(textOf(read)).not.toContain('not for agents');
 
+    await bob.client.agents.gateway(); // Bob's device pins the gateway key it checks agents with
+    const live: ChatMessage[] = [];
+    const sub = await bob.client.live({
+      onEvent: (e) => {
+        if (e.type === 'message') live.push(e.message);
+      },
+    });
     const posted = await mcp.callTool({
       name: 'post_message',
       arguments: { chatId: chat.id, text: 'hello from claude' },
     });
     expect(posted.isError, textOf(posted)).toBeFalsy();
+    await until(
+      () => live.some((m) => m.body?.text === 'hello from claude'),
+      'the agent message, live',
+    );
+    expect(live.find((m) => m.body?.text === 'hello from claude')).toMatchObject({
+      status: 'ok',
+      senderId: alice.id,
+    });
+    sub.close();
     const history = await bob.client.chats.history(chat.id);
     const last = history[history.length - 1]!;
     expect(last).toMatchObject({
       status: 'ok',
-      senderAgent: 'claude',
       senderId: alice.id,
       body: { text: 'hello from claude' },
     });
@@ -99,16 +116,21 @@ describe('the MCP gateway over HTTP', () => {
       agentName: 'claude',
       resourceType: 'chat',
       accessLevel: 'decrypt_ephemeral',
+      conditions: { allow_write: true },
     });
     const mcp = await mcpClient(url, token);
-    const a = await mcp.callTool({ name: 'read_messages', arguments: { chatId: foreign.id } });
-    const b = await mcp.callTool({
-      name: 'read_messages',
-      arguments: { chatId: '0190d5c2-0000-7000-8000-00000000abcd' },
-    });
-    expect(a.isError).toBe(true);
-    expect(errorCode(a)).toBe('not-found');
-    expect(a).toEqual(b);
+    const ghost = '0190d5c2-0000-7000-8000-00000000abcd';
+    for (const [name, extra] of [
+      ['read_messages', {}],
+      ['search_messages', { query: 'x' }],
+      ['post_message', { text: 'x' }],
+    ] as const) {
+      const a = await mcp.callTool({ name, arguments: { chatId: foreign.id, ...extra } });
+      const b = await mcp.callTool({ name, arguments: { chatId: ghost, ...extra } });
+      expect(a.isError, name).toBe(true);
+      expect(errorCode(a), name).toBe('not-found');
+      expect(a, name).toEqual(b);
+    }
     await mcp.close();
   });
 });

@@ -54,6 +54,13 @@ describe('vutler mcp --stdio', () => {
         [alice.id],
       );
       expect(rows.rows).toEqual([{ outcome: 'allowed', user_agent: 'vutler-mcp-stdio' }]);
+      await alice.client.agents.setPermission({
+        agentName: 'claude',
+        resourceType: 'chat',
+        accessLevel: 'decrypt_ephemeral',
+        conditions: { allow_write: true },
+      });
+      expect((await client.listTools()).tools.map((x) => x.name)).toContain('post_message');
       await alice.client.revokeAgentToken(issued.id);
       const after = await client.callTool({
         name: 'read_messages',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GithubRepository } from '../../../src/github/github.repository.ts';
-import { loadAtRestKeyring } from '../../../src/github/sealing.ts';
+import { loadGithubSealer as loadAtRestKeyring } from '../../../src/github/sealing.ts';
 import { IntegrationSecrets } from '../../../src/github/secrets.ts';
 import { testConfig } from '../../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AtRestKeyring } from '../../../src/atrest.ts';
 import { GithubRepository } from '../../../src/github/github.repository.ts';
-import { AesKeyring } from '../../../src/github/sealing.ts';
+import { KeyringSealer } from '../../../src/github/sealing.ts';
 import { IntegrationSecrets } from '../../../src/github/secrets.ts';
 import {
   connectExampleRepo,
@@ -75,7 +76,9 @@ describe('POST /webhooks/github/:integrationId', () => {
     // docs.github.com "Validating webhook deliveries": secret, payload and the signature they give.
     const alice = await person(t.server.url, 'doc');
     const secrets = new IntegrationSecrets(
-      new AesKeyring([{ id: 'k1', key: Buffer.from(KEYS.slice(3), 'base64') }]),
+      new KeyringSealer(
+        new AtRestKeyring([{ id: 'k1', key: Buffer.from(KEYS.slice(3), 'base64') }]),
+      ),
     );
     const repo = new GithubRepository(t.db.pool);
     const row = await repo.upsertIntegration({

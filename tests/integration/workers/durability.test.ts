@@ -58,7 +58,7 @@ describe('agent runs survive dead workers and a Redis that forgets', () => {
     const reply = (await s.bob.client.chats.history(s.chat.id)).find(
       (m) => m.id === replies[0]!.id,
     );
-    expect(reply).toMatchObject({ status: 'ok', senderAgent: 'claude' });
+    expect(reply?.status).toBe('ok');
     expect(reply?.body?.text).toBe('canary-kill-answer-5e2a');
     const row = await t.db.pool.query(
       "SELECT outcome FROM outbox WHERE payload->>'messageId' = $1",
@@ -151,5 +151,19 @@ describe('agent runs without an Anthropic key', () => {
     expect(t.standin.requests).toHaveLength(0);
     expect(t.workers[0]!.lines.join('\n')).toContain('ANTHROPIC_API_KEY is not set');
     s.live.close();
+  });
+
+  it('warns at start, naming the policy, when Redis may evict jobs', async () => {
+    expect(t.workers[0]!.lines.join('\n')).not.toContain('maxmemory-policy is');
+    await t.redis.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      const w = await t.startWorker({ ANTHROPIC_API_KEY: '' });
+      expect(w.lines.join('\n')).toContain(
+        'Redis maxmemory-policy is \\"allkeys-lru\\", not \\"noeviction\\"',
+      );
+      await w.stop();
+    } finally {
+      await t.redis.config('SET', 'maxmemory-policy', 'noeviction');
+    }
   });
 });

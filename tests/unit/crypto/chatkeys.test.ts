@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { exportChatKeyRaw } from '../../../src/crypto/chatkeys.ts';
 import {
   CHAT_KEY_WRAP_BYTES,
+  type ChatKey,
   generateChatKey,
   unwrapChatKey,
   verifyChatKeyWrapSignature,
@@ -33,8 +34,10 @@ describe('chat key wraps', () => {
     ]);
   });
 
+  let current: ChatKey;
   async function aliceWrapsForBob(epoch = 4) {
     const ck = await generateChatKey(CHAT, epoch);
+    current = ck;
     const envelope = await wrapChatKey(
       ck,
       { memberId: bob.id, x25519PublicKey: bob.keys.x25519.publicKey },
@@ -50,6 +53,7 @@ describe('chat key wraps', () => {
       envelope,
       member: memberOf(bob),
       wrapper: wrapperOf(alice),
+      commitment: current.commitment,
       ...over,
     });
 
@@ -78,6 +82,7 @@ describe('chat key wraps', () => {
       envelope: forCarol,
       member: memberOf(carol),
       wrapper: wrapperOf(bob),
+      commitment: bobsCk.commitment,
     });
     expect(carolsCk.chatId).toBe(CHAT);
     await expectCryptoError(
@@ -159,8 +164,12 @@ describe('chat key wraps', () => {
       wrapperId: 'alice',
       wrapperEd25519PublicKey: alice.keys.ed25519.publicKey,
       envelope,
+      commitment: current.commitment,
     };
     expect(await verifyChatKeyWrapSignature(base)).toBe(true);
+    expect(await verifyChatKeyWrapSignature({ ...base, commitment: new Uint8Array(32) })).toBe(
+      false,
+    );
     expect(
       await verifyChatKeyWrapSignature({
         ...base,
@@ -168,6 +177,30 @@ describe('chat key wraps', () => {
       }),
     ).toBe(false);
     expect(await verifyChatKeyWrapSignature({ ...base, epoch: 3 })).toBe(false);
+  });
+
+  it('rejects a key other than the one committed to (key commitment)', async () => {
+    const real = await generateChatKey(CHAT, 4);
+    const other = await generateChatKey(CHAT, 4);
+    expect(real.commitment).not.toEqual(other.commitment);
+    // A wrapper that claims the real commitment but wraps another key.
+    const lying = { ...other, commitment: real.commitment };
+    const envelope = await wrapChatKey(
+      lying,
+      { memberId: bob.id, x25519PublicKey: bob.keys.x25519.publicKey },
+      signerOf(alice),
+    );
+    await expectCryptoError(open(envelope, { commitment: real.commitment }), 'commitment_mismatch');
+    // And a wrap of the real key does not open against another epoch's commitment.
+    const honest = await wrapChatKey(
+      real,
+      { memberId: bob.id, x25519PublicKey: bob.keys.x25519.publicKey },
+      signerOf(alice),
+    );
+    await expectCryptoError(open(honest, { commitment: other.commitment }), 'bad_signature');
+    expect((await open(honest, { commitment: real.commitment })).commitment).toEqual(
+      real.commitment,
+    );
   });
 
   it('refuses a low-order recipient key', async () => {

@@ -84,27 +84,40 @@ describe('agent grants', () => {
     expect(opened.chatKey.shareKey.extractable).toBe(false);
     const messageId = uuidv7();
     const body = { text: 'for the agent', replyTo: null, attachments: [] };
+    const chain = { chainId: new Uint8Array(16), counter: 0, prev: new Uint8Array(32) };
+    const header = {
+      messageId,
+      sender: { kind: 'user' as const, userId: 'alice' },
+      chain,
+      mentions: ['claude'],
+      decryptionPermissions: {},
+    };
     const m = await sealMessage({
       chatKey: ck,
-      messageId,
-      senderId: 'alice',
+      header,
       body,
       signingKey: alice.keys.ed25519.privateKey,
     });
     expect(
-      await openMessage({
-        chatKey: opened.chatKey,
-        messageId,
-        senderId: 'alice',
-        senderEd25519PublicKey: alice.keys.ed25519.publicKey,
-        ...m,
-      }),
+      (
+        await openMessage({
+          chatKey: opened.chatKey,
+          header,
+          signerEd25519PublicKey: alice.keys.ed25519.publicKey,
+          encryptedContent: m.encryptedContent,
+          signature: m.signature,
+        })
+      ).body,
     ).toEqual(body);
     // And the gateway can answer, signing as the agent with its own key.
     const reply = await sealMessage({
       chatKey: opened.chatKey,
-      messageId: uuidv7(),
-      senderId: 'claude',
+      header: {
+        ...header,
+        messageId: uuidv7(),
+        sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'alice' },
+        mentions: [],
+      },
       body,
       signingKey: gateway.keys.ed25519.privateKey,
     });

@@ -8,12 +8,16 @@ import {
   generateChatKey,
   isUuidV7,
   type MessageBody,
+  type MessageHeader,
+  messageHash,
   openMessage,
   sealMessage,
+  signTombstone,
   utf8Encode,
   uuidv7,
   uuidv7Timestamp,
   verifyMessageSignature,
+  verifyTombstone,
 } from '../../../src/crypto/index.ts';
 import {
   expectCryptoError,
@@ -84,13 +88,21 @@ describe('messages', () => {
   });
 
   const body: MessageBody = { text: 'hello', replyTo: null, attachments: [] };
+  const chainId = new Uint8Array(16).fill(7);
+  const header = (messageId: string, over: Partial<MessageHeader> = {}) => ({
+    messageId,
+    sender: { kind: 'user' as const, userId: 'alice' },
+    chain: { chainId, counter: 3, prev: new Uint8Array(32).fill(9) },
+    mentions: ['claude'],
+    decryptionPermissions: { agents: 'deny' as const },
+    ...over,
+  });
 
-  async function seal(messageId = uuidv7()) {
+  async function seal(messageId = uuidv7(), b: MessageBody = body) {
     const sealed = await sealMessage({
       chatKey: ck,
-      messageId,
-      senderId: 'alice',
-      body,
+      header: header(messageId),
+      body: b,
       signingKey: alice.keys.ed25519.privateKey,
     });
     return { messageId, ...sealed };
@@ -99,20 +111,23 @@ describe('messages', () => {
   const open = (
     m: { messageId: string; encryptedContent: Uint8Array; signature: Uint8Array },
     over: Record<string, unknown> = {},
+    h: Partial<MessageHeader> = {},
   ) =>
     openMessage({
       chatKey: ck,
-      senderId: 'alice',
-      senderEd25519PublicKey: alice.keys.ed25519.publicKey,
-      ...m,
+      header: header(m.messageId, h),
+      signerEd25519PublicKey: alice.keys.ed25519.publicKey,
+      encryptedContent: m.encryptedContent,
+      signature: m.signature,
       ...over,
-    });
+    }).then((r) => r.body);
 
   it('seals and opens; envelope is version ‖ iv ‖ ciphertext', async () => {
     const m = await seal();
     expect(m.encryptedContent[0]).toBe(1);
     expect(m.encryptedContent.length).toBe(1 + 12 + encodeMessageBody(body).length + 16);
     expect(m.signature.length).toBe(64);
+    expect(m.hash).toEqual(await messageHash(m.signature));
     expect(await open(m)).toEqual(body);
   });
 
@@ -127,15 +142,8 @@ describe('messages', () => {
     });
     await fc.assert(
       fc.asyncProperty(arb, async (b) => {
-        const messageId = uuidv7();
-        const sealed = await sealMessage({
-          chatKey: ck,
-          messageId,
-          senderId: 'alice',
-          body: b,
-          signingKey: alice.keys.ed25519.privateKey,
-        });
-        expect(await open({ messageId, ...sealed })).toEqual(b);
+        const m = await seal(uuidv7(), b);
+        expect(await open(m)).toEqual(b);
       }),
       { numRuns: 60 },
     );
@@ -162,20 +170,78 @@ describe('messages', () => {
     const otherEpoch = await generateChatKey(CHAT, 3);
     await expectCryptoError(open(m, { chatKey: otherChat }), 'bad_signature');
     await expectCryptoError(open(m, { chatKey: otherEpoch }), 'bad_signature');
-    await expectCryptoError(open(m, { messageId: uuidv7() }), 'bad_signature');
-    await expectCryptoError(open(m, { senderId: 'bob' }), 'bad_signature');
+    await expectCryptoError(open(m, {}, { messageId: uuidv7() }), 'bad_signature');
     await expectCryptoError(
-      open(m, { senderEd25519PublicKey: bob.keys.ed25519.publicKey }),
+      open(m, {}, { sender: { kind: 'user', userId: 'bob' } }),
+      'bad_signature',
+    );
+    await expectCryptoError(
+      open(m, { signerEd25519PublicKey: bob.keys.ed25519.publicKey }),
+      'bad_signature',
+    );
+  });
+
+  it('binds the chain position, mentions and agent policy (server cannot edit them)', async () => {
+    const m = await seal();
+    const cases: Partial<MessageHeader>[] = [
+      { chain: { chainId, counter: 4, prev: new Uint8Array(32).fill(9) } },
+      { chain: { chainId, counter: 3, prev: new Uint8Array(32).fill(8) } },
+      { chain: { chainId: new Uint8Array(16), counter: 3, prev: new Uint8Array(32).fill(9) } },
+      { mentions: [] },
+      { mentions: ['claude', 'helper'] },
+      { decryptionPermissions: { agents: 'allow' } },
+      { decryptionPermissions: {} },
+      { sender: { kind: 'agent', agentName: 'alice', onBehalfOf: 'alice' } },
+    ];
+    for (const h of cases) await expectCryptoError(open(m, {}, h), 'bad_signature');
+    // Mentions are a set: order and duplicates do not matter.
+    const m2 = await sealMessage({
+      chatKey: ck,
+      header: header(m.messageId, { mentions: ['helper', 'claude', 'claude'] }),
+      body,
+      signingKey: alice.keys.ed25519.privateKey,
+    });
+    expect(
+      await open({ ...m2, messageId: m.messageId }, {}, { mentions: ['claude', 'helper'] }),
+    ).toEqual(body);
+  });
+
+  it('seals agent messages under the same API, bound to agent and user', async () => {
+    const agentHeader = header(uuidv7(), {
+      sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'alice' },
+    });
+    const m = await sealMessage({
+      chatKey: ck,
+      header: agentHeader,
+      body,
+      signingKey: bob.keys.ed25519.privateKey,
+    });
+    const args = {
+      chatKey: ck,
+      header: agentHeader,
+      encryptedContent: m.encryptedContent,
+      signature: m.signature,
+      signerEd25519PublicKey: bob.keys.ed25519.publicKey,
+    };
+    expect((await openMessage(args)).body).toEqual(body);
+    await expectCryptoError(
+      openMessage({
+        ...args,
+        header: {
+          ...agentHeader,
+          sender: { kind: 'agent', agentName: 'claude', onBehalfOf: 'bob' },
+        },
+      }),
       'bad_signature',
     );
   });
 
   it('fails when the sender signed correctly but the key is wrong (AAD/key binding)', async () => {
-    // A member of another chat who re-signs Alice's ciphertext with their own key still cannot
-    // make it decrypt under this chat's context.
+    // Same chat and epoch, another key: its commitment differs, so even a re-signed ciphertext
+    // names the wrong commitment and neither verifies nor decrypts.
     const m = await seal();
     const sameCtxOtherKey = await generateChatKey(CHAT, 2);
-    await expectCryptoError(open(m, { chatKey: sameCtxOtherKey }), 'decrypt_failed');
+    await expectCryptoError(open(m, { chatKey: sameCtxOtherKey }), 'bad_signature');
   });
 
   it('rejects a message id that is not a UUIDv7', async () => {
@@ -196,21 +262,50 @@ describe('messages', () => {
     await expectCryptoError(open({ ...m, signature: new Uint8Array(0) }), 'bad_signature');
   });
 
+  describe('tombstones', () => {
+    it('verify only for the sender, message, chain position and hash they name', async () => {
+      const m = await seal();
+      const t = {
+        chatId: CHAT,
+        messageId: m.messageId,
+        sender: { kind: 'user' as const, userId: 'alice' },
+        chainId,
+        counter: 3,
+        hash: m.hash,
+      };
+      const sig = await signTombstone(t, alice.keys.ed25519.privateKey);
+      expect(await verifyTombstone(t, sig, alice.keys.ed25519.publicKey)).toBe(true);
+      expect(await verifyTombstone({ ...t, counter: 4 }, sig, alice.keys.ed25519.publicKey)).toBe(
+        false,
+      );
+      expect(
+        await verifyTombstone({ ...t, messageId: uuidv7() }, sig, alice.keys.ed25519.publicKey),
+      ).toBe(false);
+      expect(await verifyTombstone(t, sig, bob.keys.ed25519.publicKey)).toBe(false);
+    });
+  });
+
   describe(verifyMessageSignature.name, () => {
     it('lets the server verify with public data only', async () => {
       const m = await seal();
       const args = {
-        chatId: CHAT,
-        messageId: m.messageId,
-        epoch: 2,
-        senderId: 'alice',
+        header: { ...header(m.messageId), chatId: CHAT, epoch: 2 },
+        commitment: ck.commitment,
         encryptedContent: m.encryptedContent,
         signature: m.signature,
-        senderEd25519PublicKey: alice.keys.ed25519.publicKey,
+        signerEd25519PublicKey: alice.keys.ed25519.publicKey,
       };
       expect(await verifyMessageSignature(args)).toBe(true);
-      expect(await verifyMessageSignature({ ...args, epoch: 1 })).toBe(false);
-      expect(await verifyMessageSignature({ ...args, senderId: 'bob' })).toBe(false);
+      expect(await verifyMessageSignature({ ...args, header: { ...args.header, epoch: 1 } })).toBe(
+        false,
+      );
+      expect(await verifyMessageSignature({ ...args, commitment: new Uint8Array(32) })).toBe(false);
+      expect(
+        await verifyMessageSignature({
+          ...args,
+          header: { ...args.header, sender: { kind: 'user', userId: 'bob' } },
+        }),
+      ).toBe(false);
       expect(await verifyMessageSignature({ ...args, signature: flipBit(m.signature, 100) })).toBe(
         false,
       );
@@ -222,14 +317,17 @@ describe('messages', () => {
         }),
       ).toBe(false);
       await expectCryptoError(
-        verifyMessageSignature({ ...args, senderEd25519PublicKey: new Uint8Array(5) }),
+        verifyMessageSignature({ ...args, signerEd25519PublicKey: new Uint8Array(5) }),
         'bad_length',
       );
       await expectCryptoError(
         verifyMessageSignature({ ...args, encryptedContent: Uint8Array.of(1, 0, 0) }),
         'truncated',
       );
-      await expectCryptoError(verifyMessageSignature({ ...args, messageId: 'x' }), 'bad_input');
+      await expectCryptoError(
+        verifyMessageSignature({ ...args, header: { ...args.header, messageId: 'x' } }),
+        'bad_input',
+      );
     });
   });
 });

@@ -1,0 +1,504 @@
+import {
+  type Bytes,
+  base64Decode,
+  base64Encode,
+  constantTimeEqual,
+  expectLength,
+  hexEncode,
+  u32be,
+  utf8Encode,
+} from './bytes.ts';
+import { KEY_COMMITMENT_BYTES } from './chatkeys.ts';
+import { CryptoError } from './errors.ts';
+import { checkEpoch, domain, epochBytes, idBytes, Label } from './labels.ts';
+import { ed25519Sign, ed25519Verify, SIGNATURE_BYTES, sha256 } from './primitives.ts';
+
+/**
+ * The signed membership log of one chat. Every change of who may read it is an entry signed by
+ * the member making it, chained by hash from entry 0 (the creator's `create`):
+ *
+ *   signed = "vutler/v1/membership/sig" ‖ 0x00 ‖ lp(chatId) ‖ lp(u32be position) ‖
+ *            lp(u32be epoch) ‖ lp(action) ‖ lp(actorId) ‖ lp(subjectId) ‖
+ *            lp(subjectFingerprint 32) ‖ lp(role) ‖ lp(prevHash 32) ‖ lp(keyCommitment 32 | empty)
+ *   signature = Ed25519(actor, signed)
+ *   hash      = SHA-256("vutler/v1/membership/hash" ‖ 0x00 ‖ lp(signed) ‖ lp(signature))
+ *
+ * `epoch` is the epoch in force after the entry; `prevHash` is the previous entry's hash (32 zero
+ * bytes at position 0); `subjectFingerprint` is the SHA-256 identity digest of the subject (see
+ * `fingerprintDigest`), so an entry vouches for the key the actor saw; `keyCommitment` is the
+ * epoch's chat-key commitment, present exactly on `create` and `rotate`.
+ *
+ * Both the server (before storing) and every client (before trusting a wrap, a sender or an
+ * epoch) run the same rules below. Actions are a table so a later one (e.g. an agent grant) adds
+ * a rule without touching the chain format.
+ */
+
+export type Role = 'owner' | 'admin' | 'member';
+export type MembershipAction = 'create' | 'add' | 'remove' | 'rotate';
+
+export interface UnsignedMembershipEntry {
+  chatId: string;
+  position: number;
+  epoch: number;
+  action: MembershipAction | (string & {});
+  actorId: string;
+  subjectId: string;
+  subjectFingerprint: Uint8Array;
+  /** The role given to the subject (`create`: owner; `add`: member or admin), '' otherwise. */
+  role: string;
+  prevHash: Uint8Array;
+  keyCommitment: Uint8Array | null;
+}
+
+export interface MembershipEntry extends UnsignedMembershipEntry {
+  signature: Uint8Array;
+}
+
+export interface MembershipEntryJson {
+  position: number;
+  epoch: number;
+  action: string;
+  actorId: string;
+  subjectId: string;
+  subjectFingerprint: string;
+  role: string;
+  prevHash: string;
+  keyCommitment: string | null;
+  signature: string;
+}
+
+export const LOG_HASH_BYTES = 32;
+export const FINGERPRINT_DIGEST_BYTES = 32;
+const ZERO_HASH = new Uint8Array(LOG_HASH_BYTES);
+
+export interface MemberInfo {
+  role: string;
+  /** Hex of the identity digest the log recorded for this member. */
+  fingerprint: string;
+  joinedEpoch: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  commitment: Bytes;
+  /** Who started it (create/rotate actor) and at which position. */
+  startedBy: string;
+  position: number;
+}
+
+/** A stretch of membership: held every epoch e with from ≤ e < to (to = null: still a member). */
+export interface Tenure {
+  from: number;
+  to: number | null;
+}
+
+/** What a verified log says: who is in, with which key, and which epochs exist. */
+export interface MembershipState {
+  chatId: string;
+  /** Number of entries = the next position. */
+  length: number;
+  /** Hash of the last entry (zeros for an empty log). */
+  head: Bytes;
+  epoch: number;
+  members: Map<string, MemberInfo>;
+  epochs: Map<number, EpochInfo>;
+  /** userId → hex identity digest, for everyone the log ever named. */
+  fingerprints: Map<string, string>;
+  /** userId → the epochs whose key they legitimately held (see `heldEpoch`). */
+  tenures: Map<string, Tenure[]>;
+  /** A member was removed and no rotation followed yet: the current key must not be used. */
+  pendingRotation: boolean;
+  /** Hash of each entry by position (so a client can check a log extends the head it holds). */
+  hashes: Bytes[];
+}
+
+export function emptyMembershipState(chatId: string): MembershipState {
+  idBytes(chatId, 'chat id');
+  return {
+    chatId,
+    length: 0,
+    head: new Uint8Array(LOG_HASH_BYTES),
+    epoch: -1,
+    members: new Map(),
+    epochs: new Map(),
+    fingerprints: new Map(),
+    tenures: new Map(),
+    pendingRotation: false,
+    hashes: [],
+  };
+}
+
+export function cloneMembershipState(s: MembershipState): MembershipState {
+  return {
+    ...s,
+    head: s.head.slice(),
+    members: new Map([...s.members].map(([k, v]) => [k, { ...v }])),
+    epochs: new Map(s.epochs),
+    fingerprints: new Map(s.fingerprints),
+    tenures: new Map([...s.tenures].map(([k, v]) => [k, v.map((t) => ({ ...t }))])),
+    hashes: [...s.hashes],
+  };
+}
+
+function logError(message: string): CryptoError {
+  return new CryptoError('bad_log', message);
+}
+
+function signedInput(e: UnsignedMembershipEntry): Bytes {
+  if (!Number.isInteger(e.position) || e.position < 0 || e.position > 0xffff_ffff) {
+    throw new CryptoError('bad_input', 'log position must be a u32');
+  }
+  if (typeof e.action !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(e.action)) {
+    throw new CryptoError('bad_input', 'log action must be a short lower-case word');
+  }
+  if (typeof e.role !== 'string' || e.role.length > 32) {
+    throw new CryptoError('bad_input', 'log role must be a short string');
+  }
+  return domain(
+    Label.membershipSig,
+    idBytes(e.chatId, 'chat id'),
+    u32be(e.position),
+    epochBytes(e.epoch),
+    utf8Encode(e.action),
+    idBytes(e.actorId, 'actor id'),
+    idBytes(e.subjectId, 'subject id'),
+    expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint'),
+    utf8Encode(e.role),
+    expectLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash'),
+    e.keyCommitment === null
+      ? new Uint8Array(0)
+      : expectLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment'),
+  );
+}
+
+export async function signMembershipEntry(
+  e: UnsignedMembershipEntry,
+  signingKey: CryptoKey,
+): Promise<MembershipEntry> {
+  return { ...e, signature: await ed25519Sign(signingKey, signedInput(e)) };
+}
+
+export function verifyMembershipSignature(
+  e: MembershipEntry,
+  actorEd25519PublicKey: Uint8Array,
+): Promise<boolean> {
+  return ed25519Verify(actorEd25519PublicKey, e.signature, signedInput(e));
+}
+
+function hashOfSigned(signed: Uint8Array, signature: Uint8Array): Promise<Bytes> {
+  return sha256(
+    domain(Label.membershipHash, signed, expectLength(signature, SIGNATURE_BYTES, 'signature')),
+  );
+}
+
+export function membershipEntryHash(e: MembershipEntry): Promise<Bytes> {
+  return hashOfSigned(signedInput(e), e.signature);
+}
+
+/** One action's rule: checks the entry against the state and applies it, or throws. */
+export type MembershipRule = (s: MembershipState, e: UnsignedMembershipEntry, fp: string) => void;
+
+const RANK: Record<string, number> = { member: 1, admin: 2, owner: 3 };
+
+function requireMember(s: MembershipState, userId: string, what: string): MemberInfo {
+  const m = s.members.get(userId);
+  if (!m) throw logError(`${what} ${userId} is not a member at position ${s.length}`);
+  return m;
+}
+
+function requireNoCommitment(e: UnsignedMembershipEntry): void {
+  if (e.keyCommitment !== null) throw logError(`a ${e.action} entry carries no key commitment`);
+}
+
+function requireCommitment(e: UnsignedMembershipEntry): Bytes {
+  if (e.keyCommitment === null) throw logError(`a ${e.action} entry must commit to its key`);
+  return expectLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment');
+}
+
+/** The subject's key must be the one the log already knows for them, if it knows one. */
+function checkKnownFingerprint(s: MembershipState, userId: string, fp: string): void {
+  const known = s.fingerprints.get(userId);
+  if (known !== undefined && known !== fp) {
+    throw logError(`the log names a different identity key for ${userId} than before`);
+  }
+}
+
+export const MEMBERSHIP_RULES: Record<string, MembershipRule> = {
+  create(s, e, fp) {
+    if (e.position !== 0) throw logError('create is only entry 0');
+    if (e.actorId !== e.subjectId) throw logError('the creator is the subject of create');
+    if (e.epoch !== 0) throw logError('a chat starts at epoch 0');
+    if (e.role !== 'owner') throw logError('the creator is the owner');
+    const commitment = requireCommitment(e);
+    s.members.set(e.actorId, { role: 'owner', fingerprint: fp, joinedEpoch: 0 });
+    s.fingerprints.set(e.actorId, fp);
+    s.epochs.set(0, {
+      epoch: 0,
+      commitment: commitment.slice(),
+      startedBy: e.actorId,
+      position: 0,
+    });
+    s.tenures.set(e.actorId, [{ from: 0, to: null }]);
+    s.epoch = 0;
+  },
+  add(s, e, fp) {
+    const actor = requireMember(s, e.actorId, 'adder');
+    if (s.members.has(e.subjectId)) throw logError(`${e.subjectId} is already a member`);
+    if (e.epoch !== s.epoch) throw logError('add does not change the epoch');
+    if (e.role !== 'member' && e.role !== 'admin') throw logError('add gives member or admin');
+    if (e.role === 'admin' && actor.role !== 'owner') throw logError('only the owner adds admins');
+    if (s.pendingRotation) throw logError('rotate after a removal before adding anyone');
+    requireNoCommitment(e);
+    checkKnownFingerprint(s, e.subjectId, fp);
+    s.members.set(e.subjectId, { role: e.role, fingerprint: fp, joinedEpoch: s.epoch });
+    s.fingerprints.set(e.subjectId, fp);
+    const tenures = s.tenures.get(e.subjectId) ?? [];
+    tenures.push({ from: s.epoch, to: null });
+    s.tenures.set(e.subjectId, tenures);
+  },
+  remove(s, e, fp) {
+    const actor = requireMember(s, e.actorId, 'remover');
+    const subject = requireMember(s, e.subjectId, 'removed user');
+    if (e.subjectId === e.actorId) throw logError('remove someone else, not yourself');
+    if ((RANK[actor.role] ?? 0) < RANK.admin!) throw logError('only the owner or an admin removes');
+    if ((RANK[subject.role] ?? 0) >= (RANK[actor.role] ?? 0))
+      throw logError('cannot remove a member of equal or higher role');
+    if (e.epoch !== s.epoch) throw logError('remove does not change the epoch; rotate does');
+    if (e.role !== '') throw logError('remove gives no role');
+    requireNoCommitment(e);
+    if (subject.fingerprint !== fp) throw logError('remove names another key than the log');
+    s.members.delete(e.subjectId);
+    // They held the current epoch's key, and will not get the next one.
+    const last = s.tenures.get(e.subjectId)?.at(-1);
+    if (last) last.to = s.epoch + 1;
+    s.pendingRotation = true;
+  },
+  rotate(s, e, fp) {
+    const actor = requireMember(s, e.actorId, 'rotator');
+    if (e.subjectId !== e.actorId) throw logError('the rotator is the subject of rotate');
+    if (e.epoch !== s.epoch + 1) throw logError('rotate moves to exactly the next epoch');
+    if (e.role !== '') throw logError('rotate gives no role');
+    if (actor.fingerprint !== fp) throw logError('rotate names another key than the log');
+    const commitment = requireCommitment(e);
+    s.epochs.set(e.epoch, {
+      epoch: e.epoch,
+      commitment: commitment.slice(),
+      startedBy: e.actorId,
+      position: e.position,
+    });
+    s.epoch = e.epoch;
+    s.pendingRotation = false;
+  },
+};
+
+/**
+ * Applies one entry whose signature was (or will be) checked separately. Mutates `s`. Returns the
+ * fingerprint (hex) the actor's signing key must have.
+ */
+export function applyMembershipEntry(
+  s: MembershipState,
+  e: UnsignedMembershipEntry,
+  hash: Uint8Array,
+  rules: Record<string, MembershipRule> = MEMBERSHIP_RULES,
+): string {
+  if (e.chatId !== s.chatId) throw logError('entry belongs to another chat');
+  if (e.position !== s.length) throw logError(`expected position ${s.length}, got ${e.position}`);
+  if (!constantTimeEqual(e.prevHash, s.head)) {
+    throw logError(`entry ${e.position} does not extend the log (previous hash differs)`);
+  }
+  checkEpoch(e.epoch);
+  const rule = Object.hasOwn(rules, e.action) ? rules[e.action] : undefined;
+  if (!rule) throw logError(`unknown log action ${e.action}`);
+  const fp = hexEncode(expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'fingerprint'));
+  // The actor's key is the one the log recorded when they joined (create: the entry's own).
+  const actorFp = e.action === 'create' ? fp : s.fingerprints.get(e.actorId);
+  rule(s, e, fp);
+  if (actorFp === undefined) throw logError(`actor ${e.actorId} has no key in the log`);
+  s.length += 1;
+  s.head = expectLength(hash, LOG_HASH_BYTES, 'entry hash').slice();
+  s.hashes.push(s.head);
+  return actorFp;
+}
+
+export interface VerifyLogOptions {
+  chatId: string;
+  /**
+   * The actor's Ed25519 public key, given the identity digest (hex) the log recorded for them.
+   * The caller checks that the key it returns has that digest (and matches its own pins).
+   */
+  keyOf: (userId: string, fingerprintHex: string) => Promise<Uint8Array>;
+  /** A verified state to extend; `entries` must then start at `from.length`. */
+  from?: MembershipState;
+  rules?: Record<string, MembershipRule>;
+}
+
+/**
+ * Verifies entries (all of a log, or the part after `from`) and returns the resulting state.
+ * Rules run in order; hashes, key look-ups and signatures run concurrently. Throws `bad_log`
+ * or `bad_signature`; never returns a partially verified state.
+ */
+export async function verifyMembershipLog(
+  entries: MembershipEntry[],
+  opts: VerifyLogOptions,
+): Promise<MembershipState> {
+  const state = opts.from ? cloneMembershipState(opts.from) : emptyMembershipState(opts.chatId);
+  if (state.chatId !== opts.chatId) throw logError('state belongs to another chat');
+  const signed = entries.map(signedInput);
+  const hashes = await Promise.all(entries.map((e, i) => hashOfSigned(signed[i]!, e.signature)));
+  const actorFps: string[] = [];
+  entries.forEach((e, i) => {
+    actorFps.push(applyMembershipEntry(state, e, hashes[i]!, opts.rules));
+  });
+  if (state.length === 0) throw logError('the log is empty');
+  const keys = new Map<string, Promise<Uint8Array>>();
+  const keyFor = (userId: string, fp: string) => {
+    const k = `${userId}:${fp}`;
+    let p = keys.get(k);
+    if (!p) {
+      p = opts.keyOf(userId, fp);
+      keys.set(k, p);
+    }
+    return p;
+  };
+  const results = await Promise.all(
+    entries.map(async (e, i) =>
+      ed25519Verify(await keyFor(e.actorId, actorFps[i]!), e.signature, signed[i]!),
+    ),
+  );
+  const bad = results.indexOf(false);
+  if (bad !== -1) {
+    throw new CryptoError(
+      'bad_signature',
+      `log entry ${entries[bad]!.position} is not signed by its actor`,
+    );
+  }
+  return state;
+}
+
+/** Did `userId` legitimately hold the key of `epoch` (a member at some point during it)? */
+export function heldEpoch(s: MembershipState, userId: string, epoch: number): boolean {
+  if (!s.epochs.has(epoch)) return false;
+  return (s.tenures.get(userId) ?? []).some(
+    (t) => t.from <= epoch && (t.to === null || epoch < t.to),
+  );
+}
+
+/** Everyone who held the key of `epoch`. */
+export function epochHolders(s: MembershipState, epoch: number): string[] {
+  return [...s.tenures.keys()].filter((u) => heldEpoch(s, u, epoch));
+}
+
+/** May `wrapperId` hand `recipientId` the key of `epoch`? The wrapper must have held it. */
+export function mayWrap(
+  s: MembershipState,
+  epoch: number,
+  wrapperId: string,
+  recipientId: string,
+): boolean {
+  if (!heldEpoch(s, wrapperId, epoch)) return false;
+  // A later add may hand a new member older epochs (history); they must be in the log at all.
+  return heldEpoch(s, recipientId, epoch) || s.tenures.has(recipientId);
+}
+
+/** A verified state as JSON, for a device's key store (so a chat is verified once, then extended). */
+export interface MembershipStateJson {
+  chatId: string;
+  length: number;
+  head: string;
+  epoch: number;
+  pendingRotation: boolean;
+  members: [string, MemberInfo][];
+  epochs: { epoch: number; commitment: string; startedBy: string; position: number }[];
+  fingerprints: [string, string][];
+  tenures: [string, Tenure[]][];
+}
+
+export function membershipStateToJson(s: MembershipState): MembershipStateJson {
+  return {
+    chatId: s.chatId,
+    length: s.length,
+    head: base64Encode(s.head),
+    epoch: s.epoch,
+    pendingRotation: s.pendingRotation,
+    members: [...s.members],
+    epochs: [...s.epochs.values()].map((e) => ({ ...e, commitment: base64Encode(e.commitment) })),
+    fingerprints: [...s.fingerprints],
+    tenures: [...s.tenures],
+  };
+}
+
+export function membershipStateFromJson(j: MembershipStateJson): MembershipState {
+  const head = base64Decode(j.head, LOG_HASH_BYTES);
+  // Only the head's hash is kept: older positions are behind it in the chain.
+  const hashes: Bytes[] = new Array(Math.max(0, j.length - 1));
+  hashes.push(head);
+  return {
+    chatId: j.chatId,
+    length: j.length,
+    head,
+    epoch: j.epoch,
+    pendingRotation: j.pendingRotation,
+    members: new Map(j.members.map(([k, v]) => [k, { ...v }])),
+    epochs: new Map(
+      j.epochs.map((e) => [
+        e.epoch,
+        { ...e, commitment: base64Decode(e.commitment, KEY_COMMITMENT_BYTES) },
+      ]),
+    ),
+    fingerprints: new Map(j.fingerprints),
+    tenures: new Map(j.tenures.map(([k, v]) => [k, v.map((t) => ({ ...t }))])),
+    hashes,
+  };
+}
+
+export function membershipEntryToJson(e: MembershipEntry): MembershipEntryJson {
+  return {
+    position: e.position,
+    epoch: e.epoch,
+    action: e.action,
+    actorId: e.actorId,
+    subjectId: e.subjectId,
+    subjectFingerprint: base64Encode(e.subjectFingerprint),
+    role: e.role,
+    prevHash: base64Encode(e.prevHash),
+    keyCommitment: e.keyCommitment === null ? null : base64Encode(e.keyCommitment),
+    signature: base64Encode(e.signature),
+  };
+}
+
+/** Parses the wire form (shape and sizes; the rules and signature are checked by verifying). */
+export function membershipEntryFromJson(chatId: string, json: unknown): MembershipEntry {
+  if (typeof json !== 'object' || json === null) {
+    throw new CryptoError('bad_encoding', 'log entry must be a JSON object');
+  }
+  const o = json as Record<string, unknown>;
+  const str = (k: string): string => {
+    if (typeof o[k] !== 'string')
+      throw new CryptoError('bad_encoding', `entry.${k} must be a string`);
+    return o[k] as string;
+  };
+  const int = (k: string): number => {
+    if (!Number.isInteger(o[k]))
+      throw new CryptoError('bad_encoding', `entry.${k} must be an integer`);
+    return o[k] as number;
+  };
+  const commitment = o.keyCommitment;
+  if (commitment !== null && typeof commitment !== 'string') {
+    throw new CryptoError('bad_encoding', 'entry.keyCommitment must be a string or null');
+  }
+  return {
+    chatId,
+    position: int('position'),
+    epoch: int('epoch'),
+    action: str('action'),
+    actorId: str('actorId'),
+    subjectId: str('subjectId'),
+    subjectFingerprint: base64Decode(str('subjectFingerprint'), FINGERPRINT_DIGEST_BYTES),
+    role: str('role'),
+    prevHash: base64Decode(str('prevHash'), LOG_HASH_BYTES),
+    keyCommitment: commitment === null ? null : base64Decode(commitment, KEY_COMMITMENT_BYTES),
+    signature: base64Decode(str('signature'), SIGNATURE_BYTES),
+  };
+}
+
+export { ZERO_HASH as LOG_GENESIS_PREV };

@@ -1,0 +1,112 @@
+import { Component, type ComponentChildren } from 'preact';
+import { useEffect } from 'preact/hooks';
+import { chatState, totalUnread } from '../lib/chats.ts';
+import { startChats, stopChats } from '../lib/live.ts';
+import { screen, signOut } from '../lib/session.ts';
+import { useStore } from '../lib/store.ts';
+import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
+import { ChatList } from './ChatList.tsx';
+import { ChatView } from './ChatView.tsx';
+import { ErrorBox, useAction } from './common.tsx';
+import { SetupConfirm, SetupPhrase } from './Setup.tsx';
+
+/** Never a blank screen: a render error shows what happened and a way out. */
+export class Boundary extends Component<{ children: ComponentChildren }, { error?: unknown }> {
+  override state: { error?: unknown } = {};
+  override componentDidCatch(error: unknown) {
+    this.setState({ error });
+  }
+  override render() {
+    if (this.state.error) {
+      return (
+        <main class="auth">
+          <section class="card">
+            <h1>Something went wrong</h1>
+            <ErrorBox error={this.state.error} />
+            <button type="button" class="primary" onClick={() => location.reload()}>
+              Reload
+            </button>
+          </section>
+        </main>
+      );
+    }
+    return this.props.children;
+  }
+}
+
+function Workspace() {
+  const state = useStore(chatState);
+  const start = useAction(startChats);
+  const out = useAction(signOut);
+  useEffect(() => {
+    void start.run();
+    return stopChats;
+  }, []);
+  const openId = state.openChatId;
+  const unreadCount = totalUnread(state);
+  useEffect(() => {
+    document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
+  }, [unreadCount]);
+  return (
+    <div class={`workspace${openId ? ' has-chat' : ''}`}>
+      <header class="top">
+        <span class="brand">Vutler</span>
+        <span class={`conn conn-${state.connection}`} role="status">
+          {state.connection === 'online'
+            ? 'Live'
+            : state.connection === 'connecting'
+              ? 'Connecting…'
+              : state.connection === 'ended'
+                ? 'Session ended'
+                : 'Offline — reconnecting'}
+        </span>
+        <button type="button" onClick={() => void out.run()} disabled={out.busy}>
+          Sign out
+        </button>
+      </header>
+      {state.connection === 'ended' && (
+        <div class="warning session-ended" role="alert">
+          <p>This session has ended (signed out elsewhere, or the passphrase was changed).</p>
+          <button type="button" class="primary" onClick={() => void out.run()}>
+            Sign in again
+          </button>
+        </div>
+      )}
+      <ErrorBox error={start.error ?? out.error} />
+      <div class="panes">
+        <ChatList state={state} />
+        <main class="chat-pane">
+          {openId ? (
+            <ChatView chatId={openId} state={state} />
+          ) : (
+            <p class="muted empty placeholder">Pick a chat, or start a new one.</p>
+          )}
+        </main>
+      </div>
+    </div>
+  );
+}
+
+export function App() {
+  const s = useStore(screen);
+  switch (s.name) {
+    case 'loading':
+      return <p class="loading">Loading Vutler…</p>;
+    case 'signin':
+      return <SignIn email={s.email} notice={s.notice} />;
+    case 'unlock':
+      return <Unlock email={s.email} />;
+    case 'signup':
+      return <SignUp />;
+    case 'recover':
+      return <Recover />;
+    case 'setup':
+      return s.step === 'phrase' ? (
+        <SetupPhrase setup={s.setup} />
+      ) : (
+        <SetupConfirm setup={s.setup} />
+      );
+    case 'app':
+      return <Workspace />;
+  }
+}

@@ -1,0 +1,15 @@
+import { render } from 'preact';
+import { App, Boundary } from './components/App.tsx';
+import { boot } from './lib/session.ts';
+import './styles.css';
+
+const root = document.getElementById('app');
+if (root) {
+  render(
+    <Boundary>
+      <App />
+    </Boundary>,
+    root,
+  );
+  void boot();
+}

@@ -1,0 +1,43 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { v2 as webdav } from 'webdav-server';
+
+export interface TestWebDav {
+  url: string;
+  username: string;
+  password: string;
+  dir: string;
+  close: () => Promise<void>;
+}
+
+/** A real WebDAV server (webdav-server, in-process) on 127.0.0.1, basic auth, a temp directory. */
+export async function startWebDav(): Promise<TestWebDav> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'vutler-dav-'));
+  const users = new webdav.SimpleUserManager();
+  const user = users.addUser('vutler', 'dav-password', false);
+  const privileges = new webdav.SimplePathPrivilegeManager();
+  privileges.setRights(user, '/', ['all']);
+  const server = new webdav.WebDAVServer({
+    hostname: '127.0.0.1',
+    port: 0,
+    httpAuthentication: new webdav.HTTPBasicAuthentication(users, 'vutler'),
+    privilegeManager: privileges,
+    rootFileSystem: new webdav.PhysicalFileSystem(dir),
+  });
+  const http = await new Promise<import('node:http').Server>((resolve) =>
+    server.start((s) => resolve(s as import('node:http').Server)),
+  );
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    username: 'vutler',
+    password: 'dav-password',
+    dir,
+    close: async () => {
+      await new Promise<void>((resolve) => server.stop(() => resolve()));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,307 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  epochHolders,
+  fingerprintDigest,
+  generateChatKey,
+  hexEncode,
+  LOG_GENESIS_PREV,
+  MEMBERSHIP_RULES,
+  type MembershipEntry,
+  type MembershipRule,
+  mayWrap,
+  membershipEntryFromJson,
+  membershipEntryHash,
+  membershipEntryToJson,
+  signMembershipEntry,
+  type UnsignedMembershipEntry,
+  verifyMembershipLog,
+} from '../../../src/crypto/index.ts';
+import { expectCryptoError, flipBit, makeUser, type TestUser } from './helpers.ts';
+
+const CHAT = '018f3c1a-7b2c-7d3e-8f40-123456789abc';
+
+type Step = Omit<
+  UnsignedMembershipEntry,
+  'chatId' | 'position' | 'prevHash' | 'subjectFingerprint'
+> & {
+  by: TestUser;
+  subject: TestUser;
+};
+
+describe('membership log', () => {
+  let alice: TestUser;
+  let bob: TestUser;
+  let carol: TestUser;
+  let dave: TestUser;
+  const users = new Map<string, TestUser>();
+  beforeAll(async () => {
+    [alice, bob, carol, dave] = (await Promise.all(
+      ['alice', 'bob', 'carol', 'dave'].map(makeUser),
+    )) as [TestUser, TestUser, TestUser, TestUser];
+    for (const u of [alice, bob, carol, dave]) users.set(u.id, u);
+  });
+
+  const fp = async (u: TestUser) => fingerprintDigest(u.publicIdentity);
+  const keyOf = async (userId: string, fpHex: string) => {
+    const u = users.get(userId)!;
+    expect(hexEncode(await fp(u))).toBe(fpHex);
+    return u.keys.ed25519.publicKey;
+  };
+
+  async function build(steps: Step[], start = 0, prev: Uint8Array = LOG_GENESIS_PREV) {
+    const out: MembershipEntry[] = [];
+    for (const [i, s] of steps.entries()) {
+      const { by, subject, ...rest } = s;
+      const e = await signMembershipEntry(
+        {
+          ...rest,
+          chatId: CHAT,
+          position: start + i,
+          prevHash: prev,
+          subjectFingerprint: await fp(subject),
+        },
+        by.keys.ed25519.privateKey,
+      );
+      prev = await membershipEntryHash(e);
+      out.push(e);
+    }
+    return out;
+  }
+
+  async function story() {
+    const k0 = await generateChatKey(CHAT, 0);
+    const k1 = await generateChatKey(CHAT, 1);
+    const steps: Step[] = [
+      {
+        by: alice,
+        subject: alice,
+        actorId: alice.id,
+        subjectId: alice.id,
+        epoch: 0,
+        action: 'create',
+        role: 'owner',
+        keyCommitment: k0.commitment,
+      },
+      {
+        by: alice,
+        subject: bob,
+        actorId: alice.id,
+        subjectId: bob.id,
+        epoch: 0,
+        action: 'add',
+        role: 'member',
+        keyCommitment: null,
+      },
+      {
+        by: bob,
+        subject: carol,
+        actorId: bob.id,
+        subjectId: carol.id,
+        epoch: 0,
+        action: 'add',
+        role: 'member',
+        keyCommitment: null,
+      },
+      {
+        by: alice,
+        subject: carol,
+        actorId: alice.id,
+        subjectId: carol.id,
+        epoch: 0,
+        action: 'remove',
+        role: '',
+        keyCommitment: null,
+      },
+      {
+        by: bob,
+        subject: bob,
+        actorId: bob.id,
+        subjectId: bob.id,
+        epoch: 1,
+        action: 'rotate',
+        role: '',
+        keyCommitment: k1.commitment,
+      },
+      {
+        by: bob,
+        subject: dave,
+        actorId: bob.id,
+        subjectId: dave.id,
+        epoch: 1,
+        action: 'add',
+        role: 'member',
+        keyCommitment: null,
+      },
+    ];
+    return { k0, k1, steps, entries: await build(steps) };
+  }
+
+  it('verifies a log and derives members, roles and keys per epoch', async () => {
+    const { k0, k1, entries } = await story();
+    const s = await verifyMembershipLog(entries, { chatId: CHAT, keyOf });
+    expect(s.length).toBe(6);
+    expect(s.epoch).toBe(1);
+    expect([...s.members.keys()].sort()).toEqual(['alice', 'bob', 'dave']);
+    expect(s.members.get('alice')?.role).toBe('owner');
+    expect(epochHolders(s, 0).sort()).toEqual(['alice', 'bob', 'carol']);
+    expect(epochHolders(s, 1).sort()).toEqual(['alice', 'bob', 'dave']);
+    expect(s.epochs.get(0)!.commitment).toEqual(k0.commitment);
+    expect(s.epochs.get(1)!.commitment).toEqual(k1.commitment);
+    expect(mayWrap(s, 1, 'bob', 'dave')).toBe(true);
+    expect(mayWrap(s, 1, 'carol', 'bob')).toBe(false); // removed before epoch 1
+    expect(mayWrap(s, 0, 'carol', 'bob')).toBe(true);
+    expect(mayWrap(s, 1, 'mallory', 'bob')).toBe(false);
+    expect(mayWrap(s, 2, 'bob', 'alice')).toBe(false);
+    // Verifying in two parts gives the same state.
+    const first = await verifyMembershipLog(entries.slice(0, 3), { chatId: CHAT, keyOf });
+    const rest = await verifyMembershipLog(entries.slice(3), { chatId: CHAT, keyOf, from: first });
+    expect(rest.head).toEqual(s.head);
+    expect(first.length).toBe(3); // the state extended is not mutated
+  });
+
+  it('keeps a verified state through its JSON form (the key store) and extends it the same', async () => {
+    const { entries } = await story();
+    const { membershipStateFromJson, membershipStateToJson } = await import(
+      '../../../src/crypto/index.ts'
+    );
+    const part = await verifyMembershipLog(entries.slice(0, 4), { chatId: CHAT, keyOf });
+    const restored = membershipStateFromJson(
+      JSON.parse(JSON.stringify(membershipStateToJson(part))),
+    );
+    const a = await verifyMembershipLog(entries.slice(4), { chatId: CHAT, keyOf, from: restored });
+    const b = await verifyMembershipLog(entries, { chatId: CHAT, keyOf });
+    expect(membershipStateToJson(a)).toEqual(membershipStateToJson(b));
+  });
+
+  it('round-trips the wire form', async () => {
+    const { entries } = await story();
+    const back = entries.map((e) =>
+      membershipEntryFromJson(CHAT, JSON.parse(JSON.stringify(membershipEntryToJson(e)))),
+    );
+    expect(back).toEqual(entries);
+  });
+
+  it('rejects a forged, reordered, truncated-in-the-middle or re-chained log', async () => {
+    const { entries } = await story();
+    const v = (es: MembershipEntry[]) => verifyMembershipLog(es, { chatId: CHAT, keyOf });
+    await expectCryptoError(
+      v(entries.map((e, i) => (i === 2 ? { ...e, signature: flipBit(e.signature, 9) } : e))),
+      ['bad_signature', 'bad_log'],
+    );
+    // The last entry has no successor whose prevHash would notice: its signature does.
+    await expectCryptoError(
+      v(entries.map((e, i) => (i === 5 ? { ...e, signature: flipBit(e.signature, 9) } : e))),
+      'bad_signature',
+    );
+    await expectCryptoError(v([entries[0]!, entries[2]!, entries[1]!]), 'bad_log');
+    await expectCryptoError(v([entries[0]!, entries[2]!]), 'bad_log');
+    await expectCryptoError(v(entries.slice(1)), 'bad_log');
+    await expectCryptoError(v([]), 'bad_log');
+    await expectCryptoError(
+      v(entries.map((e, i) => (i === 3 ? { ...e, prevHash: new Uint8Array(32) } : e))),
+      'bad_log',
+    );
+    // A field changed under a valid-looking chain: the signature no longer holds.
+    await expectCryptoError(v(entries.map((e, i) => (i === 1 ? { ...e, role: 'admin' } : e))), [
+      'bad_signature',
+      'bad_log',
+    ]);
+    await expectCryptoError(verifyMembershipLog(entries, { chatId: 'another', keyOf }), 'bad_log');
+  });
+
+  it.each([
+    [
+      'a non-member adds',
+      (s: Step[]) => [
+        s[0]!,
+        { ...s[1]!, by: carol, actorId: carol.id, subject: dave, subjectId: dave.id },
+      ],
+    ],
+    [
+      'a plain member removes',
+      (s: Step[]) => [s[0]!, s[1]!, s[2]!, { ...s[3]!, by: bob, actorId: bob.id }],
+    ],
+    [
+      'the owner is removed by a member',
+      (s: Step[]) => [
+        s[0]!,
+        s[1]!,
+        { ...s[3]!, by: bob, actorId: bob.id, subject: alice, subjectId: alice.id },
+      ],
+    ],
+    [
+      'a rotate skips an epoch',
+      (s: Step[]) => [
+        s[0]!,
+        { ...s[4]!, by: alice, actorId: alice.id, subject: alice, subjectId: alice.id, epoch: 2 },
+      ],
+    ],
+    [
+      'a rotate commits to nothing',
+      (s: Step[]) => [
+        s[0]!,
+        {
+          ...s[4]!,
+          by: alice,
+          actorId: alice.id,
+          subject: alice,
+          subjectId: alice.id,
+          keyCommitment: null,
+        },
+      ],
+    ],
+    [
+      'an add is made before rotating after a removal',
+      (s: Step[]) => [
+        s[0]!,
+        s[1]!,
+        s[2]!,
+        s[3]!,
+        { ...s[5]!, by: alice, actorId: alice.id, epoch: 0 },
+      ],
+    ],
+    ['a second create', (s: Step[]) => [s[0]!, { ...s[0]! }]],
+    ['an unknown action', (s: Step[]) => [s[0]!, { ...s[1]!, action: 'promote' }]],
+    ['an add that changes the epoch', (s: Step[]) => [s[0]!, { ...s[1]!, epoch: 1 }]],
+  ])('refuses a log where %s', async (_name, mutate) => {
+    const { steps } = await story();
+    const entries = await build(mutate(steps));
+    await expectCryptoError(verifyMembershipLog(entries, { chatId: CHAT, keyOf }), 'bad_log');
+  });
+
+  it('refuses an entry naming another key for someone the log already knows', async () => {
+    const { steps } = await story();
+    const entries = await build(steps.slice(0, 4));
+    // Carol re-added, but the entry names Dave's key under Carol's id.
+    const [bad] = await build(
+      [{ ...steps[1]!, subject: dave, subjectId: carol.id, epoch: 0 }],
+      4,
+      (await verifyMembershipLog(entries, { chatId: CHAT, keyOf })).head,
+    );
+    await expectCryptoError(
+      verifyMembershipLog([...entries, bad!], {
+        chatId: CHAT,
+        keyOf: async (u) => users.get(u)!.keys.ed25519.publicKey,
+      }),
+      'bad_log',
+    );
+  });
+
+  it('lets a caller add an action with its own rule (extensible)', async () => {
+    const { steps } = await story();
+    const grant: MembershipRule = (s, e) => {
+      if (!s.members.has(e.actorId)) throw new Error('not a member');
+    };
+    const entries = await build([
+      steps[0]!,
+      { ...steps[1]!, action: 'agent-grant', subject: alice, subjectId: alice.id },
+    ]);
+    await expectCryptoError(verifyMembershipLog(entries, { chatId: CHAT, keyOf }), 'bad_log');
+    const s = await verifyMembershipLog(entries, {
+      chatId: CHAT,
+      keyOf,
+      rules: { ...MEMBERSHIP_RULES, 'agent-grant': grant },
+    });
+    expect(s.length).toBe(2);
+  });
+});
