@@ -5,7 +5,6 @@
 ALTER TABLE github_integrations
 ADD COLUMN github_login VARCHAR(100),
 ADD COLUMN token_kind VARCHAR(20) NOT NULL DEFAULT 'token' CHECK (token_kind IN ('token', 'oauth')),
-ALTER COLUMN github_user_id TYPE BIGINT;
 
 CREATE TABLE connected_repos (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
