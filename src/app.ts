@@ -6,12 +6,17 @@ import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
 import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
+import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
+import { AuthRepository } from './auth/auth.repository.ts';
 import { authRoutes } from './auth/auth.routes.ts';
 import { type AuthLimits, AuthService, LIMITS } from './auth/auth.service.ts';
 import { keysRoutes } from './auth/keys.routes.ts';
 import { KeysService } from './auth/keys.service.ts';
+import { RecoveryChallenges } from './auth/recovery-challenges.ts';
+import { SessionRepository } from './auth/session.repository.ts';
+import { SessionService } from './auth/session.service.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -67,6 +72,8 @@ export interface Services {
   /** People's access to resources: the one batched check (src/access). */
   access: AccessService;
   auth: AuthService;
+  /** Authenticates sessions; the hub asks it which sessions are still live. */
+  sessions: SessionService;
   keys: KeysService;
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
@@ -80,13 +87,29 @@ export interface Services {
 
 export function createServices(deps: AppDeps): Services {
   installNodeEd25519();
-  const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const limits = { ...LIMITS, ...deps.limits };
+  const { allowWeakKdf } = deps.config.auth;
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
-  const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
-    allowWeakKdf: deps.config.env !== 'production',
+  // Repositories are built once here; each service gets only what it uses.
+  const users = new AuthRepository(deps.pool);
+  const sessions = new SessionService(new SessionRepository(deps.pool), {
+    serverKey: deps.secrets.serverKey,
     logger: deps.logger,
-    limits: { ...LIMITS, ...deps.limits },
-    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+  });
+  const auth = new AuthService(users, sessions, rateLimits, {
+    serverKey: deps.secrets.serverKey,
+    allowWeakKdf,
+    limits,
+  });
+  const keys = new KeysService({
+    users,
+    sessions,
+    rateLimits,
+    challenges: new RecoveryChallenges(deps.redis, deps.config.redis.prefix),
+    limits,
+    allowWeakKdf,
   });
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
@@ -108,8 +131,9 @@ export function createServices(deps: AppDeps): Services {
   );
   return {
     auth,
-    keys: new KeysService(auth),
-    agentTokens: new AgentTokenService(auth.repo),
+    sessions,
+    keys,
+    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
     access,
     chats,
@@ -124,7 +148,7 @@ export function createServices(deps: AppDeps): Services {
     }),
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
-    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
     github,
   };
 }
@@ -170,7 +194,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.sessions, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
     maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
@@ -187,14 +211,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
-  app.route('/api', authRoutes(services.auth, routeOpts));
-  app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
-  app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
-  app.route('/api', chatRoutes(services.auth, services.chats));
-  app.route('/api', gatewayRoutes(services.auth, services.gateway));
-  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
-  app.route('/api', githubRoutes(services.auth, services.github));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
+  app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
+  app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
+  app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
+  app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', gatewayRoutes(services.sessions, services.gateway));
+  app.route('/api', auditRoutes(services.sessions, services.gateway.audit));
+  app.route('/api', githubRoutes(services.sessions, services.github));
   app.route('/', webhookRoutes(services.github));
   app.route(
     '/',
@@ -205,8 +229,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       gateway: services.gateway,
     }),
   );
-  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
-  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.sessions, services.directory));
   app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);

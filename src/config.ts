@@ -119,6 +119,7 @@ const envSchema = z.object({
     )
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -219,6 +220,13 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
+  auth: {
+    /**
+     * Let accounts register Argon2id costs below the default (m=64 MiB, t=3, p=1) and off the
+     * ladder of allowed costs. For tests and development only: never in production.
+     */
+    allowWeakKdf: boolean;
+  };
   storage: {
     backend: 'fs' | 'webdav';
     /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
@@ -314,6 +322,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${first?.message ?? 'is invalid'}`);
   }
   const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.VUTLER_KDF_ALLOW_WEAK === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_KDF_ALLOW_WEAK cannot be true in production',
+    );
+  }
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
   if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
     throw new ConfigError(
@@ -338,6 +351,9 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
+    auth: {
+      allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+    },
     storage: {
       backend: e.VUTLER_STORAGE,
       dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),

@@ -156,6 +156,7 @@ async function main() {
         conditions: { allow_write: true },
       });
       await alice.client.agents.grantChat(chat.id, 'claude');
+      await alice.client.agents.gateway(); // pins the gateway key, to verify agent replies
       const live = await alice.client.live({
         onEvent: (e: LiveEvent) => {
           const now = performance.now();

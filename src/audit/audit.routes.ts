@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { agentName, uuid } from '../http/schemas.ts';
 import { queryParams } from '../http/validate.ts';
 import type { AuditService } from './audit.service.ts';
@@ -19,7 +19,7 @@ const filters = z
   .strict();
 
 /** `GET /api/audit`: a person reads their own agents' access log, newest first. */
-export function auditRoutes(auth: AuthService, audit: AuditService) {
+export function auditRoutes(auth: SessionService, audit: AuditService) {
   const app = new Hono<AuthEnv>();
   app.get('/audit', requireSession(auth), async (c) => {
     const q = queryParams(c, filters);

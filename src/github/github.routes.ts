@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { NotFoundError } from '../errors.ts';
 import { uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
@@ -79,9 +79,9 @@ function idParam(v: string | undefined): string {
 }
 
 /** People's side of the GitHub connector: accounts, repositories, deploys, history. */
-export function githubRoutes(auth: AuthService, github: GithubModule) {
+export function githubRoutes(sessions: SessionService, github: GithubModule) {
   const app = new Hono<AuthEnv>();
-  const session = requireSession(auth);
+  const session = requireSession(sessions);
   const svc = async () => (await github.parts()).service;
 
   app.post('/github/integrations', session, async (c) => {

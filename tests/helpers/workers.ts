@@ -182,6 +182,9 @@ export async function agentChat(
     });
     await alice.client.agents.grantChat(chat.id, agentName);
   }
+  // Each device pins the gateway key (trust on first use) to check agent messages.
+  await alice.client.agents.gateway();
+  await bob.client.agents.gateway();
   const events: LiveEvent[] = [];
   const live = await alice.client.live({ onEvent: (e) => events.push(e) });
   return { alice, bob, chat, agentName, events, live };

@@ -21,6 +21,7 @@ describe('post_message with a caller-chosen messageId (what makes agent replies 
       conditions: { allow_write: true },
     });
     await owner.client.agents.grantChat(chat.id, agentName);
+    await peer.client.agents.gateway(); // pins the gateway key on the peer's device
     return { owner, peer, chat, mcp: await mcpClient(url, token) };
   }
 
