@@ -4,7 +4,7 @@
 -- repositories get a table of their own, so deploys can reference and lock them.
 ALTER TABLE github_integrations
 ADD COLUMN github_login VARCHAR(100),
-ADD COLUMN token_kind VARCHAR(20) NOT NULL DEFAULT 'token' CHECK (token_kind IN ('token', 'oauth')),
+ADD COLUMN token_kind VARCHAR(20) NOT NULL DEFAULT 'token' CHECK (token_kind IN ('token', 'oauth'));
 
 CREATE TABLE connected_repos (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
