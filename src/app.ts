@@ -33,6 +33,11 @@ import { GrantsRepository } from './gateway/grants.repository.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { GatewayIdentityPins } from './gateway/pins.ts';
+import { GithubModule } from './github/github.module.ts';
+import { githubRoutes } from './github/github.routes.ts';
+import { KeyringSealer } from './github/sealing.ts';
+import { GithubToolsService } from './github/tools.service.ts';
+import { webhookRoutes } from './github/webhooks.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
@@ -94,6 +99,7 @@ export interface Services {
   directory: DirectoryService;
   /** The authorization server for /mcp (src/oauth). */
   oauth: OAuthService;
+  github: GithubModule;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -125,6 +131,14 @@ export function createServices(deps: AppDeps): Services {
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
+  const github = new GithubModule({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    stateKey: deps.secrets.serverKey,
+    sealer: deps.atRest ? new KeyringSealer(deps.atRest) : undefined,
+  });
   const gateway = new Gateway({
     config: deps.config,
     logger: deps.logger,
@@ -132,6 +146,7 @@ export function createServices(deps: AppDeps): Services {
     redis: deps.redis,
     poster: chats,
     loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    github: (audit) => new GithubToolsService(github, audit),
   });
   const files = new VdriveService(
     deps.pool,
@@ -162,6 +177,7 @@ export function createServices(deps: AppDeps): Services {
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
     directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
+    github,
   };
 }
 
@@ -245,6 +261,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', gatewayRoutes(services.sessions, services.gateway));
   app.route('/api', auditRoutes(services.sessions, services.gateway.audit, services.auditChain));
   app.route('/api', memoryRoutes(services.sessions, services.memory));
+  app.route('/api', githubRoutes(services.sessions, services.github));
+  app.route('/', webhookRoutes(services.github));
   app.route(
     '/',
     oauthRoutes({

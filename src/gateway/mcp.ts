@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import { serializeError } from '../http/problem.ts';
 import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import { metrics } from '../metrics.ts';
@@ -29,6 +30,7 @@ export interface GatewayParts {
   logger: Logger;
   gatewayFingerprint: string;
   tools: ToolDef[];
+  github?: GithubToolsService;
 }
 
 /** How one MCP connection finds out who calls (per request over HTTP, per call over stdio). */
@@ -101,6 +103,7 @@ async function callTool(
       memory: parts.memory,
       permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
+      github: parts.github,
     };
     const out = await tool.run(args as never, ctx);
     if (out.raw) return out.raw;
