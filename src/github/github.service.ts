@@ -132,15 +132,19 @@ export class GithubService {
 
   private redirectUri(): string {
     if (!this.config.publicUrl)
-      throw new ServiceUnavailableError('VUTLER_PUBLIC_URL is not set: the OAuth flow needs it.');
+      throw new ConflictError(
+        'github-oauth-not-configured',
+        'VUTLER_PUBLIC_URL is not set: the OAuth flow needs it.',
+      );
     return `${this.config.publicUrl}/api/github/oauth/callback`;
   }
 
   /** The GitHub authorize URL; `state` is bound to this user, expires and is single-use. */
   oauthStart(userId: string): { url: string } {
     if (!this.config.clientId || !this.config.clientSecret)
-      throw new ServiceUnavailableError(
-        'No GitHub OAuth app is configured (GITHUB_CLIENT_ID/SECRET).',
+      throw new ConflictError(
+        'github-oauth-not-configured',
+        'No GitHub OAuth app is configured (GITHUB_CLIENT_ID/SECRET); paste a token instead.',
       );
     const payload = `${userId}.${Math.floor(Date.now() / 1000) + STATE_TTL_SECONDS}.${randomBytes(12).toString('base64url')}`;
     const state = `${payload}.${this.sign(payload)}`;
@@ -178,7 +182,7 @@ export class GithubService {
     if (fresh !== 'OK')
       throw new BadRequestError('This OAuth state was already used; start again.');
     if (!this.config.clientId || !this.config.clientSecret)
-      throw new ServiceUnavailableError('No GitHub OAuth app is configured.');
+      throw new ConflictError('github-oauth-not-configured', 'No GitHub OAuth app is configured.');
     let token: string;
     let refresh: string | null = null;
     try {
