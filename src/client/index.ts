@@ -58,6 +58,7 @@ export {
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
+export type { IdentityStatus } from './trust.ts';
 export {
   ChatsClient,
   DeviceState,
