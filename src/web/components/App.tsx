@@ -1,5 +1,5 @@
 import { Component, type ComponentChildren } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { chatState, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
@@ -7,6 +7,7 @@ import { useStore } from '../lib/store.ts';
 import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
+import { DrivePanel } from './DrivePanel.tsx';
 import { ErrorBox, useAction } from './common.tsx';
 import { SetupConfirm, SetupPhrase } from './Setup.tsx';
 
@@ -42,13 +43,18 @@ function Workspace() {
     void start.run();
     return stopChats;
   }, []);
+  const [files, setFiles] = useState(false);
   const openId = state.openChatId;
+  // Opening a chat (from the list) leaves the drive panel.
+  useEffect(() => {
+    if (openId) setFiles(false);
+  }, [openId]);
   const unreadCount = totalUnread(state);
   useEffect(() => {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
   }, [unreadCount]);
   return (
-    <div class={`workspace${openId ? ' has-chat' : ''}`}>
+    <div class={`workspace${openId || files ? ' has-chat' : ''}`}>
       <header class="top">
         <span class="brand">Vutler</span>
         <span class={`conn conn-${state.connection}`} role="status">
@@ -60,6 +66,9 @@ function Workspace() {
                 ? 'Session ended'
                 : 'Offline — reconnecting'}
         </span>
+        <button type="button" aria-pressed={files} onClick={() => setFiles(!files)}>
+          Files
+        </button>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>
           Sign out
         </button>
@@ -76,7 +85,9 @@ function Workspace() {
       <div class="panes">
         <ChatList state={state} />
         <main class="chat-pane">
-          {openId ? (
+          {files ? (
+            <DrivePanel />
+          ) : openId ? (
             <ChatView chatId={openId} state={state} />
           ) : (
             <p class="muted empty placeholder">Pick a chat, or start a new one.</p>
