@@ -57,8 +57,8 @@ export {
 } from './drive.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
-export type { MessageStatus, SequenceStatus } from './types.ts';
 export type { IdentityStatus } from './trust.ts';
+export type { MessageStatus, SequenceStatus } from './types.ts';
 export {
   ChatsClient,
   DeviceState,

@@ -1,14 +1,14 @@
 import { Component, type ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
-import { chatState, totalUnread } from '../lib/chats.ts';
+import { useEffect } from 'preact/hooks';
+import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
 import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
-import { DrivePanel } from './DrivePanel.tsx';
 import { ErrorBox, useAction } from './common.tsx';
+import { DrivePanel } from './DrivePanel.tsx';
 import { SetupConfirm, SetupPhrase } from './Setup.tsx';
 
 /** Never a blank screen: a render error shows what happened and a way out. */
@@ -43,12 +43,8 @@ function Workspace() {
     void start.run();
     return stopChats;
   }, []);
-  const [files, setFiles] = useState(false);
+  const files = useStore(filesOpen);
   const openId = state.openChatId;
-  // Opening a chat (from the list) leaves the drive panel.
-  useEffect(() => {
-    if (openId) setFiles(false);
-  }, [openId]);
   const unreadCount = totalUnread(state);
   useEffect(() => {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
@@ -66,7 +62,7 @@ function Workspace() {
                 ? 'Session ended'
                 : 'Offline — reconnecting'}
         </span>
-        <button type="button" aria-pressed={files} onClick={() => setFiles(!files)}>
+        <button type="button" aria-pressed={files} onClick={() => filesOpen.set(!files)}>
           Files
         </button>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>

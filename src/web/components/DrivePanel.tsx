@@ -142,7 +142,11 @@ function ShareForm({ file, onDone }: { file: DriveFile; onDone: () => void }) {
         </label>
       </fieldset>
       <label for={`share-exp-${file.id}`}>Expires</label>
-      <select id={`share-exp-${file.id}`} value={days} onChange={(e) => setDays(e.currentTarget.value)}>
+      <select
+        id={`share-exp-${file.id}`}
+        value={days}
+        onChange={(e) => setDays(e.currentTarget.value)}
+      >
         <option value="">Never</option>
         <option value="1">In 1 day</option>
         <option value="7">In 7 days</option>
@@ -182,7 +186,12 @@ function FileRow({ f }: { f: DriveFile }) {
         </span>
       </div>
       <div class="file-actions">
-        <button type="button" disabled={get.busy} onClick={() => void get.run()} aria-label={`Download ${name}`}>
+        <button
+          type="button"
+          disabled={get.busy}
+          onClick={() => void get.run()}
+          aria-label={`Download ${name}`}
+        >
           {get.busy ? 'Decrypting…' : 'Download'}
         </button>
         <button
@@ -232,6 +241,7 @@ export function DrivePanel() {
       <h2 id="drive-title" ref={heading} tabIndex={-1}>
         Files
       </h2>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: dropping is a mouse shortcut; the labelled picker inside is the keyboard way */}
       <div
         class={`dropzone${over ? ' over' : ''}`}
         onDragOver={(e) => {

@@ -22,7 +22,10 @@ async function open(shareId: string, card: ChatMessage): Promise<Opened> {
   if (share.meta.type.startsWith('text/')) return { share, text: new TextDecoder().decode(bytes) };
   // Sniffed rather than trusted: the preview is a WebP or JPEG thumbnail made by the sharer.
   const type = bytes[0] === 0xff ? 'image/jpeg' : 'image/webp';
-  return { share, image: URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type })) };
+  return {
+    share,
+    image: URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type })),
+  };
 }
 
 export function FileCard({ shareId, card }: { shareId: string; card: ChatMessage }) {

@@ -70,11 +70,7 @@ export function SafetyNumber({ userId, name }: { userId: string; name: string })
             ))}
           </div>
           {trust.status === 'verified' ? (
-            <button
-              type="button"
-              disabled={unverify.busy}
-              onClick={() => void unverify.run()}
-            >
+            <button type="button" disabled={unverify.busy} onClick={() => void unverify.run()}>
               Clear verification
             </button>
           ) : (

@@ -8,6 +8,9 @@ import { mentionsIn, mergeMessages } from './pure.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
 
+/** The drive panel takes the chat pane's place while open; opening a chat closes it. */
+export const filesOpen = new Store(false);
+
 export interface Profile {
   id: string;
   email: string;
@@ -180,6 +183,7 @@ export function markRead(chatId: string): void {
 
 export async function openChat(chatId: string | undefined): Promise<void> {
   chatState.update((s) => ({ ...s, openChatId: chatId }));
+  filesOpen.set(false);
   if (!chatId) return;
   if (!chatState.get().loaded[chatId]) {
     const history = await client.chats.history(chatId, { limit: HISTORY_PAGE });

@@ -79,7 +79,14 @@ export async function loadPending(): Promise<void> {
       const f = await client.drive.get(id);
       if (f.status === 'ready') continue;
       keep.push(id);
-      restored.push({ key: id, fileId: id, name: f.meta.name, size: f.meta.size, done: 0, state: 'paused' });
+      restored.push({
+        key: id,
+        fileId: id,
+        name: f.meta.name,
+        size: f.meta.size,
+        done: 0,
+        state: 'paused',
+      });
     } catch {
       // deleted or gone: forget it
     }
@@ -140,14 +147,20 @@ export function addFiles(files: Iterable<File>): void {
     const key = crypto.randomUUID();
     driveState.update((s) => ({
       ...s,
-      uploads: [...s.uploads, { key, name: file.name, size: file.size, done: 0, state: 'uploading' }],
+      uploads: [
+        ...s.uploads,
+        { key, name: file.name, size: file.size, done: 0, state: 'uploading' },
+      ],
     }));
     void run(key, file);
   }
 }
 
 export function pause(key: string): void {
-  driveState.get().uploads.find((u) => u.key === key)?.abort?.abort();
+  driveState
+    .get()
+    .uploads.find((u) => u.key === key)
+    ?.abort?.abort();
 }
 
 /** Resumes with the bytes this page still holds, or with `file` picked again after a reload. */

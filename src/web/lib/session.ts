@@ -4,7 +4,12 @@
  * public data) is in IndexedDB. Signing out revokes the session, wipes every
  * browser store and reloads the page so nothing from this session survives in memory either.
  */
-import { IndexedDbKeyStore, type PendingSetup, type User, VutlerClient } from '../../client/index.ts';
+import {
+  IndexedDbKeyStore,
+  type PendingSetup,
+  type User,
+  VutlerClient,
+} from '../../client/index.ts';
 import { isValidRecoveryPhrase } from '../../crypto/recovery.ts';
 import { deriveInWorker, stopKdfWorker } from './kdf.ts';
 import { Store } from './store.ts';
