@@ -363,6 +363,7 @@ describe('the web app in Chromium', () => {
     await card.waitFor({ timeout: 15_000 });
     const thumb = card.getByRole('img', { name: `Preview of ${files.image}` });
     await thumb.waitFor();
+    await thumb.evaluate((img: HTMLImageElement) => img.decode());
     const size = await thumb.evaluate((img: HTMLImageElement) => [
       img.naturalWidth,
       img.naturalHeight,
@@ -384,8 +385,14 @@ describe('the web app in Chromium', () => {
     expect(await fitsWidth(B.page)).toBe(true);
     // Alice's own card offers nothing more than Bob's: the share is preview-only for everyone.
     await page.getByRole('button', { name: /^Bob/ }).click();
-    await page.locator('.file-card', { hasText: files.image }).getByText('Preview only').waitFor();
+    const own = page.locator('.file-card', { hasText: files.image });
+    await own.getByText('Preview only').waitFor();
+    await own.getByRole('img').evaluate((img: HTMLImageElement) => img.decode());
+    await own.scrollIntoViewIfNeeded();
     await screenshot(page, 'desktop-file-card');
+    await page.getByRole('button', { name: 'Files' }).click();
+    await page.getByRole('button', { name: `Share ${files.big}` }).waitFor();
+    await screenshot(page, 'desktop-drive-list');
   });
 
   it('recovers Alice on a fourth browser with the phrase and a new passphrase', async () => {

@@ -100,7 +100,11 @@ export function chatTitle(chat: Chat, s = chatState.get()): string {
 
 export function previewOf(m: ChatMessage, s = chatState.get()): string {
   const who = displayName(m.senderId, s);
-  if (m.status === 'ok') return `${who}: ${(m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80)}`;
+  if (m.status === 'ok') {
+    const text = (m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80);
+    // A file card's name is inside the share: the list says only that a file came.
+    return `${who}: ${text || (m.body?.attachments.length ? '📎 shared a file' : '')}`;
+  }
   if (m.status === 'deleted') return `${who}: message deleted`;
   return '⚠ a message failed verification';
 }
