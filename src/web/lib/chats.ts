@@ -103,7 +103,7 @@ export function previewOf(m: ChatMessage, s = chatState.get()): string {
   if (m.status === 'ok') {
     const text = (m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80);
     // A file card's name is inside the share: the list says only that a file came.
-    return `${who}: ${text || (m.body?.attachments.length ? '📎 shared a file' : '')}`;
+    return `${who}: ${text || (m.body?.attachments.length ? 'shared a file' : '')}`;
   }
   if (m.status === 'deleted') return `${who}: message deleted`;
   return '⚠ a message failed verification';
