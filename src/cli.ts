@@ -1,7 +1,9 @@
+import { pino } from 'pino';
 import { CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { EmbeddedError, startEmbeddedPostgres } from './embedded.ts';
+import { runStdio, StdioSetupError } from './gateway/stdio.ts';
 import { createLogger } from './log.ts';
 import { startRuntime, stopOnSignals } from './runtime.ts';
 
@@ -12,6 +14,8 @@ Commands:
   serve     the HTTP API (applies pending migrations first)
   worker    the background job workers
   migrate   apply pending database migrations to DATABASE_URL (or the embedded database)
+  mcp --stdio [--token-file <path>]
+            the MCP gateway's tools over stdio for a local MCP client (token: VUTLER_AGENT_TOKEN)
 
 Environment: ${CONFIG_VARIABLES.join(', ')}
 See README.md for what each variable does.`;
@@ -37,6 +41,36 @@ async function runMigrate(config: Config): Promise<void> {
   }
 }
 
+async function runMcp(config: Config, args: string[]): Promise<number> {
+  if (args[0] !== '--stdio') {
+    process.stderr.write(
+      `vutler: mcp needs --stdio (HTTP clients use /mcp on vutler serve)\n\n${USAGE}\n`,
+    );
+    return 2;
+  }
+  let tokenFile: string | undefined;
+  for (let i = 1; i < args.length; i++) {
+    if (args[i] === '--token-file' && args[i + 1]) tokenFile = args[++i];
+    else {
+      process.stderr.write(`vutler: unknown mcp option '${args[i]}'\n`);
+      return 2;
+    }
+  }
+  // stdout is the MCP stream: every log line goes to stderr.
+  const logger = createLogger(config.log.level, pino.destination(2));
+  const stop = await runStdio(config, logger, { tokenFile });
+  const done = () => {
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.stdin.on('end', done);
+  process.on('SIGTERM', done);
+  process.on('SIGINT', done);
+  return -1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const command = argv[0];
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -54,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       await runMigrate(config);
       return 0;
     }
+    if (command === 'mcp') return await runMcp(config, argv.slice(1));
     const mode = modes[command];
     if (!mode) {
       process.stderr.write(`vutler: unknown command '${command}'\n\n${USAGE}\n`);
@@ -64,7 +99,11 @@ export async function main(argv: string[]): Promise<number> {
     stopOnSignals(runtime, config, logger);
     return -1; // keep running
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof EmbeddedError) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof EmbeddedError ||
+      err instanceof StdioSetupError
+    ) {
       process.stderr.write(`vutler: ${err.message}\n`);
       return 1;
     }

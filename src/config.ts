@@ -35,6 +35,29 @@ const redisUrl = z.string().refine((v) => {
   }
 }, 'must be a redis:// or rediss:// URL with a host, e.g. redis://127.0.0.1:6379');
 
+function isOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+/** "capacity/seconds": a token bucket holding `capacity` calls, refilled over `seconds`. */
+const rate = z
+  .string()
+  .regex(/^[1-9]\d{0,6}\/[1-9]\d{0,5}$/, 'must look like 120/60 (calls per seconds)')
+  .transform((v) => {
+    const [capacity, seconds] = v.split('/').map(Number) as [number, number];
+    return { capacity, refillPerSecond: capacity / seconds };
+  });
+
+export interface TokenBucket {
+  capacity: number;
+  refillPerSecond: number;
+}
+
 const envSchema = z.object({
   NODE_ENV: z
     .enum(['development', 'production', 'test'], {
@@ -91,6 +114,30 @@ const envSchema = z.object({
     )
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  VUTLER_GATEWAY_KEY: z
+    .string()
+    .startsWith(
+      'vutler-gateway-key:',
+      'must be a key line made by the gateway ("vutler-gateway-key:…")',
+    )
+    .optional(),
+  VUTLER_PUBLIC_ORIGINS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((o) => isOrigin(o.trim())),
+      'must be comma-separated origins such as https://vutler.example.com',
+    )
+    .optional(),
+  VUTLER_GATEWAY_RATE_TOOL: rate.prefault('120/60'),
+  VUTLER_GATEWAY_RATE_USER: rate.prefault('600/60'),
+  VUTLER_AGENT_TOKEN: z
+    .string()
+    .regex(/^vta_[A-Za-z0-9_-]{43}$/, 'must be an agent token (vta_…)')
+    .optional(),
+  VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
+    .max(5000, { error: 'must be at most 5000' })
+    .default(500),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -132,6 +179,13 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
+  auth: {
+    /**
+     * Let accounts register Argon2id costs below the default (m=64 MiB, t=3, p=1) and off the
+     * ladder of allowed costs. For tests and development only: never in production.
+     */
+    allowWeakKdf: boolean;
+  };
   storage: {
     backend: 'fs' | 'webdav';
     /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
@@ -147,7 +201,20 @@ export interface Config {
     /** `[id, key]`, newest last; absent: generated once into `dataDir/at-rest.keys`. */
     keys: Array<{ id: string; key: Uint8Array }> | undefined;
   };
-  gateway: { keyFile: string };
+  gateway: {
+    keyFile: string;
+    /** The key line itself (takes precedence over the file): for deployments with a secret store. */
+    key: string | undefined;
+    /** Origins browsers may call /mcp from; their hosts are also accepted in `Host`. Loopback always is. */
+    publicOrigins: string[];
+    /** Per (agent token, tool) and per owner. */
+    rateTool: TokenBucket;
+    rateUser: TokenBucket;
+    /** How many recent messages per chat `search_messages` decrypts at most. */
+    searchWindow: number;
+    /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
+    agentToken: string | undefined;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -171,6 +238,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${first?.message ?? 'is invalid'}`);
   }
   const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.VUTLER_KDF_ALLOW_WEAK === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_KDF_ALLOW_WEAK cannot be true in production',
+    );
+  }
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
   if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
     throw new ConfigError(
@@ -195,6 +267,9 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
+    auth: {
+      allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+    },
     storage: {
       backend: e.VUTLER_STORAGE,
       dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),
@@ -216,6 +291,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     gateway: {
       keyFile: path.resolve(e.VUTLER_GATEWAY_KEY_FILE ?? path.join(dataDir, 'gateway.key')),
+      key: e.VUTLER_GATEWAY_KEY,
+      publicOrigins: (e.VUTLER_PUBLIC_ORIGINS ?? '')
+        .split(',')
+        .map((o) => o.trim().replace(/\/$/, ''))
+        .filter(Boolean),
+      rateTool: e.VUTLER_GATEWAY_RATE_TOOL,
+      rateUser: e.VUTLER_GATEWAY_RATE_USER,
+      searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
+      agentToken: e.VUTLER_AGENT_TOKEN,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

@@ -111,6 +111,8 @@ export async function startRuntime(
       );
       const atRest = await loadAtRestKeyring(config);
       const vutler = createApp({ config, logger, pool, redis, secrets, atRest });
+      // Loads the gateway key pair now (generating the key file on first start), not on first call.
+      await vutler.services.gateway.keyed();
       const server: ServerType = await new Promise((resolve, reject) => {
         const s = serve(
           { fetch: vutler.app.fetch, hostname: config.http.host, port: config.http.port },

@@ -136,8 +136,8 @@ const SQL = {
     ), inserted AS (
       INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
           signature, mentions, decryption_permissions, encryption_version, created_at_encrypted,
-          chain_id, chain_counter, chain_prev)
-      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9, $10, $11
+          chain_id, chain_counter, chain_prev, sender_agent)
+      SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9, $10, $11, $12
       FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
       RETURNING ${MESSAGE_COLUMNS}
     ), queued AS (
@@ -296,6 +296,8 @@ export class ChatRepository {
     chain: { id: Uint8Array; counter: number; prev: Uint8Array };
     mentions: string[];
     decryptionPermissions: Record<string, unknown>;
+    /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
+    senderAgent?: string;
   }): Promise<MessageRow | undefined> {
     // Named: PostgreSQL parses and plans this statement once per connection, not per message.
     const res = await this.db
@@ -314,6 +316,7 @@ export class ChatRepository {
           Buffer.from(m.chain.id),
           m.chain.counter,
           Buffer.from(m.chain.prev),
+          m.senderAgent ?? null,
         ],
       })
       .catch((err: { code?: string; constraint?: string }) => {

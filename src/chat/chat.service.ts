@@ -77,6 +77,11 @@ export class ChatService {
     return this.messages.post(chatId, senderId, input, opts);
   }
 
+  /** For the MCP gateway (its `AgentPoster`): a message it sealed and signed for an agent. */
+  postAsAgent(...args: Parameters<MessageService['postAsAgent']>) {
+    return this.messages.postAsAgent(...args);
+  }
+
   history(
     chatId: string,
     userId: string,

@@ -160,6 +160,58 @@ export class MessageService {
     return { message: existing, created: false };
   }
 
+  /**
+   * A message the gateway sealed for an agent of `ownerId` and signed with its own key (the
+   * gateway's tools call this after their permission check): verified here against that key
+   * with the agent sender descriptor, stored with `sender_agent`, fanned out like any message.
+   * Agents' posts carry no mentions, so they trigger no agent runs.
+   */
+  async postAsAgent(
+    chatId: string,
+    ownerId: string,
+    agentName: string,
+    input: Omit<PostInput, 'mentions' | 'decryptionPermissions'>,
+    gatewayEd25519PublicKey: Uint8Array,
+  ): Promise<{ id: string; seq: number }> {
+    const commitment = await this.commitmentOf(chatId, input.epoch);
+    if (!commitment) {
+      const chat = await this.membership.requireMember(chatId, ownerId);
+      throw new StaleEpochError(chat.current_epoch);
+    }
+    const ok = await verifyMessageSignature({
+      header: {
+        chatId,
+        messageId: input.id,
+        epoch: input.epoch,
+        sender: { kind: 'agent', agentName, onBehalfOf: ownerId },
+        chain: { chainId: input.chain.id, counter: input.chain.counter, prev: input.chain.prev },
+        mentions: [],
+        decryptionPermissions: {},
+      },
+      commitment,
+      encryptedContent: input.ciphertext,
+      signature: input.signature,
+      signerEd25519PublicKey: gatewayEd25519PublicKey,
+    });
+    if (!ok) throw new BadSignatureError('The agent message is not signed by the gateway.');
+    const row = await this.repo.appendMessage({
+      ...input,
+      chatId,
+      senderId: ownerId,
+      mentions: [],
+      decryptionPermissions: {},
+      senderAgent: agentName,
+    });
+    if (!row) {
+      const chat = await this.membership.requireMember(chatId, ownerId);
+      if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
+      throw new ConflictError('conflict', 'The message could not be stored; retry it.');
+    }
+    const message = messageView(row);
+    await this.events.publish({ type: 'message.created', chatId, message });
+    return { id: message.id, seq: message.seq };
+  }
+
   /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */
   private async whyNotAppended(
     chatId: string,

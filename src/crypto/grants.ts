@@ -11,9 +11,9 @@ import {
 import { type ChatKey, exportChatKeyRaw, importChatKey } from './chatkeys.ts';
 import { CryptoError } from './errors.ts';
 import { exportFileKeyRaw, type FileKey, importFileKey } from './files.ts';
-import { generateKeyPairsRaw, type IdentityKeys, importKeyPairs } from './identity.ts';
+import { fingerprint, generateKeyPairsRaw, type IdentityKeys, importKeyPairs } from './identity.ts';
 import { domain, epochBytes, idBytes, Label } from './labels.ts';
-import { importAesKey, KEY_BYTES } from './primitives.ts';
+import { ed25519Sign, ed25519Verify, importAesKey, KEY_BYTES } from './primitives.ts';
 import { openSigned, sealedBodyLength, sealSigned, verifySealedSignature } from './sealedbox.ts';
 
 /**
@@ -22,13 +22,17 @@ import { openSigned, sealedBodyLength, sealSigned, verifySealedSignature } from 
  *   0x01 ‖ eph_pub(32) ‖ iv(12) ‖ AES-GCM(wk, key)(48) ‖ sig(64)           = 157 bytes
  *   wk  = HKDF(X25519(eph, gateway), salt = eph_pub ‖ gateway_pub, "vutler/v1/grant")
  *   AAD = "vutler/v1/grant/aad" ‖ 0x00 ‖ lp(userId) ‖ lp(agentId) ‖ lp(resourceType) ‖
- *         lp(resourceId) ‖ lp(u32be epoch)
- *   sig = Ed25519(owner, "vutler/v1/grant/sig" ‖ 0x00 ‖ (same five fields) ‖ body)
- * Files and memory have no epochs; they are bound with epoch 0.
+ *         lp(resourceId) ‖ lp(u32be epoch) ‖ lp(grantId) ‖ lp(accessLevel) ‖ lp(expiry)
+ *   sig = Ed25519(owner, "vutler/v1/grant/sig" ‖ 0x00 ‖ (same eight fields) ‖ body)
+ * Files and memory have no epochs; they are bound with epoch 0. `expiry` is the decimal
+ * milliseconds since 1970 or "none": what the grant allows (which grant, which level, until
+ * when) is signed, so a database edit cannot widen it.
  */
 export const GRANT_ENVELOPE_BYTES = sealedBodyLength(KEY_BYTES) + 64;
 
 export type GrantResourceType = 'chat' | 'files' | 'memory';
+
+export type GrantAccessLevel = 'decrypt_ephemeral';
 
 export interface GrantContext {
   userId: string;
@@ -36,6 +40,23 @@ export interface GrantContext {
   resourceType: GrantResourceType;
   resourceId: string;
   epoch: number;
+  /** Shared by every epoch wrap of one grant; revoking deletes them together. */
+  grantId: string;
+  accessLevel: GrantAccessLevel;
+  /** Milliseconds since 1970, or null for "until revoked". */
+  expiresAt: number | null;
+}
+
+/** The grant fields the owner chooses beside the key itself. */
+export interface GrantTerms {
+  grantId: string;
+  accessLevel: GrantAccessLevel;
+  expiresAt: number | null;
+}
+
+/** Whether a grant's signed expiry has passed at `now`. */
+export function grantExpired(c: Pick<GrantContext, 'expiresAt'>, now = Date.now()): boolean {
+  return c.expiresAt !== null && c.expiresAt <= now;
 }
 
 /** What the owner grants: a chat epoch key, a file key, or a memory key. */
@@ -57,12 +78,21 @@ function fields(c: GrantContext): Bytes[] {
   if (c.resourceType !== 'chat' && c.epoch !== 0) {
     throw new CryptoError('bad_input', `${c.resourceType} grants are bound with epoch 0`);
   }
+  if (c.accessLevel !== 'decrypt_ephemeral') {
+    throw new CryptoError('bad_input', 'only decrypt_ephemeral grants carry a key');
+  }
+  if (c.expiresAt !== null && (!Number.isSafeInteger(c.expiresAt) || c.expiresAt < 0)) {
+    throw new CryptoError('bad_input', 'grant expiry must be null or whole milliseconds');
+  }
   return [
     idBytes(c.userId, 'user id'),
     idBytes(c.agentId, 'agent id'),
     idBytes(c.resourceType, 'resource type'),
     idBytes(c.resourceId, 'resource id'),
     epochBytes(c.epoch),
+    idBytes(c.grantId, 'grant id'),
+    idBytes(c.accessLevel, 'access level'),
+    idBytes(c.expiresAt === null ? 'none' : String(c.expiresAt), 'expiry'),
   ];
 }
 
@@ -94,6 +124,7 @@ export async function createGrant(p: {
   userId: string;
   agentId: string;
   subject: GrantSubject;
+  terms: GrantTerms;
   gatewayX25519PublicKey: Uint8Array;
   /** The owner's Ed25519 private key. */
   ownerSigningKey: CryptoKey;
@@ -106,6 +137,9 @@ export async function createGrant(p: {
       resourceType: p.subject.resourceType,
       resourceId,
       epoch,
+      grantId: p.terms.grantId,
+      accessLevel: p.terms.accessLevel,
+      expiresAt: p.terms.expiresAt,
     };
     const f = fields(context);
     const envelope = await sealSigned({
@@ -231,4 +265,50 @@ export function gatewayPublicKeysToJson(keys: GatewayKeys): { x25519: string; ed
     x25519: base64Encode(keys.x25519.publicKey),
     ed25519: base64Encode(keys.ed25519.publicKey),
   };
+}
+
+/** The public half of the gateway keys and its fingerprint, as `GET /api/gateway/keys` serves it. */
+export interface GatewayPublicBundle {
+  x25519: string;
+  ed25519: string;
+  fingerprint: string;
+}
+
+export async function gatewayPublicBundle(keys: GatewayKeys): Promise<GatewayPublicBundle> {
+  return {
+    ...gatewayPublicKeysToJson(keys),
+    fingerprint: await fingerprint({
+      ed25519PublicKey: keys.ed25519.publicKey,
+      x25519PublicKey: keys.x25519.publicKey,
+    }),
+  };
+}
+
+function pinInput(userId: string, ownerEd25519PublicKey: Uint8Array): Bytes {
+  return domain(
+    Label.gatewayPinSig,
+    idBytes(userId, 'user id'),
+    expectLength(ownerEd25519PublicKey, 32, 'owner Ed25519 public key'),
+  );
+}
+
+/**
+ * The gateway's pin of an owner's identity signing key: stored in PostgreSQL, but only the
+ * gateway can make one, so a database write cannot swap the key grants are checked against.
+ */
+export function signIdentityPin(
+  gateway: GatewayKeys,
+  userId: string,
+  ownerEd25519PublicKey: Uint8Array,
+): Promise<Bytes> {
+  return ed25519Sign(gateway.ed25519.privateKey, pinInput(userId, ownerEd25519PublicKey));
+}
+
+export function verifyIdentityPin(
+  gatewayEd25519PublicKey: Uint8Array,
+  userId: string,
+  ownerEd25519PublicKey: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return ed25519Verify(gatewayEd25519PublicKey, signature, pinInput(userId, ownerEd25519PublicKey));
 }

@@ -60,16 +60,23 @@ export {
 export {
   createGrant,
   type GatewayKeys,
+  type GatewayPublicBundle,
   GRANT_ENVELOPE_BYTES,
+  type GrantAccessLevel,
   type GrantContext,
   type GrantResourceType,
   type GrantSubject,
+  type GrantTerms,
+  gatewayPublicBundle,
   gatewayPublicKeysToJson,
   generateGatewayKeys,
+  grantExpired,
   type OpenedGrant,
   openGrant,
   parseGatewayKeys,
+  signIdentityPin,
   verifyGrantSignature,
+  verifyIdentityPin,
 } from './grants.ts';
 export {
   assertIdentityPublic,
@@ -123,6 +130,8 @@ export {
   DEFAULT_KDF_COST,
   derivePassphraseKeys,
   fakeKdfParams,
+  isOnKdfLadder,
+  KDF_COST_LADDER,
   type KdfParams,
   type KdfParamsJson,
   kdfParamsFromJson,
@@ -132,6 +141,7 @@ export {
   type PassphraseKeys,
 } from './passphrase.ts';
 export {
+  assertRecoveryPublicKey,
   checkRecoveryVerifier,
   confirmRecoveryWords,
   deriveRecoverySecrets,
@@ -139,10 +149,13 @@ export {
   isValidRecoveryPhrase,
   normalizeRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
   RECOVERY_WORDS,
   type RecoverySecrets,
   recoveryPhraseFromEntropy,
-  recoveryVerifierOfProof,
+  recoveryVerifierOfPublicKey,
+  signRecoveryChallenge,
+  verifyRecoveryChallenge,
 } from './recovery.ts';
 export {
   createShare,

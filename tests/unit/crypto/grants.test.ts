@@ -31,6 +31,11 @@ import {
 const CHAT = 'chat-42';
 const FILE = 'file-7';
 const _SHARE = 'share-1';
+const TERMS = {
+  grantId: '0190d5c2-0000-7000-8000-000000000001',
+  accessLevel: 'decrypt_ephemeral' as const,
+  expiresAt: 1_900_000_000_000,
+};
 
 describe('agent grants', () => {
   let alice: TestUser;
@@ -51,6 +56,7 @@ describe('agent grants', () => {
       userId: 'alice',
       agentId: 'claude',
       subject: { resourceType: 'chat', chatKey: ck },
+      terms: TERMS,
       gatewayX25519PublicKey: gateway.keys.x25519.publicKey,
       ownerSigningKey: alice.keys.ed25519.privateKey,
     });
@@ -64,6 +70,7 @@ describe('agent grants', () => {
       resourceType: 'chat',
       resourceId: CHAT,
       epoch: 5,
+      ...TERMS,
     });
     expect(envelope.length).toBe(157);
     const opened = await openGrant({
@@ -124,6 +131,7 @@ describe('agent grants', () => {
       userId: 'alice',
       agentId: 'claude',
       subject: { resourceType: 'files', fileKey: fk },
+      terms: TERMS,
       gatewayX25519PublicKey: gateway.keys.x25519.publicKey,
       ownerSigningKey: alice.keys.ed25519.privateKey,
     });
@@ -141,6 +149,7 @@ describe('agent grants', () => {
       userId: 'alice',
       agentId: 'claude',
       subject: { resourceType: 'memory', resourceId: 'mem-1', memoryKey },
+      terms: TERMS,
       gatewayX25519PublicKey: gateway.keys.x25519.publicKey,
       ownerSigningKey: alice.keys.ed25519.privateKey,
     });
@@ -177,13 +186,14 @@ describe('agent grants', () => {
       userId: 'alice',
       agentId: 'claude',
       subject: { resourceType: 'chat', chatKey: ck },
+      terms: TERMS,
       gatewayX25519PublicKey: gateway.keys.x25519.publicKey,
       ownerSigningKey: bob.keys.ed25519.privateKey,
     });
     await expectCryptoError(openGrant({ ...base, envelope: forged.envelope }), 'bad_signature');
   });
 
-  it('rejects a grant rebound to another user, agent, resource type, resource or epoch', async () => {
+  it('rejects a grant rebound to another user, agent, resource, epoch, grant id, level or expiry', async () => {
     const { envelope, context } = await grantChat();
     const open = (over: Partial<typeof context>) =>
       openGrant({
@@ -196,6 +206,10 @@ describe('agent grants', () => {
     await expectCryptoError(open({ agentId: 'other-agent' }), 'bad_signature');
     await expectCryptoError(open({ resourceId: 'chat-43' }), 'bad_signature');
     await expectCryptoError(open({ epoch: 6 }), 'bad_signature');
+    await expectCryptoError(open({ grantId: 'another-grant' }), 'bad_signature');
+    await expectCryptoError(open({ expiresAt: null }), 'bad_signature');
+    await expectCryptoError(open({ expiresAt: TERMS.expiresAt + 1 }), 'bad_signature');
+    await expectCryptoError(open({ accessLevel: 'metadata' as never }), 'bad_input');
     await expectCryptoError(open({ resourceType: 'memory', epoch: 0 }), 'bad_signature');
     await expectCryptoError(open({ resourceType: 'files' }), 'bad_input');
     await expectCryptoError(open({ resourceType: 'github' as never }), 'bad_input');
@@ -258,6 +272,7 @@ describe('agent grants', () => {
         userId: 'alice',
         agentId: 'x',
         subject: { resourceType: 'chat', chatKey: opened.chatKey },
+        terms: TERMS,
         gatewayX25519PublicKey: gateway.keys.x25519.publicKey,
         ownerSigningKey: alice.keys.ed25519.privateKey,
       }),

@@ -1,0 +1,416 @@
+/**
+ * MCP benchmark (not a test): `npm run bench mcp` or `npx tsx bench/mcp/index.ts [--duration 8
+ * --concurrency 16 --messages 50]`. Env: BENCH_DATABASE_URL, BENCH_REDIS_URL.
+ *
+ * Vutler: the real server (`node bin/vutler.js serve`, child process, fresh database and Redis
+ * prefix); one chat of `messages` messages granted to an agent; `concurrency` SDK clients
+ * (`Client` + `StreamableHTTPClientTransport`) each calling `read_messages` (limit = messages) in
+ * a closed loop: token check, permission check, membership, grant unwrap, N decryptions +
+ * signature checks, audit insert, per call. Baseline: a bare MCP SDK server with one constant
+ * tool (bench/mcp/baseline-server.ts), same transport and client, same run.
+ * Also measures in-process what the crypto of one call costs (grant unwrap, N opens), so the
+ * server CPU per call can be split into crypto, and the rest (HTTP, MCP, SQL, JSON).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { VutlerClient } from '../../src/client/index.ts';
+import { generateChatKey } from '../../src/crypto/chatkeys.ts';
+import {
+  createGrant,
+  generateGatewayKeys,
+  openGrant,
+  parseGatewayKeys,
+} from '../../src/crypto/grants.ts';
+import { generateKeyPairsRaw } from '../../src/crypto/identity.ts';
+import { openMessage, sealMessage } from '../../src/crypto/messages.ts';
+import { uuidv7 } from '../../src/crypto/uuid.ts';
+import { installNodeEd25519 } from '../../src/ed25519-node.ts';
+import {
+  Cleanup,
+  countRows,
+  cpuMeter,
+  createDatabase,
+  dropRedisPrefix,
+  freePort,
+  startChild,
+  waitJsonLine,
+  waitReady,
+} from '../chat/services.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const resultsDir = path.resolve(here, '../results');
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '16' },
+    messages: { type: 'string', default: '50' },
+    /** Profile the Vutler server (--cpu-prof) and split its main-thread time by package. */
+    'server-prof': { type: 'boolean', default: true },
+  },
+});
+const DURATION_S = Number(args.duration);
+const CONCURRENCY = Number(args.concurrency);
+const MESSAGES = Number(args.messages);
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+interface RunResult {
+  calls: number;
+  errors: number;
+  callsPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  serverCpuMsPerCall: number;
+  cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+}
+
+function pct(sorted: number[], p: number) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : 0;
+}
+
+async function drive(
+  url: string,
+  headers: Record<string, string>,
+  call: { name: string; arguments: Record<string, unknown> },
+  serverPid: number,
+  check: (r: Awaited<ReturnType<Client['callTool']>>) => boolean,
+): Promise<RunResult> {
+  const clients = await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      const c = new Client({ name: 'bench', version: '1.0.0' });
+      await c.connect(
+        new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }),
+      );
+      return c;
+    }),
+  );
+  // Warm-up: JIT, pools, caches of the schema compiler.
+  const warmEnd = Date.now() + 1500;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (Date.now() < warmEnd) await c.callTool(call);
+    }),
+  );
+  const latencies: number[] = [];
+  let errors = 0;
+  const meter = cpuMeter(() => serverPid);
+  const t0 = performance.now();
+  const end = t0 + DURATION_S * 1000;
+  await Promise.all(
+    clients.map(async (c) => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          const r = await c.callTool(call);
+          if (!check(r)) errors++;
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = meter();
+  await Promise.all(clients.map((c) => c.close()));
+  latencies.sort((a, b) => a - b);
+  const calls = latencies.length;
+  return {
+    calls,
+    errors,
+    callsPerSec: calls / secs,
+    p50: pct(latencies, 0.5),
+    p99: pct(latencies, 0.99),
+    max: latencies[latencies.length - 1] ?? 0,
+    serverCpuMsPerCall: cpu ? ((cpu.server / 100) * secs * 1000) / calls : 0,
+    cpu,
+  };
+}
+
+/** In-process cost of one call's crypto: one grant unwrap and N verify+decrypts. */
+async function cryptoPerCall() {
+  // As the server does (createServices): Ed25519 verify through node:crypto's one-shot verify.
+  installNodeEd25519();
+  const gw = await generateGatewayKeys();
+  const keys = await parseGatewayKeys(gw.serialized);
+  const owner = await generateKeyPairsRaw();
+  const ck = await generateChatKey(globalThis.crypto.randomUUID(), 0);
+  const { envelope, context } = await createGrant({
+    userId: 'u',
+    agentId: 'a',
+    subject: { resourceType: 'chat', chatKey: ck },
+    terms: { grantId: 'g', accessLevel: 'decrypt_ephemeral', expiresAt: null },
+    gatewayX25519PublicKey: keys.x25519.publicKey,
+    ownerSigningKey: owner.keys.ed25519.privateKey,
+  });
+  const sealed = await Promise.all(
+    Array.from({ length: MESSAGES }, async () => {
+      const messageId = uuidv7();
+      const header = {
+        messageId,
+        sender: { kind: 'user' as const, userId: 'u' },
+        chain: { chainId: new Uint8Array(16), counter: 0, prev: new Uint8Array(32) },
+        mentions: [],
+        decryptionPermissions: {},
+      };
+      const m = await sealMessage({
+        chatKey: ck,
+        header,
+        body: { text: 'x'.repeat(200), replyTo: null, attachments: [] },
+        signingKey: owner.keys.ed25519.privateKey,
+      });
+      return { header, ...m };
+    }),
+  );
+  const rounds = 40;
+  const cpu0 = process.cpuUsage();
+  let grantMs = 0;
+  let openMs = 0;
+  for (let i = 0; i < rounds; i++) {
+    const a = performance.now();
+    const opened = await openGrant({
+      context,
+      envelope,
+      ownerEd25519PublicKey: owner.raw.ed25519Public,
+      gateway: keys,
+    });
+    const b = performance.now();
+    if (opened.resourceType !== 'chat') throw new Error('bad grant');
+    await Promise.all(
+      sealed.map((m) =>
+        openMessage({
+          chatKey: opened.chatKey,
+          header: m.header,
+          encryptedContent: m.encryptedContent,
+          signature: m.signature,
+          signerEd25519PublicKey: owner.raw.ed25519Public,
+        }),
+      ),
+    );
+    grantMs += b - a;
+    openMs += performance.now() - b;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    grantUnwrapMs: grantMs / rounds,
+    openMessagesMs: openMs / rounds,
+    cpuMsPerCall: (cpu.user + cpu.system) / 1000 / rounds,
+  };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  hitCount?: number;
+}
+
+/** Main-thread self time of a V8 .cpuprofile, grouped by where the code lives. */
+function profileSplit(dir: string): { group: string; pct: number }[] {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return [];
+  const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: ProfileNode[] };
+  const groups = new Map<string, number>();
+  let total = 0;
+  const groupOf = (n: ProfileNode): string | undefined => {
+    const { url, functionName } = n.callFrame;
+    if (functionName === '(idle)') return undefined;
+    if (functionName === '(garbage collector)') return 'garbage collection';
+    if (functionName === '(program)' || url === '') return 'native / runtime';
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    if (pkg === '@modelcontextprotocol/sdk')
+      return 'MCP SDK (JSON-RPC, schemas, output validation)';
+    if (pkg === 'zod') return 'zod (input/output validation)';
+    if (pkg === 'pg' || pkg === 'pg-protocol' || pkg === 'pg-types') return 'pg driver';
+    if (pkg === 'ioredis' || pkg === 'rate-limiter-flexible') return 'Redis client';
+    if (pkg === 'hono' || pkg?.startsWith('@hono')) return 'Hono / node-server';
+    if (pkg === 'pino' || pkg === 'sonic-boom') return 'logging';
+    if (pkg) return 'other packages';
+    if (url.includes('/src/crypto/')) return 'src/crypto (JS side of WebCrypto calls)';
+    if (url.includes('/src/')) return 'Vutler src (gateway, tools, auth)';
+    if (url.startsWith('node:internal/crypto') || url.includes('webcrypto'))
+      return 'node WebCrypto (main thread)';
+    if (url.startsWith('node:')) return 'node core (http, streams, buffers)';
+    return 'other';
+  };
+  for (const n of prof.nodes) {
+    const g = groupOf(n);
+    const hits = n.hitCount ?? 0;
+    if (!g || hits === 0) continue;
+    groups.set(g, (groups.get(g) ?? 0) + hits);
+    total += hits;
+  }
+  return [...groups.entries()]
+    .map(([group, hits]) => ({ group, pct: Math.round((hits / total) * 1000) / 10 }))
+    .sort((a, b) => b.pct - a.pct);
+}
+
+async function runVutler(
+  cleanup: Cleanup,
+): Promise<{ result: RunResult; auditRows: number; profile: { group: string; pct: number }[] }> {
+  const tag = randomBytes(4).toString('hex');
+  const dbUrl = await createDatabase(adminUrl, `vutler_bench_mcp_${tag}`, cleanup);
+  const prefix = `benchmcp${tag}`;
+  cleanup.add('drop redis keys', async () => void (await dropRedisPrefix(redisUrl, prefix)));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vutler-bench-mcp-'));
+  cleanup.add('remove data dir', () => rmSync(dataDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^(VUTLER_|DATABASE_|REDIS_)/.test(k)) env[k] = v;
+  Object.assign(env, {
+    DATABASE_URL: dbUrl,
+    REDIS_URL: redisUrl,
+    VUTLER_REDIS_PREFIX: prefix,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    VUTLER_DATA_DIR: dataDir,
+    VUTLER_GATEWAY_RATE_TOOL: '1000000/1',
+    VUTLER_GATEWAY_RATE_USER: '1000000/1',
+  });
+  const profDir = mkdtempSync(path.join(os.tmpdir(), 'vutler-bench-mcp-prof-'));
+  cleanup.add('remove profile dir', () => rmSync(profDir, { recursive: true, force: true }));
+  const prof = args['server-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const server = startChild(
+    'vutler server',
+    process.execPath,
+    [...prof, 'bin/vutler.js', 'serve'],
+    { cwd: root, env, killAfterMs: 5000 },
+    cleanup,
+  );
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitReady(`${baseUrl}/ready`, server, 60_000);
+  const kdf = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
+  const people = [
+    new VutlerClient({ baseUrl, kdfCost: kdf, allowWeakKdf: true }),
+    new VutlerClient({ baseUrl, kdfCost: kdf, allowWeakKdf: true }),
+  ];
+  const [alice, bob] = people as [VutlerClient, VutlerClient];
+  await alice.registerWithEncryption({
+    email: `alice-${tag}@example.com`,
+    passphrase: 'bench passphrase a',
+  });
+  await bob.registerWithEncryption({
+    email: `bob-${tag}@example.com`,
+    passphrase: 'bench passphrase b',
+  });
+  const chat = await alice.chats.create({ kind: 'direct', memberIds: [bob.user!.id] });
+  for (let i = 0; i < MESSAGES; i++)
+    await (i % 2 ? bob : alice).chats.send(chat.id, `message ${i} ${'x'.repeat(180)}`);
+  const { token } = await alice.createAgentToken({ agentName: 'bench' });
+  await alice.agents.setPermission({
+    agentName: 'bench',
+    resourceType: 'chat',
+    accessLevel: 'decrypt_ephemeral',
+  });
+  await alice.agents.grantChat(chat.id, 'bench');
+  const result = await drive(
+    `${baseUrl}/mcp`,
+    { authorization: `Bearer ${token}` },
+    { name: 'read_messages', arguments: { chatId: chat.id, limit: MESSAGES } },
+    server.pid,
+    (r) =>
+      !r.isError &&
+      (r.structuredContent as { messages: { status: string }[] }).messages.filter(
+        (m) => m.status === 'ok',
+      ).length === MESSAGES,
+  );
+  const auditRows = await countRows(
+    dbUrl,
+    `SELECT count(*) AS n FROM decryption_audit_log WHERE tool_name = 'read_messages'`,
+  );
+  await server.stop();
+  return { result, auditRows, profile: profileSplit(profDir) };
+}
+
+async function runBaseline(cleanup: Cleanup): Promise<RunResult> {
+  const server = startChild(
+    'baseline',
+    process.execPath,
+    ['--import', 'tsx', path.join(here, 'baseline-server.ts')],
+    { cwd: root, env: process.env, killAfterMs: 2000 },
+    cleanup,
+  );
+  const port = await waitJsonLine<number>(server, 'port', 30_000);
+  const r = await drive(
+    `http://127.0.0.1:${port}/mcp`,
+    {},
+    { name: 'constant', arguments: {} },
+    server.pid,
+    (x) => !x.isError,
+  );
+  await server.stop();
+  return r;
+}
+
+const cleanup = new Cleanup();
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+try {
+  const crypto = await cryptoPerCall();
+  const baseline = await runBaseline(cleanup);
+  const { result: vutler, auditRows, profile } = await runVutler(cleanup);
+  const ratio = vutler.callsPerSec / baseline.callsPerSec;
+  const rest = vutler.serverCpuMsPerCall - crypto.cpuMsPerCall - baseline.serverCpuMsPerCall;
+  const row = (name: string, r: RunResult) =>
+    `| ${name} | ${r.calls} | ${r.errors} | ${f1(r.callsPerSec)} | ${f2(r.p50)} | ${f2(r.p99)} | ${f2(r.max)} | ${f2(r.serverCpuMsPerCall)} | ${r.cpu?.server ?? '–'} / ${r.cpu?.postgres ?? '–'} / ${r.cpu?.redis ?? '–'} / ${r.cpu?.loadgenAndClients ?? '–'} (${r.cpu?.machineBusyPct ?? '–'}% busy) |`;
+  const md = [
+    '# bench/mcp',
+    '',
+    `\`read_messages\` of ${MESSAGES} messages at concurrency ${CONCURRENCY} (${DURATION_S} s closed loop after 1.5 s warm-up) through the MCP SDK client over stateless Streamable HTTP, against a bare MCP SDK server with one constant tool on the same transport and client. ${process.version}, ${os.cpus().length}× ${os.cpus()[0]?.model.trim() ?? 'cpu'}: server, PostgreSQL, Redis and the clients share these cores.`,
+    '',
+    '| target | calls | errors | calls/s | p50 ms | p99 ms | max ms | server CPU ms/call | CPU % of a core: server / postgres / redis / clients |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    row('vutler read_messages', vutler),
+    row('baseline constant tool', baseline),
+    '',
+    `**Throughput** — ${ratio >= 0.5 ? 'MET' : 'MISSED'}: Vutler/baseline calls/s = ${f2(ratio)} (target ≥ 0.5)`,
+    '',
+    `**Latency** — ${vutler.p99 <= 50 ? 'MET' : 'MISSED'}: Vutler p99 = ${f2(vutler.p99)} ms (target ≤ 50 ms)`,
+    '',
+    `Where one call's server CPU (${f2(vutler.serverCpuMsPerCall)} ms) goes: transport, MCP and JSON as in the baseline ≈ ${f2(baseline.serverCpuMsPerCall)} ms; crypto (measured in process) ≈ ${f2(crypto.cpuMsPerCall)} ms — one grant unwrap ${f2(crypto.grantUnwrapMs)} ms wall, ${MESSAGES} signature checks + decryptions ${f2(crypto.openMessagesMs)} ms wall; the rest ≈ ${f2(Math.max(0, rest))} ms is token/permission/membership/grant/message SQL round trips, the audit insert, zod output validation and the larger JSON. Audit rows written: ${auditRows} (one per call).`,
+    '',
+    ...(profile.length
+      ? [
+          'Vutler server main thread, whole run (setup included), by self time (`--cpu-prof`; WebCrypto work on the libuv thread pool is not in it but is in the CPU column above):',
+          '',
+          '| where | % of main-thread samples |',
+          '|---|---:|',
+          ...profile.slice(0, 12).map((p) => `| ${p.group} | ${p.pct} |`),
+          '',
+        ]
+      : []),
+  ].join('\n');
+  console.log(md);
+  writeFileSync(path.join(resultsDir, 'mcp.md'), md);
+  writeFileSync(
+    path.join(resultsDir, 'mcp.json'),
+    JSON.stringify(
+      {
+        profile,
+        messages: MESSAGES,
+        concurrency: CONCURRENCY,
+        durationS: DURATION_S,
+        vutler,
+        baseline,
+        crypto,
+        ratio,
+        auditRows,
+      },
+      null,
+      2,
+    ),
+  );
+} finally {
+  await cleanup.run();
+}

@@ -1,0 +1,99 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AuditRepository } from '../audit/audit.repository.ts';
+import { AuditService } from '../audit/audit.service.ts';
+import type { Config } from '../config.ts';
+import type { Pool } from '../db/pool.ts';
+import { TOOLS } from '../tools/index.ts';
+import { GatewayAccess } from './access.ts';
+import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
+import { type ChatMembership, GatewayChatsRepository } from './chats.repository.ts';
+import { EphemeralKeys } from './ephemeral.ts';
+import { GrantsRepository } from './grants.repository.ts';
+import { GrantsService } from './grants.service.ts';
+import { type LoadedGatewayKeys, loadGatewayKeys } from './keys.ts';
+import type { GatewayParts } from './mcp.ts';
+import { PermissionsRepository } from './permissions.repository.ts';
+import { PermissionsService } from './permissions.service.ts';
+import { GatewayIdentityPins } from './pins.ts';
+import { GatewayRateLimits } from './rate-limit.ts';
+
+/** What needs the gateway key pair: built once the key is loaded (or generated). */
+export interface KeyedGateway {
+  keys: LoadedGatewayKeys;
+  grants: GrantsService;
+  parts: GatewayParts;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  logger: Logger;
+  pool: Pool;
+  redis: Redis;
+  poster: AgentPoster;
+  /** Replaces the PostgreSQL membership query (the hub branch's `src/access/`). */
+  membership?: ChatMembership;
+  /** Defaults to `VUTLER_GATEWAY_KEY` / the key file. */
+  loadKeys?: () => Promise<LoadedGatewayKeys>;
+}
+
+/** The Agent Access Gateway's services, wired once per process. */
+export class Gateway {
+  readonly permissions: PermissionsService;
+  readonly access: GatewayAccess;
+  readonly audit: AuditService;
+  private keyedPromise: Promise<KeyedGateway> | undefined;
+
+  constructor(private readonly deps: GatewayDeps) {
+    this.permissions = new PermissionsService(new PermissionsRepository(deps.pool), deps.logger);
+    this.chatsRepo = new GatewayChatsRepository(deps.pool);
+    this.membership = deps.membership ?? this.chatsRepo;
+    this.access = new GatewayAccess(this.permissions, this.membership);
+    this.audit = new AuditService(new AuditRepository(deps.pool), deps.logger);
+  }
+
+  private readonly chatsRepo: GatewayChatsRepository;
+  private readonly membership: ChatMembership;
+
+  /** Loads the key pair on first use (`vutler serve` calls it at start, so the file is made then). */
+  keyed(): Promise<KeyedGateway> {
+    this.keyedPromise ??= this.build().catch((err: unknown) => {
+      this.keyedPromise = undefined;
+      throw err;
+    });
+    return this.keyedPromise;
+  }
+
+  private async build(): Promise<KeyedGateway> {
+    const { config, logger, pool, redis } = this.deps;
+    const keys = await (this.deps.loadKeys ?? (() => loadGatewayKeys(config, logger)))();
+    const grantsRepo = new GrantsRepository(pool);
+    const pins = new GatewayIdentityPins(grantsRepo, keys.keys);
+    const chats = new ChatToolsService(
+      this.access,
+      this.chatsRepo,
+      new EphemeralKeys(grantsRepo, pins, keys.keys),
+      pins,
+      this.audit,
+      this.deps.poster,
+      keys.keys,
+      config.gateway.searchWindow,
+    );
+    return {
+      keys,
+      grants: new GrantsService(pool, this.membership, pins),
+      parts: {
+        chats,
+        limits: new GatewayRateLimits(
+          redis,
+          config.redis.prefix,
+          config.gateway.rateTool,
+          config.gateway.rateUser,
+        ),
+        logger,
+        gatewayFingerprint: keys.bundle.fingerprint,
+        tools: TOOLS,
+      },
+    };
+  }
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import type { AgentPrincipal, AgentTokenService } from '../auth/agent-tokens.service.ts';
+import { bearerToken } from '../auth/middleware.ts';
+import { UnauthorizedError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
+import { currentRequestId } from '../log.ts';
+import type { Gateway } from './gateway.module.ts';
+import { buildMcpServer } from './mcp.ts';
+
+/** JSON-RPC batches are an old protocol feature; a few are fine, hundreds are abuse. */
+export const MAX_BATCH = 16;
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function jsonRpcError(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+) {
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+/**
+ * DNS-rebinding protection (the SDK's own check is for Express): `Host` must be loopback or the
+ * host of a configured public origin, and a browser's `Origin`, when sent, must be one of those
+ * origins. Anything else is a 403 before authentication.
+ */
+export function originGuard(publicOrigins: string[]): MiddlewareHandler {
+  const origins = new Set(publicOrigins);
+  const hosts = new Set(publicOrigins.map((o) => new URL(o).host));
+  const loopbackHost = (host: string) => {
+    try {
+      return LOOPBACK.has(new URL(`http://${host}`).hostname);
+    } catch {
+      return false;
+    }
+  };
+  return async (c, next) => {
+    const host = c.req.header('host') ?? '';
+    if (!hosts.has(host) && !loopbackHost(host))
+      return jsonRpcError(403, -32000, 'Forbidden: Host not allowed.');
+    const origin = c.req.header('origin');
+    if (origin !== undefined) {
+      let ok = origins.has(origin);
+      if (!ok) {
+        try {
+          const u = new URL(origin);
+          ok =
+            (u.protocol === 'http:' || u.protocol === 'https:') &&
+            loopbackHost(u.host) &&
+            u.origin === origin;
+        } catch {
+          ok = false;
+        }
+      }
+      if (!ok) return jsonRpcError(403, -32000, 'Forbidden: Origin not allowed.');
+    }
+    await next();
+  };
+}
+
+export interface McpRouteDeps {
+  publicOrigins: string[];
+  trustProxy: boolean;
+  tokens: AgentTokenService;
+  gateway: Gateway;
+}
+
+async function authenticate(
+  c: Context,
+  tokens: AgentTokenService,
+): Promise<{ principal: AgentPrincipal; token: string }> {
+  const token = bearerToken(c);
+  if (!token) throw new UnauthorizedError('Send an agent token as "Authorization: Bearer vta_…".');
+  return { principal: await tokens.authenticate(token), token };
+}
+
+/** Handlers learn who calls from the `authInfo` this route attached to the request. */
+function callerFromAuthInfo(info: AuthInfo | undefined) {
+  const e = info?.extra as
+    | { tokenId?: unknown; userId?: unknown; agentName?: unknown; tokenExpiresAt?: unknown }
+    | undefined;
+  if (
+    !e ||
+    typeof e.tokenId !== 'string' ||
+    typeof e.userId !== 'string' ||
+    typeof e.agentName !== 'string' ||
+    !(e.tokenExpiresAt instanceof Date)
+  ) {
+    throw new UnauthorizedError();
+  }
+  return {
+    tokenId: e.tokenId,
+    userId: e.userId,
+    agentName: e.agentName,
+    tokenExpiresAt: e.tokenExpiresAt,
+  };
+}
+
+/** `/mcp`: stateless Streamable HTTP, a fresh server and transport per request. */
+export function mcpRoutes(deps: McpRouteDeps) {
+  const app = new Hono();
+  app.use('/mcp', originGuard(deps.publicOrigins));
+  // Stateless: no server-initiated stream to GET, no session to DELETE.
+  app.on(['GET', 'DELETE'], '/mcp', () =>
+    jsonRpcError(
+      405,
+      -32000,
+      'Method not allowed: this server is stateless; POST JSON-RPC messages.',
+      {
+        allow: 'POST',
+      },
+    ),
+  );
+  app.post('/mcp', async (c) => {
+    const { principal, token } = await authenticate(c, deps.tokens);
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      return jsonRpcError(400, -32700, 'Parse error: the body is not valid JSON.');
+    }
+    if (Array.isArray(body) && (body.length === 0 || body.length > MAX_BATCH))
+      return jsonRpcError(
+        400,
+        -32600,
+        `Invalid request: a batch holds 1 to ${MAX_BATCH} messages.`,
+      );
+    const caller = {
+      tokenId: principal.tokenId,
+      userId: principal.userId,
+      agentName: principal.agentName,
+      tokenExpiresAt: principal.expiresAt,
+    };
+    const keyed = await deps.gateway.keyed();
+    const requestId = currentRequestId() ?? randomUUID();
+    const seen = clientIp(c, deps.trustProxy);
+    const ip = isIP(seen) ? seen : null;
+    const userAgent = c.req.header('user-agent')?.slice(0, 500) ?? null;
+    const server = buildMcpServer(keyed.parts, {
+      caller: async (extra) => callerFromAuthInfo((extra as { authInfo?: AuthInfo }).authInfo),
+      meta: () => ({ requestId, ip, userAgent }),
+      permissions: (who) => deps.gateway.access.permissionsOf(who),
+    });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    const authInfo: AuthInfo = {
+      token,
+      clientId: principal.agentName,
+      scopes: [],
+      expiresAt: Math.floor(principal.expiresAt.getTime() / 1000),
+      extra: { ...caller },
+    };
+    await server.connect(transport);
+    try {
+      return await transport.handleRequest(c.req.raw, { authInfo, parsedBody: body });
+    } finally {
+      await server.close();
+    }
+  });
+  return app;
+}

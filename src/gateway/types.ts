@@ -1,0 +1,57 @@
+/** Gateway wire types shared by the server and the browser-safe SDK (types only). */
+
+export type AccessLevel = 'denied' | 'metadata' | 'decrypt_ephemeral';
+export type PermissionResourceType = 'chat' | 'files' | 'vdrive' | 'memory' | 'github';
+
+export interface PermissionConditions {
+  /** Allow-list of resource ids; absent means every resource of the type. */
+  resource_ids?: string[];
+  /** ISO 8601; after it the row counts as `denied`. */
+  expires_at?: string;
+  /** Largest number of items (messages, files) one call may return. */
+  max_items_per_call?: number;
+  /** Post messages / write memory / trigger deploys. */
+  allow_write?: boolean;
+  /** UTC hours [start, end); start > end wraps past midnight. */
+  hours?: { start: number; end: number };
+}
+
+export interface PermissionView {
+  id: string;
+  agentName: string;
+  resourceType: PermissionResourceType;
+  accessLevel: AccessLevel;
+  conditions: PermissionConditions;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type GrantScope = 'from_now_on' | 'all_history';
+
+export interface GrantView {
+  grantId: string;
+  agentName: string;
+  resourceType: 'chat';
+  resourceId: string;
+  scope: GrantScope;
+  accessLevel: 'decrypt_ephemeral';
+  expiresAt: string | null;
+  epochs: number[];
+  createdAt: string;
+}
+
+export type AuditOutcome = 'allowed' | 'denied' | 'error';
+
+export interface AuditEntryView {
+  id: string;
+  agentName: string;
+  resourceType: string;
+  resourceId: string;
+  toolName: string | null;
+  requestId: string | null;
+  outcome: AuditOutcome | null;
+  reason: string | null;
+  decryptionSuccess: boolean;
+  itemCount: number;
+  at: string;
+}

@@ -1,0 +1,15 @@
+import { listChatsTool } from './list_chats.ts';
+import { postMessageTool } from './post_message.ts';
+import { readMessagesTool } from './read_messages.ts';
+import { searchMessagesTool } from './search_messages.ts';
+import type { ToolDef } from './tool.ts';
+import { whoamiTool } from './whoami.ts';
+
+/** Every MCP tool of the gateway; `tools/list` shows each agent the ones its permissions allow. */
+export const TOOLS: ToolDef[] = [
+  whoamiTool,
+  listChatsTool,
+  readMessagesTool,
+  searchMessagesTool,
+  postMessageTool,
+] as unknown as ToolDef[];

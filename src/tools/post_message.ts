@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { chatId } from './schemas.ts';
+import { defineTool } from './tool.ts';
+import { chatToolVisible } from './visibility.ts';
+
+export const postMessageTool = defineTool({
+  name: 'post_message',
+  title: 'Post a message',
+  description:
+    'Posts a message to a granted chat as this agent: encrypted under the chat key and signed by the gateway, so members see it as this agent’s. Needs the owner to allow writing.',
+  inputSchema: z
+    .object({
+      chatId,
+      text: z.string().min(1).max(16_000),
+      replyTo: z.uuid().optional().describe('Id of the message this answers.'),
+    })
+    .strict(),
+  outputSchema: z.object({
+    chatId: z.string(),
+    messageId: z.string(),
+    seq: z.number().int(),
+    epoch: z.number().int(),
+  }),
+  annotations: {
+    readOnlyHint: false,
+    destructiveHint: false,
+    idempotentHint: false,
+    openWorldHint: false,
+  },
+  visible: chatToolVisible('decrypt_ephemeral', true),
+  run: async (input, ctx) => {
+    const out = await ctx.chats.postMessage(ctx.caller, ctx.meta, input);
+    return {
+      structured: out,
+      text: `Posted message ${out.messageId} (#${out.seq}) to chat ${out.chatId}.`,
+    };
+  },
+});

@@ -1,0 +1,40 @@
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { z } from 'zod';
+import type { AgentCaller } from '../gateway/access.ts';
+import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
+import type { PermissionView } from '../gateway/types.ts';
+
+/** What a tool handler gets for one call. */
+export interface ToolContext {
+  caller: AgentCaller & { tokenExpiresAt: Date };
+  meta: CallMeta;
+  chats: ChatToolsService;
+  /** The caller's permission rows (one query, on demand). */
+  permissions: () => Promise<PermissionView[]>;
+  gatewayFingerprint: string;
+}
+
+export interface ToolResult<O> {
+  structured: O;
+  /** The same result rendered for models that read only text content. */
+  text: string;
+}
+
+/** One MCP tool: a thin transport from validated input to a service call and back. */
+export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: I;
+  outputSchema: O;
+  annotations: ToolAnnotations;
+  /** Whether `tools/list` shows this tool to an agent with these permissions. */
+  visible: (permissions: PermissionView[], now: Date) => boolean;
+  run: (input: z.infer<I>, ctx: ToolContext) => Promise<ToolResult<z.infer<O>>>;
+}
+
+export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(
+  def: ToolDef<I, O>,
+): ToolDef<I, O> {
+  return def;
+}
