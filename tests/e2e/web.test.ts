@@ -37,7 +37,11 @@ const bob = {
   passphrase: `bob battery staple ${run}`,
 };
 // File names are secrets too: only their encrypted metadata may leave the page.
-const files = { big: `quarterly-${run}-report.bin`, image: `holiday-${run}-photo.png` };
+const files = {
+  big: `quarterly-${run}-report.bin`,
+  image: `holiday-${run}-photo.png`,
+  paused: `minutes-${run}-draft.txt`,
+};
 const bigFile = randomBytes(5 * 1024 * 1024);
 const aliceNewPassphrase = `alice recovered ${run} staple`;
 // Distinct, searchable bodies: the network check looks for each of them in every request.
@@ -119,7 +123,10 @@ describe('the web app in Chromium', () => {
     // Enter on a focused link-button switches screens and moves focus to the new title.
     await p.page.keyboard.press('Enter');
     await p.page.getByRole('heading', { name: 'Recover your account' }).waitFor();
-    expect(await p.page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    // Focus moves in an effect after the render: wait for it (the machine may be loaded).
+    await p.page.waitForFunction(() => document.activeElement?.tagName === 'H1', undefined, {
+      timeout: 5_000,
+    });
     await p.context.close();
     people.pop();
   });
@@ -327,6 +334,34 @@ describe('the web app in Chromium', () => {
     const got = await readFile((await download.path())!);
     const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
     expect(sha(got)).toBe(sha(bigFile));
+
+    // Pause while chunks are held in flight, then resume on the same page with the bytes it has.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    await page.route('**/api/files/*/chunks/*', async (route) => {
+      if (first) {
+        first = false;
+        return route.continue();
+      }
+      await held;
+      await route.continue().catch(() => undefined); // the page aborted it meanwhile
+    });
+    await page.locator('#drive-picker').setInputFiles({
+      name: files.paused,
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`minutes ${run}\n`.repeat(150_000)),
+    });
+    const row = page.locator('.upload', { hasText: files.paused });
+    await row.getByRole('button', { name: `Pause ${files.paused}` }).click();
+    await row.getByText(/Paused at \d+%/).waitFor({ timeout: 15_000 });
+    await page.unroute('**/api/files/*/chunks/*');
+    release();
+    await row.getByRole('button', { name: `Resume ${files.paused}` }).click();
+    await row.getByText('Uploaded').waitFor({ timeout: 60_000 });
+    await page.locator('.file-row', { hasText: files.paused }).waitFor();
   });
 
   it('drops an image, shares it preview-only, and Bob sees the thumbnail but cannot download it', async () => {
