@@ -316,7 +316,8 @@ describe('the web app in Chromium', () => {
       mimeType: 'application/octet-stream',
       buffer: bigFile,
     });
-    await paused.getByText('Uploaded').waitFor({ timeout: 60_000 });
+    await page.locator('.file-row', { hasText: files.big }).waitFor({ timeout: 60_000 });
+    expect(await paused.count()).toBe(0);
     expect(before).toBeGreaterThan(2);
     const { rows } = await ctx.db.pool.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM files WHERE status = 'ready' AND owner_id = (SELECT id FROM users WHERE lower(email) = lower($1))",
@@ -360,8 +361,7 @@ describe('the web app in Chromium', () => {
     await page.unroute('**/api/files/*/chunks/*');
     release();
     await row.getByRole('button', { name: `Resume ${files.paused}` }).click();
-    await row.getByText('Uploaded').waitFor({ timeout: 60_000 });
-    await page.locator('.file-row', { hasText: files.paused }).waitFor();
+    await page.locator('.file-row', { hasText: files.paused }).waitFor({ timeout: 60_000 });
   });
 
   it('drops an image, shares it preview-only, and Bob sees the thumbnail but cannot download it', async () => {

@@ -128,6 +128,8 @@ async function run(key: string, file: File, fileId?: string): Promise<void> {
     setPending(pendingIds().filter((x) => x !== id));
     patch(key, { state: 'done', done: file.size, abort: undefined });
     await refreshFiles();
+    // Listed now with the other files: the progress row has done its job.
+    driveState.update((s) => ({ ...s, uploads: s.uploads.filter((u) => u.key !== key) }));
   } catch (err) {
     if (err instanceof UploadInterruptedError) {
       patch(key, {
