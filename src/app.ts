@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
 import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
+import { AuditChainService } from './audit/chain.service.ts';
 import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -28,13 +29,17 @@ import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import { GrantsRepository } from './gateway/grants.repository.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
+import { GatewayIdentityPins } from './gateway/pins.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
+import { memoryRoutes } from './memory/memory.routes.ts';
+import { MemoryService } from './memory/memory.service.ts';
 import type { ServerSecrets } from './secrets.ts';
 import { DirectoryRepository } from './users/directory.repository.ts';
 import { directoryRoutes } from './users/directory.routes.ts';
@@ -74,6 +79,9 @@ export interface Services {
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  auditChain: AuditChainService;
+  /** Built once the gateway key is loaded (grants are checked against its pins). */
+  memory: () => Promise<MemoryService>;
   files: VdriveService;
   shares: SharesService;
   directory: DirectoryService;
@@ -108,6 +116,14 @@ export function createServices(deps: AppDeps): Services {
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
+  const gateway = new Gateway({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    poster: chats,
+    loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+  });
   const files = new VdriveService(
     deps.pool,
     deps.storage ?? createBlobStore(deps.config.storage),
@@ -123,17 +139,30 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
-    gateway: new Gateway({
-      config: deps.config,
-      logger: deps.logger,
-      pool: deps.pool,
-      redis: deps.redis,
-      poster: chats,
-      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    gateway,
+    memory: lazy(async () => {
+      const { keys } = await gateway.keyed();
+      const pins = new GatewayIdentityPins(new GrantsRepository(deps.pool), keys.keys);
+      return new MemoryService(deps.pool, pins, deps.config.memory.maxEntries);
     }),
+    auditChain: new AuditChainService(
+      deps.pool,
+      async () => (await gateway.keyed()).keys.keys.ed25519.publicKey,
+    ),
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
     directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
+  };
+}
+
+function lazy<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    p ??= make().catch((err: unknown) => {
+      p = undefined;
+      throw err;
+    });
+    return p;
   };
 }
 
@@ -201,7 +230,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
   app.route('/api', chatRoutes(services.sessions, services.chats));
   app.route('/api', gatewayRoutes(services.sessions, services.gateway));
-  app.route('/api', auditRoutes(services.sessions, services.gateway.audit));
+  app.route('/api', auditRoutes(services.sessions, services.gateway.audit, services.auditChain));
+  app.route('/api', memoryRoutes(services.sessions, services.memory));
   app.route(
     '/',
     mcpRoutes({
@@ -243,6 +273,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     stop: async () => {
       clearInterval(reaper);
       await hub.stop();
+      await services.gateway.close();
     },
   };
 }

@@ -138,6 +138,11 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_AUDIT_SEAL_INTERVAL_MS: positiveInt.max(3_600_000).default(2000),
+  VUTLER_UPSTREAMS_FILE: z.string().min(1).optional(),
+  VUTLER_MEMORY_MAX_ENTRIES: positiveInt
+    .max(100_000, { error: 'must be at most 100000' })
+    .default(2000),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -214,6 +219,18 @@ export interface Config {
     searchWindow: number;
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
+  };
+  audit: {
+    /** How often `vutler worker` links pending audit rows and signs a checkpoint. */
+    sealIntervalMs: number;
+  };
+  memory: {
+    /** Most entries one (user, agent) pair may hold: `recall` decrypts them all per call. */
+    maxEntries: number;
+  };
+  federation: {
+    /** JSON file of upstream MCP servers (docs/MCP.md); absent: no federation. */
+    upstreamsFile: string | undefined;
   };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
@@ -300,6 +317,11 @@ export function loadConfig(env: Env = process.env): Config {
       rateUser: e.VUTLER_GATEWAY_RATE_USER,
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       agentToken: e.VUTLER_AGENT_TOKEN,
+    },
+    audit: { sealIntervalMs: e.VUTLER_AUDIT_SEAL_INTERVAL_MS },
+    memory: { maxEntries: e.VUTLER_MEMORY_MAX_ENTRIES },
+    federation: {
+      upstreamsFile: e.VUTLER_UPSTREAMS_FILE ? path.resolve(e.VUTLER_UPSTREAMS_FILE) : undefined,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

@@ -44,6 +44,7 @@ import {
   signRecoveryChallenge,
 } from '../crypto/recovery.ts';
 import { AgentsClient } from './agents.ts';
+import { AuditClient } from './audit.ts';
 import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
 import { DriveClient } from './drive.ts';
@@ -56,6 +57,7 @@ import {
   openLive,
   type WebSocketConstructor,
 } from './live.ts';
+import { MemoryClient } from './memory.ts';
 import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type {
@@ -66,6 +68,8 @@ export type {
   PinnedGateway,
 } from './agents.ts';
 export { AgentsClient, deviceGatewayPins } from './agents.ts';
+export type { ExportVerdict } from './audit.ts';
+export { AuditClient } from './audit.ts';
 export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
 export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
 export {
@@ -77,6 +81,8 @@ export {
 } from './drive.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
+export type { Memory, MemoryGrantView } from './memory.ts';
+export { MemoryClient } from './memory.ts';
 export type { IdentityStatus } from './trust.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
 export {
@@ -155,6 +161,10 @@ export class VutlerClient implements ClientContext {
   readonly chats: ChatsClient;
   /** Agents: the pinned gateway key, permissions, grants, audit log. */
   readonly agents: AgentsClient;
+  /** Agent memory: grant it, read, correct and delete what agents remembered. */
+  readonly memory: MemoryClient;
+  /** The audit log's NDJSON export, verified against the pinned gateway key. */
+  readonly audit: AuditClient;
   /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
   readonly drive: DriveClient;
 
@@ -168,6 +178,8 @@ export class VutlerClient implements ClientContext {
     this.trust = new TrustClient(this);
     this.chats = new ChatsClient(this, this.trust);
     this.agents = new AgentsClient(this);
+    this.memory = new MemoryClient(this, () => this.agents.gateway());
+    this.audit = new AuditClient(this.http, () => this.agents.gateway());
     this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
       const me = this.unlocked();
       if (!this.masterKey)

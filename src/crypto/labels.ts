@@ -67,6 +67,15 @@ export const Label = {
   grantSig: 'vutler/v1/grant/sig',
   /** What the gateway signs when it pins an owner's identity signing key. */
   gatewayPinSig: 'vutler/v1/gateway-pin/sig',
+  /** SHA-256 input of one link of a user's audit hash chain. */
+  auditRow: 'vutler/v1/audit-row',
+  /** What the gateway signs in an audit checkpoint (user, chain index, head hash). */
+  auditCheckpointSig: 'vutler/v1/audit-checkpoint/sig',
+  /** AAD of a per-(user, agent) memory key wrapped under MK. */
+  memoryKeyAad: 'vutler/v1/memory-key/aad',
+  /** AAD and signature input of one memory entry (user, agent, key, entry, writer). */
+  memoryEntryAad: 'vutler/v1/memory-entry/aad',
+  memoryEntrySig: 'vutler/v1/memory-entry/sig',
 } as const;
 
 export type LabelName = keyof typeof Label;

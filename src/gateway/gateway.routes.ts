@@ -7,7 +7,7 @@ import { NotFoundError } from '../errors.ts';
 import { agentName, base64Bytes, uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
 import type { Gateway } from './gateway.module.ts';
-import { ACCESS_LEVELS, conditionsSchema, PERMISSION_RESOURCE_TYPES } from './permissions.ts';
+import { ACCESS_LEVELS, conditionsSchema, permissionResourceType } from './permissions.ts';
 
 const epoch = z
   .number()
@@ -22,7 +22,7 @@ const wraps = z
 const permissionBody = z
   .object({
     agentName,
-    resourceType: z.enum(PERMISSION_RESOURCE_TYPES),
+    resourceType: permissionResourceType,
     accessLevel: z.enum(ACCESS_LEVELS),
     conditions: conditionsSchema.default({}),
   })

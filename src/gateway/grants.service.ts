@@ -26,7 +26,7 @@ function views(rows: GrantRow[]): GrantView[] {
       v = {
         grantId: r.grant_id,
         agentName: r.agent_name,
-        resourceType: 'chat',
+        resourceType: r.resource_type,
         resourceId: r.resource_id,
         scope: r.scope,
         accessLevel: r.access_level,

@@ -1,6 +1,9 @@
+import { forgetTool } from './forget.ts';
 import { listChatsTool } from './list_chats.ts';
 import { postMessageTool } from './post_message.ts';
 import { readMessagesTool } from './read_messages.ts';
+import { recallTool } from './recall.ts';
+import { rememberTool } from './remember.ts';
 import { searchMessagesTool } from './search_messages.ts';
 import type { ToolDef } from './tool.ts';
 import { whoamiTool } from './whoami.ts';
@@ -12,4 +15,7 @@ export const TOOLS: ToolDef[] = [
   readMessagesTool,
   searchMessagesTool,
   postMessageTool,
+  rememberTool,
+  recallTool,
+  forgetTool,
 ] as unknown as ToolDef[];

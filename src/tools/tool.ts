@@ -1,14 +1,16 @@
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
+import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 
 /** What a tool handler gets for one call. */
 export interface ToolContext {
   caller: AgentCaller & { tokenExpiresAt: Date };
   meta: CallMeta;
   chats: ChatToolsService;
+  memory: MemoryToolsService;
   /** The caller's permission rows (one query, on demand). */
   permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
@@ -18,6 +20,8 @@ export interface ToolResult<O> {
   structured: O;
   /** The same result rendered for models that read only text content. */
   text: string;
+  /** A federated tool's upstream result, passed through as it came. */
+  raw?: CallToolResult;
 }
 
 /** One MCP tool: a thin transport from validated input to a service call and back. */
@@ -28,6 +32,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   inputSchema: I;
   outputSchema: O;
   annotations: ToolAnnotations;
+  /** What tools/list shows, verbatim (federated tools: the upstream's JSON Schemas). */
+  listing?: Tool;
   /** Whether `tools/list` shows this tool to an agent with these permissions. */
   visible: (permissions: PermissionView[], now: Date) => boolean;
   run: (input: z.infer<I>, ctx: ToolContext) => Promise<ToolResult<z.infer<O>>>;
