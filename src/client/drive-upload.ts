@@ -21,6 +21,8 @@ export interface UploadOptions {
   /** Chunk uploads in flight at once. Default 3. */
   concurrency?: number;
   signal?: AbortSignal;
+  /** Called once the server holds the file record, before any chunk: keep the id to resume later. */
+  onCreated?: (fileId: string) => void;
 }
 
 export type UploadSource = Blob | ReadableStream<Uint8Array>;

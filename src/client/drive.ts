@@ -50,6 +50,8 @@ export interface DriveFile {
   chunkCount: number;
   hasPreview: boolean;
   createdAt: string;
+  /** `uploading` until every chunk is stored (`drive.get` of an interrupted upload). */
+  status: 'uploading' | 'ready';
 }
 
 export interface OpenedShare {
@@ -94,6 +96,7 @@ export class DriveClient {
       chunkCount: view.chunkCount,
       hasPreview: view.hasPreview,
       createdAt: view.createdAt,
+      status: view.status,
     };
   }
 
@@ -129,8 +132,9 @@ export class DriveClient {
         ...(opts.preview ? { preview: base64Encode(await sealPreview(fk, opts.preview)) } : {}),
       },
     });
+    opts.onCreated?.(view.id);
     await sendChunks(this.http, view, fk, source, size, new Set(), opts);
-    return { ...(await this.decorate(view)), meta };
+    return { ...(await this.decorate(view)), meta, status: 'ready' };
   }
 
   /** Continues an interrupted upload with the same bytes: only the missing chunks are sent. */
@@ -153,7 +157,7 @@ export class DriveClient {
     if (status.status !== 'ready') {
       await sendChunks(this.http, view, fk, source, size, new Set(status.present), opts);
     }
-    return this.decorate(view);
+    return { ...(await this.decorate(view)), status: 'ready' };
   }
 
   async list(

@@ -86,9 +86,14 @@ export class Http {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (opts.body) headers['content-type'] = 'application/octet-stream';
+    const method = opts.method ?? 'GET';
+    // Chunk PUTs and deletes are writes too: in cookie mode they need the CSRF echo.
+    if (!this.token && this.csrfToken && !SAFE_METHODS.has(method))
+      headers['x-csrf-token'] = this.csrfToken;
     const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), {
-      method: opts.method ?? 'GET',
+      method,
       headers,
+      ...(this.cookieSession ? { credentials: 'same-origin' as const } : {}),
       body: opts.body as BodyInit | undefined,
       signal: opts.signal,
     });

@@ -85,6 +85,7 @@ export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { Memory, MemoryGrantView } from './memory.ts';
 export { MemoryClient } from './memory.ts';
 export { ConnectedClientsClient, type ConnectedClientView } from './oauth.ts';
+export type { IdentityStatus } from './trust.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
 export {
   ChatsClient,

@@ -48,6 +48,15 @@ export interface TrustedIdentity {
   digest: string;
 }
 
+export interface IdentityStatus {
+  status: 'unverified' | 'verified' | 'changed';
+  /** Over the key the server offers now (for `changed`: the number to compare before accepting). */
+  safetyNumber: string;
+  digest: string;
+  /** For `changed`: the pinned digest. */
+  pinned?: string;
+}
+
 export class IdentityChangedError extends VutlerClientError {
   constructor(
     readonly userId: string,
@@ -145,6 +154,61 @@ export class TrustClient {
     const verified = { ...pin, verified: true };
     await device.setPin(verified);
     return verified;
+  }
+
+  /**
+   * What the server offers for a user now, against this device's pin — asked afresh (not the
+   * cached identity), so a key changed while the page is open is seen without a reload. A user
+   * never seen before is pinned on first use, as `identityOf` does.
+   */
+  async status(userId: string): Promise<IdentityStatus> {
+    const me = this.c.unlocked();
+    const { identity } = await fetchPublicIdentity(this.c.http, userId);
+    const digest = hexEncode(await fingerprintDigest(identity));
+    const number = await safetyNumber(me.identityPublic, identity);
+    const pin = await this.c.device().pin(userId);
+    if (!pin) {
+      await this.check(userId, digest, 'first-use');
+      return { status: 'unverified', safetyNumber: number, digest };
+    }
+    if (pin.fingerprint !== digest) {
+      this.cache.delete(userId);
+      return { status: 'changed', safetyNumber: number, digest, pinned: pin.fingerprint };
+    }
+    return { status: pin.verified ? 'verified' : 'unverified', safetyNumber: number, digest };
+  }
+
+  /**
+   * Replaces a pin with the key the server offers now, after the user compared the safety number
+   * computed over that new key (pass it: a key swapped again in between is refused). The new pin
+   * is marked verified, since accepting it is exactly that comparison.
+   */
+  async acceptNewKey(userId: string, comparedSafetyNumber: string): Promise<IdentityPin> {
+    const me = this.c.unlocked();
+    const { identity } = await fetchPublicIdentity(this.c.http, userId);
+    if ((await safetyNumber(me.identityPublic, identity)) !== comparedSafetyNumber) {
+      throw new VutlerClientError('safety-number-mismatch', 'The safety numbers differ.');
+    }
+    const digest = hexEncode(await fingerprintDigest(identity));
+    const device = this.c.device();
+    const old = await device.pin(userId);
+    const pin: IdentityPin = {
+      userId,
+      fingerprint: digest,
+      firstSeen: old?.fingerprint === digest ? old.firstSeen : new Date().toISOString(),
+      verified: true,
+      source: 'first-use',
+    };
+    await device.setPin(pin);
+    this.cache.set(userId, Promise.resolve({ identity, digest }));
+    return pin;
+  }
+
+  /** Takes back a verification (the pin itself stays). */
+  async clearVerified(userId: string): Promise<void> {
+    const device = this.c.device();
+    const pin = await device.pin(userId);
+    if (pin?.verified) await device.setPin({ ...pin, verified: false });
   }
 
   /** Every pin on this device for the logged-in account, with its 30-digit fingerprint. */

@@ -1,3 +1,5 @@
+// Must stay the first import (see the file).
+import './zod-jitless.ts';
 import { render } from 'preact';
 import { App, Boundary } from './components/App.tsx';
 import { boot } from './lib/session.ts';

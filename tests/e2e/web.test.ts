@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIdentity, identityPublicToJson } from '../../src/crypto/identity.ts';
@@ -35,6 +36,13 @@ const bob = {
   name: 'Bob',
   passphrase: `bob battery staple ${run}`,
 };
+// File names are secrets too: only their encrypted metadata may leave the page.
+const files = {
+  big: `quarterly-${run}-report.bin`,
+  image: `holiday-${run}-photo.png`,
+  paused: `minutes-${run}-draft.txt`,
+};
+const bigFile = randomBytes(5 * 1024 * 1024);
 const aliceNewPassphrase = `alice recovered ${run} staple`;
 // Distinct, searchable bodies: the network check looks for each of them in every request.
 const texts = {
@@ -115,7 +123,10 @@ describe('the web app in Chromium', () => {
     // Enter on a focused link-button switches screens and moves focus to the new title.
     await p.page.keyboard.press('Enter');
     await p.page.getByRole('heading', { name: 'Recover your account' }).waitFor();
-    expect(await p.page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    // Focus moves in an effect after the render: wait for it (the machine may be loaded).
+    await p.page.waitForFunction(() => document.activeElement?.tagName === 'H1', undefined, {
+      timeout: 5_000,
+    });
     await p.context.close();
     people.pop();
   });
@@ -244,6 +255,179 @@ describe('the web app in Chromium', () => {
     expect(await last.textContent()).toContain('Failed verification');
     expect(await last.textContent()).not.toContain(texts.tampered);
     await screenshot(C.page, 'desktop-new-device-history');
+  });
+
+  it('uploads 5 MiB with a progress bar, resumes it after a reload, and downloads it decrypted', async () => {
+    const { page } = A;
+    await page.getByRole('button', { name: 'Files' }).click();
+    await page.getByRole('heading', { name: 'Files' }).waitFor();
+    await page.getByText('No files yet.').waitFor();
+    // Every value the progress bar takes, to show it moved rather than jumped to the end.
+    await page.evaluate(() => {
+      const w = window as unknown as { __progress: number[] };
+      w.__progress = [];
+      new MutationObserver((records) => {
+        for (const r of records) {
+          const el = r.target as HTMLProgressElement;
+          if (el.tagName === 'PROGRESS') w.__progress.push(el.value / el.max);
+        }
+      }).observe(document.body, { attributes: true, attributeFilter: ['value'], subtree: true });
+    });
+    // The network drops after two of the five chunks: the upload stops, resumable.
+    let chunks = 0;
+    await page.route('**/api/files/*/chunks/*', async (route) => {
+      if (++chunks <= 2) await route.continue();
+      else await route.abort('internetdisconnected');
+    });
+    await page.locator('#drive-picker').setInputFiles({
+      name: files.big,
+      mimeType: 'application/octet-stream',
+      buffer: bigFile,
+    });
+    await page.locator('.upload-failed', { hasText: files.big }).waitFor({ timeout: 30_000 });
+    await page.unroute('**/api/files/*/chunks/*');
+    const seen = await page.evaluate(
+      () => (window as unknown as { __progress: number[] }).__progress,
+    );
+    expect(seen.some((v) => v > 0 && v < 1)).toBe(true);
+
+    // After a reload the page no longer has the bytes: it lists the upload and asks for the file.
+    await page.reload();
+    await page.getByLabel('Passphrase').fill(alice.passphrase);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('heading', { name: 'Chats' }).waitFor({ timeout: 60_000 });
+    // Pins (and the verification made earlier) came back from IndexedDB, not localStorage.
+    const stored = await page.evaluate(async () => ({
+      dbs: (await indexedDB.databases()).map((d) => d.name),
+      local: Object.keys(localStorage).filter((k) => k.includes('trust')),
+    }));
+    expect(stored).toEqual({ dbs: ['vutler-keystore'], local: [] });
+    await page.getByRole('button', { name: /^Bob/ }).click();
+    await page.getByRole('button', { name: /Members/ }).click();
+    await page.getByText('✓ Verified').waitFor();
+    await page.getByRole('button', { name: /Members/ }).click();
+    await page.getByRole('button', { name: 'Files' }).click();
+    const paused = page.locator('.upload', { hasText: files.big });
+    await paused.getByRole('button', { name: /pick the file again/ }).waitFor({ timeout: 15_000 });
+    expect(await paused.textContent()).toContain('Paused');
+    const before = chunks;
+    await paused.locator('input[type=file]').setInputFiles({
+      name: files.big,
+      mimeType: 'application/octet-stream',
+      buffer: bigFile,
+    });
+    await page.locator('.file-row', { hasText: files.big }).waitFor({ timeout: 60_000 });
+    expect(await paused.count()).toBe(0);
+    expect(before).toBeGreaterThan(2);
+    const { rows } = await ctx.db.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM files WHERE status = 'ready' AND owner_id = (SELECT id FROM users WHERE lower(email) = lower($1))",
+      [alice.email],
+    );
+    expect(rows[0]?.n).toBe(1);
+    const listed = page.locator('.file-row', { hasText: files.big });
+    await listed.getByText('5.0 MiB').waitFor();
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      listed.getByRole('button', { name: `Download ${files.big}` }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(files.big);
+    const got = await readFile((await download.path())!);
+    const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+    expect(sha(got)).toBe(sha(bigFile));
+
+    // Pause while chunks are held in flight, then resume on the same page with the bytes it has.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let first = true;
+    await page.route('**/api/files/*/chunks/*', async (route) => {
+      if (first) {
+        first = false;
+        return route.continue();
+      }
+      await held;
+      await route.continue().catch(() => undefined); // the page aborted it meanwhile
+    });
+    await page.locator('#drive-picker').setInputFiles({
+      name: files.paused,
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`minutes ${run}\n`.repeat(150_000)),
+    });
+    const row = page.locator('.upload', { hasText: files.paused });
+    await row.getByRole('button', { name: `Pause ${files.paused}` }).click();
+    await row.getByText(/Paused at \d+%/).waitFor({ timeout: 15_000 });
+    await page.unroute('**/api/files/*/chunks/*');
+    release();
+    await row.getByRole('button', { name: `Resume ${files.paused}` }).click();
+    await page.locator('.file-row', { hasText: files.paused }).waitFor({ timeout: 60_000 });
+  });
+
+  it('drops an image, shares it preview-only, and Bob sees the thumbnail but cannot download it', async () => {
+    const { page } = A;
+    // A real PNG, drawn by the browser, dropped on the panel as a drag-and-drop would.
+    const drop = await page.evaluateHandle(async (name) => {
+      const canvas = new OffscreenCanvas(640, 400);
+      const g = canvas.getContext('2d')!;
+      g.fillStyle = '#1f5fbf';
+      g.fillRect(0, 0, 640, 400);
+      g.fillStyle = '#f59e0b';
+      g.beginPath();
+      g.arc(320, 200, 120, 0, Math.PI * 2);
+      g.fill();
+      const blob = await canvas.convertToBlob({ type: 'image/png' });
+      const dt = new DataTransfer();
+      dt.items.add(new File([blob], name, { type: 'image/png' }));
+      return dt;
+    }, files.image);
+    await page.locator('.dropzone').dispatchEvent('drop', { dataTransfer: drop });
+    const row = page.locator('.file-row', { hasText: files.image });
+    await row.waitFor({ timeout: 30_000 });
+    await screenshot(page, 'desktop-drive');
+    await row.getByRole('button', { name: `Share ${files.image}` }).click();
+    const form = page.getByRole('form', { name: `Share ${files.image}` });
+    await form.getByLabel('Chat', { exact: true }).selectOption({ label: 'Bob' });
+    await form.getByLabel('See the preview only').check();
+    await form.getByLabel('Expires').selectOption('7');
+    await screenshot(page, 'desktop-drive-share');
+    await form.getByRole('button', { name: 'Share', exact: true }).click();
+    await form.getByText('Shared: a file card is in the chat.').waitFor({ timeout: 15_000 });
+
+    const card = B.page.locator('.file-card', { hasText: files.image });
+    await card.waitFor({ timeout: 15_000 });
+    const thumb = card.getByRole('img', { name: `Preview of ${files.image}` });
+    await thumb.waitFor();
+    await thumb.evaluate((img: HTMLImageElement) => img.decode());
+    const size = await thumb.evaluate((img: HTMLImageElement) => [
+      img.naturalWidth,
+      img.naturalHeight,
+    ]);
+    expect(size).toEqual([256, 160]);
+    await card.getByText('Preview only').waitFor();
+    expect(await card.getByRole('button', { name: /Download/ }).count()).toBe(0);
+    // And the server refuses the content to Bob even if asked directly.
+    const { rows } = await ctx.db.pool.query<{ id: string }>(
+      'SELECT id FROM vdrive_chat_shares ORDER BY created_at DESC LIMIT 1',
+    );
+    const status = await B.page.evaluate(
+      async (id) => (await fetch(`/api/shares/${id}/content`)).status,
+      rows[0]!.id,
+    );
+    expect(status).toBe(403);
+    await card.scrollIntoViewIfNeeded();
+    await screenshot(B.page, 'mobile-360-file-card');
+    expect(await fitsWidth(B.page)).toBe(true);
+    // Alice's own card offers nothing more than Bob's: the share is preview-only for everyone.
+    await page.getByRole('button', { name: /^Bob/ }).click();
+    const own = page.locator('.file-card', { hasText: files.image });
+    await own.getByText('Preview only').waitFor();
+    await own.getByRole('img').evaluate((img: HTMLImageElement) => img.decode());
+    await own.scrollIntoViewIfNeeded();
+    await screenshot(page, 'desktop-file-card');
+    await page.getByRole('button', { name: 'Files' }).click();
+    await page.getByRole('button', { name: `Share ${files.big}` }).waitFor();
+    await screenshot(page, 'desktop-drive-list');
   });
 
   it('recovers Alice on a fourth browser with the phrase and a new passphrase', async () => {
@@ -399,6 +583,7 @@ describe('the web app in Chromium', () => {
       phrase,
       phrase.split(' ').slice(0, 4).join(' '),
       ...Object.values(texts),
+      ...Object.values(files),
       `secret-${run}`,
     ];
     let checked = 0;

@@ -1,6 +1,6 @@
 import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
-import { chatState, totalUnread } from '../lib/chats.ts';
+import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
@@ -8,6 +8,7 @@ import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ErrorBox, useAction } from './common.tsx';
+import { DrivePanel } from './DrivePanel.tsx';
 import { SetupConfirm, SetupPhrase } from './Setup.tsx';
 
 /** Never a blank screen: a render error shows what happened and a way out. */
@@ -42,13 +43,14 @@ function Workspace() {
     void start.run();
     return stopChats;
   }, []);
+  const files = useStore(filesOpen);
   const openId = state.openChatId;
   const unreadCount = totalUnread(state);
   useEffect(() => {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
   }, [unreadCount]);
   return (
-    <div class={`workspace${openId ? ' has-chat' : ''}`}>
+    <div class={`workspace${openId || files ? ' has-chat' : ''}`}>
       <header class="top">
         <span class="brand">Vutler</span>
         <span class={`conn conn-${state.connection}`} role="status">
@@ -60,6 +62,9 @@ function Workspace() {
                 ? 'Session ended'
                 : 'Offline — reconnecting'}
         </span>
+        <button type="button" aria-pressed={files} onClick={() => filesOpen.set(!files)}>
+          Files
+        </button>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>
           Sign out
         </button>
@@ -76,7 +81,9 @@ function Workspace() {
       <div class="panes">
         <ChatList state={state} />
         <main class="chat-pane">
-          {openId ? (
+          {files ? (
+            <DrivePanel />
+          ) : openId ? (
             <ChatView chatId={openId} state={state} />
           ) : (
             <p class="muted empty placeholder">Pick a chat, or start a new one.</p>

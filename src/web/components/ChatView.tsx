@@ -14,6 +14,7 @@ import { sendTyping } from '../lib/live.ts';
 import { client } from '../lib/session.ts';
 import { Composer } from './Composer.tsx';
 import { ErrorBox, useAction } from './common.tsx';
+import { FileCard } from './FileCard.tsx';
 import { Members } from './Members.tsx';
 import { useChangedIdentities } from './SafetyNumber.tsx';
 
@@ -62,7 +63,9 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
         <time dateTime={m.createdAt}>{time(m.createdAt)}</time>
         {mine && m.status === 'ok' && <DeleteButton m={m} />}
       </div>
-      {m.status === 'ok' && <p class="msg-body">{m.body?.text}</p>}
+      {m.status === 'ok' && m.body?.text && <p class="msg-body">{m.body.text}</p>}
+      {m.status === 'ok' &&
+        m.body?.attachments.map((a) => <FileCard key={a.shareId} shareId={a.shareId} card={m} />)}
       {m.status === 'deleted' && <p class="msg-body muted">Message deleted</p>}
       {m.status === 'no-key' && (
         <p class="msg-body warning">This message was sent before you had the chat key.</p>

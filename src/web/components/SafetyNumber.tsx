@@ -1,39 +1,13 @@
 /**
- * Everything about comparing identities lives here: the safety number of me and a contact
- * (`safetyNumber` over both identity keys), marking it verified, and the warning when a
- * contact's identity key differs from the one this device saw first. The SDK's pinned-identity
- * store can replace lib/verify.ts without touching the views.
+ * Everything about comparing identities lives here: the safety number of me and a contact, over
+ * the key the server offers now, and the SDK's pin for them (`client.trust` via lib/verify.ts):
+ * verified, not verified, or changed since this device pinned it.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { fingerprint, safetyNumber } from '../../crypto/identity.ts';
-import { client } from '../lib/session.ts';
+import type { IdentityStatus } from '../../client/index.ts';
 import { useStore } from '../lib/store.ts';
-import {
-  clearVerified,
-  markVerified,
-  type TrustStatus,
-  trustStatus,
-  trustVersion,
-} from '../lib/verify.ts';
-import { ErrorBox } from './common.tsx';
-
-interface Trust {
-  status: TrustStatus;
-  fingerprint: string;
-  number: string;
-}
-
-async function trustOf(userId: string): Promise<Trust> {
-  const mine = client.identityPublic;
-  if (!mine) throw new Error('Your keys are locked.');
-  const theirs = (await client.publicIdentity(userId)).identity;
-  const fp = await fingerprint(theirs);
-  return {
-    status: trustStatus(userId, fp),
-    fingerprint: fp,
-    number: await safetyNumber(mine, theirs),
-  };
-}
+import { clearVerified, markVerified, trustStatus, trustVersion } from '../lib/verify.ts';
+import { ErrorBox, useAction } from './common.tsx';
 
 /** Members whose identity key changed since first seen: sending to them is blocked. */
 export function useChangedIdentities(userIds: string[]): string[] {
@@ -43,7 +17,7 @@ export function useChangedIdentities(userIds: string[]): string[] {
   useEffect(() => {
     let live = true;
     Promise.all(
-      userIds.map(async (id) => ((await trustOf(id)).status === 'changed' ? id : undefined)),
+      userIds.map(async (id) => ((await trustStatus(id)).status === 'changed' ? id : undefined)),
     )
       .then((ids) => live && setChanged(ids.filter((x): x is string => !!x)))
       .catch(() => undefined);
@@ -55,16 +29,20 @@ export function useChangedIdentities(userIds: string[]): string[] {
 }
 
 export function SafetyNumber({ userId, name }: { userId: string; name: string }) {
-  const [trust, setTrust] = useState<Trust | undefined>();
+  const [trust, setTrust] = useState<IdentityStatus | undefined>();
   const [error, setError] = useState<unknown>();
   const [open, setOpen] = useState(false);
   const version = useStore(trustVersion);
   useEffect(() => {
-    trustOf(userId).then(setTrust, setError);
+    trustStatus(userId).then(setTrust, setError);
   }, [userId, version]);
+  const verify = useAction(async () => {
+    if (trust) await markVerified(userId, trust);
+  });
+  const unverify = useAction(async () => clearVerified(userId));
   if (error) return <ErrorBox error={error} />;
   if (!trust) return <p class="muted small">Checking identity…</p>;
-  const groups = trust.number.split(' ');
+  const groups = trust.safetyNumber.split(' ');
   return (
     <div class={`safety safety-${trust.status}`}>
       {trust.status === 'changed' ? (
@@ -92,25 +70,20 @@ export function SafetyNumber({ userId, name }: { userId: string; name: string })
             ))}
           </div>
           {trust.status === 'verified' ? (
-            <button
-              type="button"
-              onClick={() => {
-                clearVerified(userId);
-              }}
-            >
+            <button type="button" disabled={unverify.busy} onClick={() => void unverify.run()}>
               Clear verification
             </button>
           ) : (
             <button
               type="button"
               class="primary"
-              onClick={() => {
-                markVerified(userId, trust.fingerprint);
-              }}
+              disabled={verify.busy}
+              onClick={() => void verify.run()}
             >
               {trust.status === 'changed' ? 'Numbers match: trust the new key' : 'Mark as verified'}
             </button>
           )}
+          <ErrorBox error={verify.error ?? unverify.error} />
         </div>
       )}
     </div>

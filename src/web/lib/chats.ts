@@ -8,6 +8,9 @@ import { mentionsIn, mergeMessages } from './pure.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
 
+/** The drive panel takes the chat pane's place while open; opening a chat closes it. */
+export const filesOpen = new Store(false);
+
 export interface Profile {
   id: string;
   email: string;
@@ -97,7 +100,11 @@ export function chatTitle(chat: Chat, s = chatState.get()): string {
 
 export function previewOf(m: ChatMessage, s = chatState.get()): string {
   const who = displayName(m.senderId, s);
-  if (m.status === 'ok') return `${who}: ${(m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80)}`;
+  if (m.status === 'ok') {
+    const text = (m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80);
+    // A file card's name is inside the share: the list says only that a file came.
+    return `${who}: ${text || (m.body?.attachments.length ? 'shared a file' : '')}`;
+  }
   if (m.status === 'deleted') return `${who}: message deleted`;
   return '⚠ a message failed verification';
 }
@@ -180,6 +187,7 @@ export function markRead(chatId: string): void {
 
 export async function openChat(chatId: string | undefined): Promise<void> {
   chatState.update((s) => ({ ...s, openChatId: chatId }));
+  filesOpen.set(false);
   if (!chatId) return;
   if (!chatState.get().loaded[chatId]) {
     const history = await client.chats.history(chatId, { limit: HISTORY_PAGE });

@@ -1,9 +1,15 @@
 /**
  * The signed-in person and their unlocked keys, around one `VutlerClient` in cookie-session mode.
- * Keys live only in memory (the SDK's fields); signing out revokes the session, wipes every
+ * Secret keys live only in memory (the SDK's fields); the device key store (pins, chat heads —
+ * public data) is in IndexedDB. Signing out revokes the session, wipes every
  * browser store and reloads the page so nothing from this session survives in memory either.
  */
-import { type PendingSetup, type User, VutlerClient } from '../../client/index.ts';
+import {
+  IndexedDbKeyStore,
+  type PendingSetup,
+  type User,
+  VutlerClient,
+} from '../../client/index.ts';
 import { isValidRecoveryPhrase } from '../../crypto/recovery.ts';
 import { deriveInWorker, stopKdfWorker } from './kdf.ts';
 import { Store } from './store.ts';
@@ -19,11 +25,15 @@ export type Screen =
 
 export const screen = new Store<Screen>({ name: 'loading' });
 
+export const KEYSTORE_DB = 'vutler-keystore';
+
 function newClient(): VutlerClient {
   return new VutlerClient({
     baseUrl: location.origin,
     cookieSession: true,
     derivePassphraseKeys: deriveInWorker,
+    // Pins, chat heads and chain positions survive a reload here; sign out deletes the database.
+    keyStore: new IndexedDbKeyStore(KEYSTORE_DB),
   });
 }
 
@@ -138,6 +148,8 @@ export async function signOut(): Promise<void> {
     // Already expired or offline: the local wipe below still happens.
   }
   stopKdfWorker();
+  // Closed first, or deleting the database stays blocked by this page's own connection.
+  (client.keyStore as IndexedDbKeyStore).close();
   client = newClient();
   await wipeBrowserStorage();
   location.replace('/');
