@@ -105,6 +105,7 @@ export function createServices(deps: AppDeps): Services {
       pool: deps.pool,
       redis: deps.redis,
       poster: chats,
+      files,
       loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
     }),
     files,

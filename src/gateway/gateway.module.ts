@@ -9,6 +9,7 @@ import { GatewayAccess } from './access.ts';
 import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
 import { type ChatMembership, GatewayChatsRepository } from './chats.repository.ts';
 import { EphemeralKeys } from './ephemeral.ts';
+import { FileToolsService, type GatewayFileStore } from './file-tools.service.ts';
 import { GrantsRepository } from './grants.repository.ts';
 import { GrantsService } from './grants.service.ts';
 import { type LoadedGatewayKeys, loadGatewayKeys } from './keys.ts';
@@ -33,6 +34,8 @@ export interface GatewayDeps {
   poster: AgentPoster;
   /** Replaces the PostgreSQL membership query (the hub branch's `src/access/`). */
   membership?: ChatMembership;
+  /** VDrive, for the file tools and file grants. */
+  files: GatewayFileStore;
   /** Defaults to `VUTLER_GATEWAY_KEY` / the key file. */
   loadKeys?: () => Promise<LoadedGatewayKeys>;
 }
@@ -81,9 +84,18 @@ export class Gateway {
     );
     return {
       keys,
-      grants: new GrantsService(pool, this.membership, pins),
+      grants: new GrantsService(pool, this.membership, pins, this.deps.files),
       parts: {
         chats,
+        files: new FileToolsService(
+          (caller) => this.access.permissionsOf(caller),
+          this.deps.files,
+          grantsRepo,
+          pins,
+          this.audit,
+          keys.keys,
+          config.gateway.fileMaxBytes,
+        ),
         limits: new GatewayRateLimits(
           redis,
           config.redis.prefix,

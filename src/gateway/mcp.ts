@@ -12,6 +12,7 @@ import { serializeError } from '../http/problem.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
+import type { FileToolsService } from './file-tools.service.ts';
 import type { GatewayRateLimits } from './rate-limit.ts';
 import { ToolRefusal } from './refusal.ts';
 import type { PermissionView } from './types.ts';
@@ -20,6 +21,7 @@ export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
 
 export interface GatewayParts {
   chats: ChatToolsService;
+  files: FileToolsService;
   limits: GatewayRateLimits;
   logger: Logger;
   gatewayFingerprint: string;
@@ -90,12 +92,16 @@ async function callTool(
       caller,
       meta,
       chats: parts.chats,
+      files: parts.files,
       permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
     };
     const out = await tool.run(args as never, ctx);
     return {
-      content: [{ type: 'text' as const, text: out.text }],
+      content: [
+        { type: 'text' as const, text: out.text },
+        ...(out.resource ? [{ type: 'resource' as const, resource: out.resource }] : []),
+      ],
       structuredContent: out.structured as Record<string, unknown>,
     };
   } catch (err) {

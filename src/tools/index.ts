@@ -1,5 +1,8 @@
+import { fileInfoTool } from './file_info.ts';
 import { listChatsTool } from './list_chats.ts';
+import { listFilesTool } from './list_files.ts';
 import { postMessageTool } from './post_message.ts';
+import { readFileTool } from './read_file.ts';
 import { readMessagesTool } from './read_messages.ts';
 import { searchMessagesTool } from './search_messages.ts';
 import type { ToolDef } from './tool.ts';
@@ -12,4 +15,7 @@ export const TOOLS: ToolDef[] = [
   readMessagesTool,
   searchMessagesTool,
   postMessageTool,
+  listFilesTool,
+  fileInfoTool,
+  readFileTool,
 ] as unknown as ToolDef[];

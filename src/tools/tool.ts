@@ -2,6 +2,7 @@ import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
+import type { FileToolsService } from '../gateway/file-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
 
 /** What a tool handler gets for one call. */
@@ -9,6 +10,7 @@ export interface ToolContext {
   caller: AgentCaller & { tokenExpiresAt: Date };
   meta: CallMeta;
   chats: ChatToolsService;
+  files: FileToolsService;
   /** The caller's permission rows (one query, on demand). */
   permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
@@ -18,6 +20,8 @@ export interface ToolResult<O> {
   structured: O;
   /** The same result rendered for models that read only text content. */
   text: string;
+  /** A binary result as an embedded resource (read_file of a non-text file). */
+  resource?: { uri: string; mimeType: string; blob: string };
 }
 
 /** One MCP tool: a thin transport from validated input to a service call and back. */
