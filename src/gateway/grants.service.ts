@@ -198,7 +198,7 @@ export class GrantsService {
   async addWraps(userId: string, grantId: string, wraps: GrantWrapInput[]): Promise<GrantView> {
     const rows = await this.repo.ofGrant(grantId, userId);
     const first = rows[0];
-    if (!first || first.resource_type !== 'chat') throw new NotFoundError();
+    if (first?.resource_type !== 'chat') throw new NotFoundError();
     const [chat] = await this.membership.activeChats(userId, [first.resource_id]);
     if (!chat) throw new NotFoundError();
     if (wraps.some((w) => w.epoch > chat.current_epoch))
