@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import { TOOLS } from '../tools/index.ts';
 import { GatewayAccess } from './access.ts';
+import { AgentChainLocks } from './chain-lock.ts';
 import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
 import { type ChatMembership, GatewayChatsRepository } from './chats.repository.ts';
 import { EphemeralKeys } from './ephemeral.ts';
@@ -81,6 +82,7 @@ export class Gateway {
       this.deps.poster,
       keys.keys,
       config.gateway.searchWindow,
+      new AgentChainLocks(pool),
     );
     return {
       keys,
