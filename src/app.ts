@@ -6,12 +6,18 @@ import type { Logger } from 'pino';
 import { AccessRepository, AccessService } from './access/index.ts';
 import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
+import { AuditChainService } from './audit/chain.service.ts';
+import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
+import { AuthRepository } from './auth/auth.repository.ts';
 import { authRoutes } from './auth/auth.routes.ts';
 import { type AuthLimits, AuthService, LIMITS } from './auth/auth.service.ts';
 import { keysRoutes } from './auth/keys.routes.ts';
 import { KeysService } from './auth/keys.service.ts';
+import { RecoveryChallenges } from './auth/recovery-challenges.ts';
+import { SessionRepository } from './auth/session.repository.ts';
+import { SessionService } from './auth/session.service.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -23,13 +29,17 @@ import { installNodeEd25519 } from './ed25519-node.ts';
 import { MethodNotAllowedError, NotFoundError } from './errors.ts';
 import { Gateway } from './gateway/gateway.module.ts';
 import { gatewayRoutes } from './gateway/gateway.routes.ts';
+import { GrantsRepository } from './gateway/grants.repository.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
+import { GatewayIdentityPins } from './gateway/pins.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
+import { memoryRoutes } from './memory/memory.routes.ts';
+import { MemoryService } from './memory/memory.service.ts';
 import type { ServerSecrets } from './secrets.ts';
 import { DirectoryRepository } from './users/directory.repository.ts';
 import { directoryRoutes } from './users/directory.routes.ts';
@@ -62,11 +72,16 @@ export interface Services {
   /** People's access to resources: the one batched check (src/access). */
   access: AccessService;
   auth: AuthService;
+  /** Authenticates sessions; the hub asks it which sessions are still live. */
+  sessions: SessionService;
   keys: KeysService;
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
   gateway: Gateway;
+  auditChain: AuditChainService;
+  /** Built once the gateway key is loaded (grants are checked against its pins). */
+  memory: () => Promise<MemoryService>;
   files: VdriveService;
   shares: SharesService;
   directory: DirectoryService;
@@ -74,13 +89,29 @@ export interface Services {
 
 export function createServices(deps: AppDeps): Services {
   installNodeEd25519();
-  const limits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
+  const limits = { ...LIMITS, ...deps.limits };
+  const { allowWeakKdf } = deps.config.auth;
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
-  const auth = new AuthService(deps.pool, deps.secrets.serverKey, limits, {
-    allowWeakKdf: deps.config.env !== 'production',
+  // Repositories are built once here; each service gets only what it uses.
+  const users = new AuthRepository(deps.pool);
+  const sessions = new SessionService(new SessionRepository(deps.pool), {
+    serverKey: deps.secrets.serverKey,
     logger: deps.logger,
-    limits: { ...LIMITS, ...deps.limits },
-    onSessionsRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+  });
+  const auth = new AuthService(users, sessions, rateLimits, {
+    serverKey: deps.secrets.serverKey,
+    allowWeakKdf,
+    limits,
+  });
+  const keys = new KeysService({
+    users,
+    sessions,
+    rateLimits,
+    challenges: new RecoveryChallenges(deps.redis, deps.config.redis.prefix),
+    limits,
+    allowWeakKdf,
   });
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
@@ -92,25 +123,47 @@ export function createServices(deps: AppDeps): Services {
     deps.config.storage,
     deps.logger,
   );
+  const gateway = new Gateway({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    poster: chats,
+    files,
+    loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+  });
   return {
     auth,
-    keys: new KeysService(auth),
-    agentTokens: new AgentTokenService(auth.repo),
+    sessions,
+    keys,
+    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
     chatEvents,
     access,
     chats,
-    gateway: new Gateway({
-      config: deps.config,
-      logger: deps.logger,
-      pool: deps.pool,
-      redis: deps.redis,
-      poster: chats,
-      files,
-      loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    gateway,
+    memory: lazy(async () => {
+      const { keys } = await gateway.keyed();
+      const pins = new GatewayIdentityPins(new GrantsRepository(deps.pool), keys.keys);
+      return new MemoryService(deps.pool, pins, deps.config.memory.maxEntries);
     }),
+    auditChain: new AuditChainService(
+      deps.pool,
+      async () => (await gateway.keyed()).keys.keys.ed25519.publicKey,
+    ),
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
-    directory: new DirectoryService(new DirectoryRepository(deps.pool), limits),
+    directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
+  };
+}
+
+function lazy<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => {
+    p ??= make().catch((err: unknown) => {
+      p = undefined;
+      throw err;
+    });
+    return p;
   };
 }
 
@@ -155,7 +208,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
   // ws defaults to 100 MiB frames; clients only ever send small control frames.
   wss.options.maxPayload = MAX_FRAME_BYTES;
-  const hub = new ChatHub(services.chats, services.chatEvents, services.auth, deps.logger, {
+  const hub = new ChatHub(services.chats, services.chatEvents, services.sessions, deps.logger, {
     maxBufferedBytes: deps.config.ws.maxBufferedBytes,
     heartbeatMs: deps.config.ws.heartbeatMs,
     maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
@@ -172,13 +225,14 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
-  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.auth, hub, deps.logger));
-  app.route('/api', authRoutes(services.auth, routeOpts));
-  app.route('/api', keysRoutes(services.auth, services.keys, routeOpts));
-  app.route('/api', agentTokenRoutes(services.auth, services.agentTokens));
-  app.route('/api', chatRoutes(services.auth, services.chats));
-  app.route('/api', gatewayRoutes(services.auth, services.gateway));
-  app.route('/api', auditRoutes(services.auth, services.gateway.audit));
+  app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
+  app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
+  app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
+  app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
+  app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', gatewayRoutes(services.sessions, services.gateway));
+  app.route('/api', auditRoutes(services.sessions, services.gateway.audit, services.auditChain));
+  app.route('/api', memoryRoutes(services.sessions, services.memory));
   app.route(
     '/',
     mcpRoutes({
@@ -188,8 +242,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       gateway: services.gateway,
     }),
   );
-  app.route('/api', vdriveRoutes(services.auth, services.files, services.shares));
-  app.route('/api', directoryRoutes(services.auth, services.directory));
+  app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
+  app.route('/api', directoryRoutes(services.sessions, services.directory));
   app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
@@ -220,6 +274,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     stop: async () => {
       clearInterval(reaper);
       await hub.stop();
+      await services.gateway.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { AuditCliError, runAuditCli } from './audit/verify.cli.ts';
 import { CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
@@ -16,6 +17,8 @@ Commands:
   migrate   apply pending database migrations to DATABASE_URL (or the embedded database)
   mcp --stdio [--token-file <path>]
             the MCP gateway's tools over stdio for a local MCP client (token: VUTLER_AGENT_TOKEN)
+  audit verify [--user <id>]
+            check the audit hash chains and signed checkpoints; names the first bad row (exit 1)
 
 Environment: ${CONFIG_VARIABLES.join(', ')}
 See README.md for what each variable does.`;
@@ -89,6 +92,12 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'mcp') return await runMcp(config, argv.slice(1));
+    if (command === 'audit') {
+      const logger = createLogger(config.log.level, pino.destination(2));
+      return await runAuditCli(config, argv.slice(1), logger, (l) =>
+        process.stdout.write(`${l}\n`),
+      );
+    }
     const mode = modes[command];
     if (!mode) {
       process.stderr.write(`vutler: unknown command '${command}'\n\n${USAGE}\n`);
@@ -102,7 +111,8 @@ export async function main(argv: string[]): Promise<number> {
     if (
       err instanceof ConfigError ||
       err instanceof EmbeddedError ||
-      err instanceof StdioSetupError
+      err instanceof StdioSetupError ||
+      err instanceof AuditCliError
     ) {
       process.stderr.write(`vutler: ${err.message}\n`);
       return 1;

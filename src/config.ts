@@ -114,6 +114,7 @@ const envSchema = z.object({
     )
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
+  VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -140,6 +141,11 @@ const envSchema = z.object({
   VUTLER_GATEWAY_FILE_MAX_BYTES: positiveInt
     .max(64 * 1024 * 1024, { error: 'must be at most 64 MiB' })
     .default(1024 * 1024),
+  VUTLER_AUDIT_SEAL_INTERVAL_MS: positiveInt.max(3_600_000).default(2000),
+  VUTLER_UPSTREAMS_FILE: z.string().min(1).optional(),
+  VUTLER_MEMORY_MAX_ENTRIES: positiveInt
+    .max(100_000, { error: 'must be at most 100000' })
+    .default(2000),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -181,6 +187,13 @@ export interface Config {
     /** Prefix of every Redis key and BullMQ queue, so deployments can share one Redis. */
     prefix: string;
   };
+  auth: {
+    /**
+     * Let accounts register Argon2id costs below the default (m=64 MiB, t=3, p=1) and off the
+     * ladder of allowed costs. For tests and development only: never in production.
+     */
+    allowWeakKdf: boolean;
+  };
   storage: {
     backend: 'fs' | 'webdav';
     /** `fs`: where chunks live (a local disk or an NFS/SMB-mounted NAS share). */
@@ -212,6 +225,18 @@ export interface Config {
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
   };
+  audit: {
+    /** How often `vutler worker` links pending audit rows and signs a checkpoint. */
+    sealIntervalMs: number;
+  };
+  memory: {
+    /** Most entries one (user, agent) pair may hold: `recall` decrypts them all per call. */
+    maxEntries: number;
+  };
+  federation: {
+    /** JSON file of upstream MCP servers (docs/MCP.md); absent: no federation. */
+    upstreamsFile: string | undefined;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
@@ -235,6 +260,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${first?.message ?? 'is invalid'}`);
   }
   const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.VUTLER_KDF_ALLOW_WEAK === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: VUTLER_KDF_ALLOW_WEAK cannot be true in production',
+    );
+  }
   const dataDir = path.resolve(e.VUTLER_DATA_DIR);
   if (e.VUTLER_STORAGE === 'webdav' && !e.VUTLER_STORAGE_WEBDAV_URL) {
     throw new ConfigError(
@@ -259,6 +289,9 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
+    auth: {
+      allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+    },
     storage: {
       backend: e.VUTLER_STORAGE,
       dir: path.resolve(e.VUTLER_STORAGE_DIR ?? path.join(dataDir, 'blobs')),
@@ -290,6 +323,11 @@ export function loadConfig(env: Env = process.env): Config {
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       fileMaxBytes: e.VUTLER_GATEWAY_FILE_MAX_BYTES,
       agentToken: e.VUTLER_AGENT_TOKEN,
+    },
+    audit: { sealIntervalMs: e.VUTLER_AUDIT_SEAL_INTERVAL_MS },
+    memory: { maxEntries: e.VUTLER_MEMORY_MAX_ENTRIES },
+    federation: {
+      upstreamsFile: e.VUTLER_UPSTREAMS_FILE ? path.resolve(e.VUTLER_UPSTREAMS_FILE) : undefined,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

@@ -1,7 +1,7 @@
 /**
- * Typed application errors. One mapper (`http/problem.ts`) turns them into
- * `application/problem+json`; workers use `retryable` to decide between retry and failure.
- * Messages must never contain plaintext content, keys or tokens.
+ * Typed application errors. One mapper (`http/problem.ts`) turns them — and `CryptoError`s, by
+ * code — into `application/problem+json`. Messages must never contain plaintext content, keys or
+ * tokens. (Workers decide retry versus failure themselves, with BullMQ's `UnrecoverableError`.)
  */
 export class AppError extends Error {
   readonly status: number;
@@ -40,7 +40,7 @@ export class BadRequestError extends AppError {
 
 export class MalformedJsonError extends AppError {
   constructor() {
-    super(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.');
+    super(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid UTF-8 JSON.');
   }
 }
 

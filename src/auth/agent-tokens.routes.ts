@@ -1,24 +1,25 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { NotFoundError, UnauthorizedError } from '../errors.ts';
-import { agentName, uuid } from '../http/schemas.ts';
+import { agentName, text, uuid } from '../http/schemas.ts';
 import { jsonBody } from '../http/validate.ts';
 import type { AgentTokenService } from './agent-tokens.service.ts';
-import type { AuthService } from './auth.service.ts';
+
 import { type AuthEnv, bearerToken, requireSession } from './middleware.ts';
+import type { SessionService } from './session.service.ts';
 
 const issueBody = z
   .object({
     agentName,
     expiresInDays: z.number().int().min(1).max(365).default(30),
-    label: z.string().trim().min(1).max(200).optional(),
+    label: text({ min: 1, max: 200 }).optional(),
   })
   .strict();
 
 /** `/api/agents/tokens` for people; `/api/agent/whoami` for an agent checking its token. */
-export function agentTokenRoutes(auth: AuthService, tokens: AgentTokenService) {
+export function agentTokenRoutes(sessions: SessionService, tokens: AgentTokenService) {
   const app = new Hono<AuthEnv>();
-  const session = requireSession(auth);
+  const session = requireSession(sessions);
 
   app.post('/agents/tokens', session, async (c) => {
     const body = await jsonBody(c, issueBody);

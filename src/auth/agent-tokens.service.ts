@@ -1,5 +1,5 @@
 import { UnauthorizedError } from '../errors.ts';
-import type { AgentTokenRow, AuthRepository } from './auth.repository.ts';
+import type { AgentTokenRepository, AgentTokenRow } from './agent-tokens.repository.ts';
 import { hashToken, newToken, tokenKind } from './tokens.ts';
 import type { AgentTokenView } from './types.ts';
 
@@ -28,7 +28,7 @@ function view(r: AgentTokenRow): AgentTokenView {
 
 /** Bearer tokens (`vta_…`) a user issues to one agent name: shown once, stored hashed, revocable. */
 export class AgentTokenService {
-  constructor(private readonly repo: AuthRepository) {}
+  constructor(private readonly repo: AgentTokenRepository) {}
 
   async issue(userId: string, agentName: string, days: number, label: string | null) {
     const { token, hash } = newToken('agent');

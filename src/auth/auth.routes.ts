@@ -1,11 +1,12 @@
-import { type Context, Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { clientIp } from '../http/client-ip.ts';
-import { base64Bytes, email } from '../http/schemas.ts';
+import { base64Bytes, email, text } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
-import type { AuthService, IssuedSession, RequestMeta } from './auth.service.ts';
+import type { AuthService } from './auth.service.ts';
 import { type AuthEnv, requireSession, SESSION_COOKIE } from './middleware.ts';
+import type { IssuedSession, RequestMeta, SessionService } from './session.service.ts';
 
 export const kdfJson = z
   .object({
@@ -20,7 +21,7 @@ export const kdfJson = z
 const registerBody = z
   .object({
     email,
-    displayName: z.string().trim().min(1).max(100).optional(),
+    displayName: text({ min: 1, max: 100 }).optional(),
     kdf: kdfJson,
     authKey: base64Bytes({ exact: 32 }),
   })
@@ -47,14 +48,24 @@ export function setSessionCookie(c: Context, session: IssuedSession, secure: boo
   });
 }
 
+/**
+ * Answers that carry a session token, keys or account data must not be kept by browsers or
+ * proxies. Set after the handler so it also covers answers built by the handler itself.
+ */
+export const noStore: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.res.headers.set('cache-control', 'no-store');
+};
+
 /** `/api/auth/*` and `/api/me`: pre-login params, register, login, logout. */
-export function authRoutes(auth: AuthService, opts: RouteOptions) {
+export function authRoutes(auth: AuthService, sessions: SessionService, opts: RouteOptions) {
   const app = new Hono<AuthEnv>();
+  app.use('/auth/*', noStore);
+  app.use('/me', noStore);
 
   app.get('/auth/params', async (c) => {
     const { email: e } = queryParams(c, z.object({ email }));
-    c.header('cache-control', 'no-store');
-    return c.json({ kdf: await auth.kdfParamsFor(e, requestMeta(c, opts.trustProxy)) });
+    return c.json(await auth.kdfParamsFor(e, requestMeta(c, opts.trustProxy)));
   });
 
   app.post('/auth/register', async (c) => {
@@ -79,15 +90,15 @@ export function authRoutes(auth: AuthService, opts: RouteOptions) {
     return c.json(result);
   });
 
-  app.post('/auth/logout', requireSession(auth, ['login', 'recovery']), async (c) => {
+  app.post('/auth/logout', requireSession(sessions, ['login', 'recovery']), async (c) => {
     await auth.logout(c.get('auth').sessionId);
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.body(null, 204);
   });
 
-  app.get('/me', requireSession(auth), async (c) => {
+  app.get('/me', requireSession(sessions), async (c) => {
     const { userId, sessionId } = c.get('auth');
-    return c.json({ user: await auth.me(userId), csrfToken: auth.csrfTokenFor(sessionId) });
+    return c.json({ user: await auth.me(userId), csrfToken: sessions.csrfTokenFor(sessionId) });
   });
 
   return app;

@@ -3,13 +3,21 @@ import { z } from 'zod';
 import { base64Encode } from '../crypto/bytes.ts';
 import { IDENTITY_ENVELOPE_BYTES } from '../crypto/identity.ts';
 import { MASTER_KEY_ENVELOPE_BYTES } from '../crypto/masterkey.ts';
+import { RECOVERY_NONCE_BYTES } from '../crypto/recovery.ts';
 import { NotFoundError } from '../errors.ts';
 import { base64Bytes, email, uuid } from '../http/schemas.ts';
 import { jsonBody } from '../http/validate.ts';
-import { kdfJson, type RouteOptions, requestMeta, setSessionCookie } from './auth.routes.ts';
-import type { AuthService } from './auth.service.ts';
+import {
+  kdfJson,
+  noStore,
+  type RouteOptions,
+  requestMeta,
+  setSessionCookie,
+} from './auth.routes.ts';
 import type { KeysService } from './keys.service.ts';
 import { type AuthEnv, requireSession } from './middleware.ts';
+import type { SessionService } from './session.service.ts';
+import type { RecoverAnswer, RecoveryChallengeAnswer } from './types.ts';
 
 const identityPublicJson = z
   .object({
@@ -24,9 +32,7 @@ const setupBody = z
   .object({
     masterKeyEncrypted: base64Bytes({ exact: MASTER_KEY_ENVELOPE_BYTES }),
     recoveryWrappedMasterKey: base64Bytes({ exact: MASTER_KEY_ENVELOPE_BYTES }),
-    recoveryVerifier: z
-      .string()
-      .regex(/^[0-9a-f]{64}$/, { error: 'must be 64 lower-case hex characters' }),
+    recoveryPublicKey: base64Bytes({ exact: 32 }),
     identity: z
       .object({
         public: identityPublicJson,
@@ -36,7 +42,15 @@ const setupBody = z
   })
   .strict();
 
-const recoverBody = z.object({ email, proof: base64Bytes({ exact: 32 }) }).strict();
+const challengeBody = z.object({ email }).strict();
+
+const recoverBody = z
+  .object({
+    email,
+    nonce: base64Bytes({ exact: RECOVERY_NONCE_BYTES }),
+    signature: base64Bytes({ exact: 64 }),
+  })
+  .strict();
 
 const passphraseBody = z
   .object({
@@ -48,24 +62,24 @@ const passphraseBody = z
   .strict();
 
 /** `/api/keys/*` and `/api/users/:id/keys`. */
-export function keysRoutes(auth: AuthService, keys: KeysService, opts: RouteOptions) {
+export function keysRoutes(sessions: SessionService, keys: KeysService, opts: RouteOptions) {
   const app = new Hono<AuthEnv>();
+  app.use('/keys/*', noStore);
 
-  app.put('/keys/setup', requireSession(auth), async (c) => {
+  app.put('/keys/setup', requireSession(sessions), async (c) => {
     const body = await jsonBody(c, setupBody);
     await keys.setup(c.get('auth').userId, {
       masterKeyEncrypted: body.masterKeyEncrypted,
       recoveryWrappedMasterKey: body.recoveryWrappedMasterKey,
-      recoveryVerifier: body.recoveryVerifier,
+      recoveryPublicKey: body.recoveryPublicKey,
       identityPublic: body.identity.public,
       identityWrapped: body.identity.wrappedPrivateKeys,
     });
     return c.body(null, 204);
   });
 
-  app.get('/keys/mine', requireSession(auth), async (c) => {
+  app.get('/keys/mine', requireSession(sessions), async (c) => {
     const k = await keys.mine(c.get('auth').userId);
-    c.header('cache-control', 'no-store');
     return c.json({
       kdf: k.kdf,
       masterKeyEncrypted: base64Encode(k.masterKeyEncrypted),
@@ -73,24 +87,39 @@ export function keysRoutes(auth: AuthService, keys: KeysService, opts: RouteOpti
     });
   });
 
-  app.get('/users/:id/keys', requireSession(auth), async (c) => {
+  app.get('/users/:id/keys', requireSession(sessions), async (c) => {
     const id = uuid.safeParse(c.req.param('id'));
     if (!id.success) throw new NotFoundError();
     return c.json(await keys.publicKeys(id.data));
   });
 
+  app.post('/keys/recover/challenge', async (c) => {
+    const body = await jsonBody(c, challengeBody);
+    const ch = await keys.recoveryChallenge(body.email, requestMeta(c, opts.trustProxy));
+    const answer: RecoveryChallengeAnswer = {
+      nonce: base64Encode(ch.nonce),
+      expiresAt: ch.expiresAt.toISOString(),
+    };
+    return c.json(answer);
+  });
+
   app.post('/keys/recover', async (c) => {
     const body = await jsonBody(c, recoverBody);
-    const r = await keys.recover(body.email, body.proof, requestMeta(c, opts.trustProxy));
-    c.header('cache-control', 'no-store');
-    return c.json({
+    const r = await keys.recover(
+      body.email,
+      body.nonce,
+      body.signature,
+      requestMeta(c, opts.trustProxy),
+    );
+    const answer: RecoverAnswer = {
       userId: r.userId,
       recoveryWrappedMasterKey: base64Encode(r.recoveryWrappedMasterKey),
       session: r.session,
-    });
+    };
+    return c.json(answer);
   });
 
-  app.put('/keys/passphrase', requireSession(auth, ['login', 'recovery']), async (c) => {
+  app.put('/keys/passphrase', requireSession(sessions, ['login', 'recovery']), async (c) => {
     const body = await jsonBody(c, passphraseBody);
     const session = await keys.changePassphrase(
       c.get('auth'),

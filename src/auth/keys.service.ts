@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import {
   assertIdentityPublic,
   fingerprint,
@@ -7,8 +6,12 @@ import {
   identityPublicToJson,
 } from '../crypto/identity.ts';
 import type { KdfParamsJson } from '../crypto/passphrase.ts';
-import { recoveryVerifierOfProof } from '../crypto/recovery.ts';
-import { withTransaction } from '../db/pool.ts';
+import { ed25519KeyPairFromSeed } from '../crypto/primitives.ts';
+import {
+  assertRecoveryPublicKey,
+  recoveryVerifierOfPublicKey,
+  verifyRecoveryChallenge,
+} from '../crypto/recovery.ts';
 import {
   AppError,
   BadRequestError,
@@ -16,20 +19,19 @@ import {
   ForbiddenError,
   NotFoundError,
 } from '../errors.ts';
-import { AuthRepository } from './auth.repository.ts';
-import {
-  type AuthService,
-  InvalidCredentialsError,
-  type IssuedSession,
-  type RequestMeta,
-} from './auth.service.ts';
+import type { RateLimits } from '../http/rate-limit.ts';
+import type { AuthRepository } from './auth.repository.ts';
+import { type AuthLimits, InvalidCredentialsError } from './auth.service.ts';
+import { accountKdf } from './kdf.ts';
 import type { SessionAuth } from './middleware.ts';
+import type { RecoveryChallenges } from './recovery-challenges.ts';
+import type { IssuedSession, RequestMeta, SessionService } from './session.service.ts';
 import { hashAuthKey, verifyAuthKey } from './tokens.ts';
 
 export interface SetupInput {
   masterKeyEncrypted: Uint8Array;
   recoveryWrappedMasterKey: Uint8Array;
-  recoveryVerifier: string;
+  recoveryPublicKey: Uint8Array;
   identityPublic: IdentityPublicJson;
   identityWrapped: Uint8Array;
 }
@@ -47,54 +49,61 @@ export class InvalidRecoveryError extends AppError {
   }
 }
 
+export interface KeysServiceDeps {
+  users: AuthRepository;
+  sessions: SessionService;
+  rateLimits: RateLimits;
+  challenges: RecoveryChallenges;
+  limits: AuthLimits;
+  allowWeakKdf: boolean;
+}
+
+/**
+ * A fixed public key to verify against when the email has no recovery key, so that an unknown
+ * email costs the same signature check as a known one. Its seed is public, which is harmless:
+ * an answer is refused whenever there is no account with a recovery key, whatever it verifies.
+ */
+let dummyRecoveryKey: Promise<Uint8Array> | undefined;
+function dummyKey(): Promise<Uint8Array> {
+  dummyRecoveryKey ??= ed25519KeyPairFromSeed(new Uint8Array(32).fill(0x5a)).then(
+    (k) => k.publicRaw,
+  );
+  return dummyRecoveryKey;
+}
+
 /**
  * E2E setup, key retrieval, recovery and passphrase change. The server stores only envelopes it
- * cannot open; it checks their sizes and the identity binding signature so that nobody can
- * register a public key they do not hold the signing key for.
+ * cannot open and public keys; it checks sizes and the identity binding signature so that nobody
+ * can register a public key they do not hold the signing key for. Crypto failures surface as
+ * `CryptoError`s, which the problem mapper turns into 400/422 by code.
  */
 export class KeysService {
-  private readonly repo: AuthRepository;
-
-  constructor(private readonly auth: AuthService) {
-    this.repo = auth.repo;
-  }
+  constructor(private readonly deps: KeysServiceDeps) {}
 
   async setup(userId: string, input: SetupInput): Promise<void> {
-    let identity: ReturnType<typeof identityPublicFromJson>;
-    try {
-      identity = identityPublicFromJson(input.identityPublic);
-      await assertIdentityPublic(identity);
-    } catch (err) {
-      throw new BadRequestError(`identity.public is invalid: ${(err as Error).message}`);
-    }
+    const identity = identityPublicFromJson(input.identityPublic);
+    await assertIdentityPublic(identity);
     if (identity.userId !== userId) {
       throw new BadRequestError('identity.public is bound to another user id.');
     }
-    await withTransaction(this.auth.pool, async (client) => {
-      const repo = new AuthRepository(client);
-      const done = await repo.setupEncryption({
-        userId,
-        masterKeyEncrypted: input.masterKeyEncrypted,
-        verifier: input.recoveryVerifier,
-        identityPublic: identityPublicToJson(identity),
-        signingKey: identity.ed25519PublicKey,
-      });
-      if (!done)
-        throw new ConflictError('already-set-up', 'End-to-end encryption is already set up.');
-      await repo.insertKey(userId, 'master', input.recoveryWrappedMasterKey, {
-        wrappedUnder: 'recovery',
-        v: 1,
-      });
-      await repo.insertKey(userId, 'identity', input.identityWrapped, {
-        wrappedUnder: 'master',
-        v: 1,
-      });
+    await assertRecoveryPublicKey(input.recoveryPublicKey);
+    const done = await this.deps.users.setupEncryption({
+      userId,
+      masterKeyEncrypted: input.masterKeyEncrypted,
+      verifier: await recoveryVerifierOfPublicKey(input.recoveryPublicKey),
+      recoveryPublicKey: input.recoveryPublicKey,
+      identityPublic: identityPublicToJson(identity),
+      signingKey: identity.ed25519PublicKey,
+      recoveryWrappedMasterKey: input.recoveryWrappedMasterKey,
+      identityWrapped: input.identityWrapped,
     });
+    if (!done)
+      throw new ConflictError('already-set-up', 'End-to-end encryption is already set up.');
   }
 
   async mine(userId: string): Promise<MyKeys> {
-    const user = await this.repo.userById(userId);
-    const identity = await this.repo.liveKey(userId, 'identity');
+    const user = await this.deps.users.userById(userId);
+    const identity = await this.deps.users.liveKey(userId, 'identity');
     if (
       !user?.encryption_enabled ||
       !user.master_key_encrypted ||
@@ -114,29 +123,42 @@ export class KeysService {
   async publicKeys(
     userId: string,
   ): Promise<{ userId: string; identity: IdentityPublicJson; fingerprint: string }> {
-    const user = await this.repo.userById(userId);
+    const user = await this.deps.users.userById(userId);
     if (!user?.identity_public) throw new NotFoundError();
     const identity = identityPublicFromJson(user.identity_public);
     return { userId, identity: user.identity_public, fingerprint: await fingerprint(identity) };
   }
 
+  /** Step one of recovery: a single-use nonce for the email, issued alike for unknown emails. */
+  async recoveryChallenge(email: string, meta: RequestMeta) {
+    await this.deps.rateLimits.consume('recover-challenge', this.deps.limits.recoverChallengeIp, [
+      `ip:${meta.ip}`,
+    ]);
+    return this.deps.challenges.issue(email);
+  }
+
   /**
-   * Step one of recovery: proof of the phrase → the recovery-wrapped MK and a 15-minute session
-   * that can only set a new passphrase.
+   * Step two: the recovery key's signature over (email, nonce) → the recovery-wrapped MK and a
+   * 15-minute session that can only set a new passphrase. The nonce is spent whatever the outcome.
    */
-  async recover(email: string, proof: Uint8Array, meta: RequestMeta) {
-    await this.auth.rateLimits.consume('recover', this.auth.limits.recoverIp, [`ip:${meta.ip}`]);
-    await this.auth.rateLimits.consume('recover-email', this.auth.limits.recoverEmail, [
+  async recover(email: string, nonce: Uint8Array, signature: Uint8Array, meta: RequestMeta) {
+    await this.deps.rateLimits.consume('recover', this.deps.limits.recoverIp, [`ip:${meta.ip}`]);
+    await this.deps.rateLimits.consume('recover-email', this.deps.limits.recoverEmail, [
       `email:${email}`,
     ]);
-    const user = await this.repo.userByEmail(email);
-    const actual = Buffer.from(await recoveryVerifierOfProof(proof), 'hex');
-    const expected = Buffer.from(user?.backup_phrase_hash ?? '0'.repeat(64), 'hex');
-    const ok = expected.length === 32 && timingSafeEqual(actual, expected);
-    if (!user?.encryption_enabled || !ok) throw new InvalidRecoveryError();
-    const wrap = await this.repo.liveKey(user.id, 'master');
+    const fresh = await this.deps.challenges.consume(nonce, email);
+    const user = await this.deps.users.userByEmail(email);
+    const key = user?.recovery_public_key ?? (await dummyKey());
+    const signed = await verifyRecoveryChallenge(key, email, nonce, signature);
+    const bound =
+      !!user?.backup_phrase_hash &&
+      user.backup_phrase_hash === (await recoveryVerifierOfPublicKey(key));
+    if (!fresh || !signed || !bound || !user?.encryption_enabled || !user.recovery_public_key) {
+      throw new InvalidRecoveryError();
+    }
+    const wrap = await this.deps.users.liveKey(user.id, 'master');
     if (!wrap) throw new InvalidRecoveryError();
-    const session = await this.auth.issueSession(user.id, 'recovery', meta);
+    const session = await this.deps.sessions.issue(user.id, 'recovery', meta);
     return { userId: user.id, recoveryWrappedMasterKey: wrap.encrypted_key, session };
   }
 
@@ -156,8 +178,8 @@ export class KeysService {
     },
     meta: RequestMeta,
   ): Promise<IssuedSession> {
-    const kdf = this.auth.checkKdf(input.kdf);
-    const user = await this.repo.userById(who.userId);
+    const kdf = accountKdf(input.kdf, { allowWeak: this.deps.allowWeakKdf });
+    const user = await this.deps.users.userById(who.userId);
     if (!user?.encryption_enabled)
       throw new ConflictError('not-set-up', 'Set up encryption first.');
     if (who.purpose === 'login') {
@@ -168,12 +190,9 @@ export class KeysService {
       }
     }
     const hash = await hashAuthKey(input.authKey);
-    await withTransaction(this.auth.pool, async (client) => {
-      const repo = new AuthRepository(client);
-      await repo.changePassphrase(who.userId, hash, kdf, input.masterKeyEncrypted);
-      await repo.revokeUserSessions(who.userId);
-    });
-    await this.auth.sessionsRevoked({ userId: who.userId });
-    return this.auth.issueSession(who.userId, 'login', meta);
+    await this.deps.users.changePassphrase(who.userId, hash, kdf, input.masterKeyEncrypted);
+    // Announced before the new session exists, so only the old sessions' sockets close.
+    await this.deps.sessions.revoked({ userId: who.userId });
+    return this.deps.sessions.issue(who.userId, 'login', meta);
   }
 }

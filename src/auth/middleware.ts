@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
-import type { AuthService } from './auth.service.ts';
+import type { SessionService } from './session.service.ts';
 import { safeEqual, tokenKind } from './tokens.ts';
 
 export const SESSION_COOKIE = 'vutler_session';
@@ -34,7 +34,7 @@ export function bearerToken(c: Context): string | undefined {
  * accepted only where `purposes` says so.
  */
 export function requireSession(
-  auth: AuthService,
+  sessions: SessionService,
   purposes: ReadonlyArray<'login' | 'recovery'> = ['login'],
 ): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
@@ -44,13 +44,13 @@ export function requireSession(
     if (!token) throw new UnauthorizedError();
     if (tokenKind(token) !== 'session')
       throw new UnauthorizedError('The session is invalid, expired or revoked.');
-    const session = await auth.authenticateSession(token);
+    const session = await sessions.authenticate(token);
     if (!purposes.includes(session.purpose)) {
       throw new ForbiddenError('A recovery session may only set a new passphrase.');
     }
     if (viaCookie && !SAFE_METHODS.has(c.req.method)) {
       const sent = c.req.header(CSRF_HEADER) ?? '';
-      const expected = auth.csrfTokenFor(session.id);
+      const expected = sessions.csrfTokenFor(session.id);
       if (!safeEqual(Buffer.from(sent), Buffer.from(expected))) {
         throw new ForbiddenError(
           'Missing or wrong x-csrf-token for a cookie-authenticated request.',

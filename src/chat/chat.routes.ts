@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { CHAT_KEY_WRAP_BYTES, KEY_COMMITMENT_BYTES } from '../crypto/chatkeys.ts';
 import type { MembershipEntry } from '../crypto/membership.ts';
 import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../crypto/messages.ts';
@@ -130,7 +130,7 @@ function idParam(c: Context, name: string): string {
 }
 
 /** `/api/chats/*`. */
-export function chatRoutes(auth: AuthService, chats: ChatService) {
+export function chatRoutes(auth: SessionService, chats: ChatService) {
   const app = new Hono<AuthEnv>();
   app.use('/chats', requireSession(auth));
   app.use('/chats/*', requireSession(auth));

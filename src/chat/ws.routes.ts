@@ -4,8 +4,8 @@ import type { UpgradeWebSocket, WSContext } from 'hono/ws';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { SESSION_COOKIE } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { tokenKind } from '../auth/tokens.ts';
 import { AppError } from '../errors.ts';
 import { uuid } from '../http/schemas.ts';
@@ -73,7 +73,7 @@ function safeHost(origin: string): string | undefined {
  */
 export function wsRoute(
   upgradeWebSocket: UpgradeWebSocket<WebSocket>,
-  auth: AuthService,
+  auth: SessionService,
   hub: ChatHub,
   logger: Logger,
 ) {
@@ -105,7 +105,7 @@ export function wsRoute(
         return ws.close(CLOSE.unauthorized, 'unauthorized: send a session token');
       let who: { userId: string; sessionId: string; expiresAt: Date };
       try {
-        const session = await auth.authenticateSession(t);
+        const session = await auth.authenticate(t);
         if (session.purpose !== 'login')
           return ws.close(CLOSE.unauthorized, 'unauthorized: not a login session');
         who = { userId: session.user_id, sessionId: session.id, expiresAt: session.expires_at };

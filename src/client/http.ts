@@ -51,6 +51,30 @@ export class Http {
     readonly cookieSession = false,
   ) {}
 
+  /** A GET whose answer is text (e.g. an NDJSON export); errors as in `request`. */
+  async requestText(path: string): Promise<string> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), { headers });
+    const text = await res.text();
+    if (!res.ok) {
+      let json: Record<string, unknown> = {};
+      try {
+        json = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        // not a problem document
+      }
+      throw new VutlerApiError(
+        res.status,
+        String(json.type ?? 'http').replace(/^urn:vutler:problem:/, ''),
+        String(json.detail ?? json.title ?? `HTTP ${res.status}`),
+        (json.requestId as string | undefined) ?? res.headers.get('x-request-id') ?? undefined,
+        json,
+      );
+    }
+    return text;
+  }
+
   /**
    * A request whose body and answer are bytes (file chunks and content). Errors are mapped like
    * `request`'s; the caller reads or cancels the returned body.

@@ -2,9 +2,17 @@
  * `VutlerClient`: the people-side flows (register, E2E setup, login on a new device, recovery,
  * passphrase change, agent tokens) for the web app, the CLI and the tests. Runs in the browser
  * and in Node: only `fetch` and `src/crypto`. The passphrase and recovery phrase never leave it;
- * the server receives the derived authKey, a proof of the phrase, and envelopes it cannot open.
+ * the server receives the derived authKey, a signature over a one-time recovery challenge, and
+ * envelopes it cannot open.
  */
-import type { AgentTokenView } from '../auth/types.ts';
+import type {
+  AgentTokenView,
+  AuthAnswer,
+  IssuedSession,
+  PublicUser,
+  RecoverAnswer,
+  RecoveryChallengeAnswer,
+} from '../auth/types.ts';
 import { base64Decode, base64Encode } from '../crypto/bytes.ts';
 import { isCryptoError } from '../crypto/errors.ts';
 import {
@@ -19,6 +27,7 @@ import {
 } from '../crypto/identity.ts';
 import { createMasterKey, rewrapMasterKey, unwrapMasterKey } from '../crypto/masterkey.ts';
 import {
+  checkKdfParams,
   derivePassphraseKeys,
   type KdfParams,
   type KdfParamsJson,
@@ -31,8 +40,11 @@ import {
   deriveRecoverySecrets,
   generateRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
+  signRecoveryChallenge,
 } from '../crypto/recovery.ts';
 import { AgentsClient } from './agents.ts';
+import { AuditClient } from './audit.ts';
 import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
 import { DriveClient } from './drive.ts';
@@ -45,6 +57,7 @@ import {
   openLive,
   type WebSocketConstructor,
 } from './live.ts';
+import { MemoryClient } from './memory.ts';
 import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type {
@@ -55,6 +68,8 @@ export type {
   PinnedGateway,
 } from './agents.ts';
 export { AgentsClient, deviceGatewayPins } from './agents.ts';
+export type { ExportVerdict } from './audit.ts';
+export { AuditClient } from './audit.ts';
 export type { Chat, ChatMessage, MessageView, OutgoingMessage, SendOptions } from './chat.ts';
 export type { DriveFile, OpenedShare, UploadOptions, UploadSource } from './drive.ts';
 export {
@@ -66,6 +81,8 @@ export {
 } from './drive.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
+export type { Memory, MemoryGrantView } from './memory.ts';
+export { MemoryClient } from './memory.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
 export {
   ChatsClient,
@@ -81,9 +98,12 @@ export {
 export interface ClientOptions {
   baseUrl: string;
   fetch?: FetchLike;
-  /** Argon2id cost for new passphrases; production default m=64 MiB, t=3, p=1. */
+  /**
+   * Argon2id cost for new passphrases: default m=64 MiB, t=3, p=1. A production server accepts
+   * only the rungs of `KDF_COST_LADDER` (64, 128 or 256 MiB, t=3, p=1).
+   */
   kdfCost?: { memoryKiB: number; iterations: number; parallelism: number };
-  /** Accept Argon2id costs below the floor (tests only: a server could otherwise weaken them). */
+  /** Accept Argon2id costs below the default (tests only: a server could otherwise weaken them). */
   allowWeakKdf?: boolean;
   /** For `live()` outside browsers: e.g. the `ws` package's WebSocket on Node 20. */
   WebSocket?: WebSocketConstructor;
@@ -102,21 +122,8 @@ export interface ClientOptions {
   derivePassphraseKeys?: typeof derivePassphraseKeys;
 }
 
-export interface User {
-  id: string;
-  email: string;
-  displayName: string | null;
-  encryptionEnabled: boolean;
-  createdAt: string;
-}
-
-export interface Session {
-  token: string;
-  csrfToken: string;
-  sessionId: string;
-  purpose: 'login' | 'recovery';
-  expiresAt: string;
-}
+export type User = PublicUser;
+export type Session = IssuedSession;
 
 export interface PendingSetup {
   /** Show once; the user writes it down. */
@@ -128,11 +135,6 @@ export interface PendingSetup {
 }
 
 export type AgentToken = AgentTokenView;
-
-interface AuthResult {
-  user: User;
-  session: Session;
-}
 
 interface MyKeysResponse {
   kdf: KdfParamsJson;
@@ -158,6 +160,10 @@ export class VutlerClient implements ClientContext {
   readonly chats: ChatsClient;
   /** Agents: the pinned gateway key, permissions, grants, audit log. */
   readonly agents: AgentsClient;
+  /** Agent memory: grant it, read, correct and delete what agents remembered. */
+  readonly memory: MemoryClient;
+  /** The audit log's NDJSON export, verified against the pinned gateway key. */
+  readonly audit: AuditClient;
   /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
   readonly drive: DriveClient;
 
@@ -171,6 +177,8 @@ export class VutlerClient implements ClientContext {
     this.trust = new TrustClient(this);
     this.chats = new ChatsClient(this, this.trust);
     this.agents = new AgentsClient(this);
+    this.memory = new MemoryClient(this, () => this.agents.gateway());
+    this.audit = new AuditClient(this.http, () => this.agents.gateway());
     this.drive = new DriveClient(this.http, this.chats, this.trust, () => {
       const me = this.unlocked();
       if (!this.masterKey)
@@ -224,6 +232,28 @@ export class VutlerClient implements ClientContext {
     });
   }
 
+  /**
+   * KDF params as the server states them, refused (before any Argon2 run, before any authKey is
+   * sent) when weaker than the default: a lying server would otherwise get an authKey that is
+   * cheap to brute-force offline.
+   */
+  private serverKdf(json: KdfParamsJson): KdfParams {
+    let params: KdfParams;
+    try {
+      params = kdfParamsFromJson(json);
+      checkKdfParams(params, { allowWeak: this.opts.allowWeakKdf === true });
+    } catch (err) {
+      if (isCryptoError(err)) {
+        throw new VutlerClientError(
+          'kdf-too-weak',
+          `The server asked for key-derivation parameters this client refuses: ${err.message}.`,
+        );
+      }
+      throw err;
+    }
+    return params;
+  }
+
   private freshKdf(): KdfParams {
     return newKdfParams(this.opts.kdfCost);
   }
@@ -252,7 +282,7 @@ export class VutlerClient implements ClientContext {
   }): Promise<User> {
     const kdf = this.freshKdf();
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/register', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/register', {
       body: {
         email: input.email,
         displayName: input.displayName,
@@ -277,7 +307,6 @@ export class VutlerClient implements ClientContext {
       throw new VutlerClientError('no-passphrase-key', 'Register or log in on this device first.');
     const phrase = generateRecoveryPhrase();
     const recovery = await deriveRecoverySecrets(phrase);
-    recovery.proof.fill(0);
     const mk = await createMasterKey({ kek: this.kek, recoveryKey: recovery.recoveryKey });
     const identity = await createIdentity(mk.masterKey, user.id);
     const positions = pickConfirmationPositions(confirmWords);
@@ -297,7 +326,7 @@ export class VutlerClient implements ClientContext {
           body: {
             masterKeyEncrypted: base64Encode(mk.wrappedForPassphrase),
             recoveryWrappedMasterKey: base64Encode(mk.wrappedForRecovery),
-            recoveryVerifier: recovery.verifier,
+            recoveryPublicKey: base64Encode(recovery.publicKey),
             identity: {
               public: identityPublicToJson(identity.publicIdentity),
               wrappedPrivateKeys: base64Encode(identity.wrappedPrivate),
@@ -329,9 +358,9 @@ export class VutlerClient implements ClientContext {
     const params = await this.http.request<{ kdf: KdfParamsJson }>('/api/auth/params', {
       query: { email: input.email },
     });
-    const kdf = kdfParamsFromJson(params.kdf);
+    const kdf = this.serverKdf(params.kdf);
     const { authKey, kek } = await this.derive(input.passphrase, kdf);
-    const res = await this.http.request<AuthResult>('/api/auth/login', {
+    const res = await this.http.request<AuthAnswer>('/api/auth/login', {
       body: { email: input.email, authKey: base64Encode(authKey) },
     });
     authKey.fill(0);
@@ -417,12 +446,16 @@ export class VutlerClient implements ClientContext {
    */
   async recover(input: { email: string; phrase: string; newPassphrase: string }): Promise<User> {
     const secrets = await deriveRecoverySecrets(input.phrase);
-    const res = await this.http.request<{
-      userId: string;
-      recoveryWrappedMasterKey: string;
-      session: Session;
-    }>('/api/keys/recover', { body: { email: input.email, proof: base64Encode(secrets.proof) } });
-    secrets.proof.fill(0);
+    // Challenge-response: the signature covers a single-use nonce, so a recorded request is useless.
+    const challenge = await this.http.request<RecoveryChallengeAnswer>(
+      '/api/keys/recover/challenge',
+      { body: { email: input.email } },
+    );
+    const nonce = base64Decode(challenge.nonce, RECOVERY_NONCE_BYTES);
+    const signature = await signRecoveryChallenge(secrets.signingKey, input.email, nonce);
+    const res = await this.http.request<RecoverAnswer>('/api/keys/recover', {
+      body: { email: input.email, nonce: challenge.nonce, signature: base64Encode(signature) },
+    });
     const envelope = base64Decode(res.recoveryWrappedMasterKey);
     // Fails here (not after the server accepted a new passphrase) if the envelope is not ours.
     await unwrapMasterKey(secrets.recoveryKey, 'recovery', envelope);
@@ -454,7 +487,7 @@ export class VutlerClient implements ClientContext {
   async changePassphrase(input: { current: string; next: string }): Promise<void> {
     this.requireUser();
     const keys = await this.http.request<MyKeysResponse>('/api/keys/mine');
-    const currentKdf = kdfParamsFromJson(keys.kdf);
+    const currentKdf = this.serverKdf(keys.kdf);
     const current = await this.derive(input.current, currentKdf);
     const kdf = this.freshKdf();
     const next = await this.derive(input.next, kdf);

@@ -130,6 +130,8 @@ export {
   DEFAULT_KDF_COST,
   derivePassphraseKeys,
   fakeKdfParams,
+  isOnKdfLadder,
+  KDF_COST_LADDER,
   type KdfParams,
   type KdfParamsJson,
   kdfParamsFromJson,
@@ -139,6 +141,7 @@ export {
   type PassphraseKeys,
 } from './passphrase.ts';
 export {
+  assertRecoveryPublicKey,
   checkRecoveryVerifier,
   confirmRecoveryWords,
   deriveRecoverySecrets,
@@ -146,10 +149,13 @@ export {
   isValidRecoveryPhrase,
   normalizeRecoveryPhrase,
   pickConfirmationPositions,
+  RECOVERY_NONCE_BYTES,
   RECOVERY_WORDS,
   type RecoverySecrets,
   recoveryPhraseFromEntropy,
-  recoveryVerifierOfProof,
+  recoveryVerifierOfPublicKey,
+  signRecoveryChallenge,
+  verifyRecoveryChallenge,
 } from './recovery.ts';
 export {
   createShare,

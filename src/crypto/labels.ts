@@ -16,10 +16,14 @@ export const Label = {
   masterKeyAad: 'vutler/v1/mk-wrap/aad',
   /** HKDF(BIP39 entropy) → recovery key. */
   recovery: 'vutler/v1/recovery',
-  /** HKDF(BIP39 entropy) → value whose SHA-256 is `users.backup_phrase_hash`. */
-  recoveryVerifier: 'vutler/v1/recovery-verifier',
+  /** HKDF(BIP39 entropy) → Ed25519 seed of the recovery key pair (SHA-256 of its public key is `users.backup_phrase_hash`). */
+  recoverySigning: 'vutler/v1/recovery-signing',
+  /** Signed by the recovery key: email, single-use server nonce. */
+  recoverySig: 'vutler/v1/recovery/sig',
   /** HKDF(server secret, email) → deterministic fake KDF salt for unknown emails. */
   fakeSalt: 'vutler/v1/fake-salt',
+  /** HKDF(server secret, email) → deterministic choice of a fake KDF cost rung for unknown emails. */
+  fakeCost: 'vutler/v1/fake-cost',
   /** AAD of the identity private-key envelope (under MK). */
   identityAad: 'vutler/v1/identity/aad',
   /** Signed statement binding a user's X25519 public key to their Ed25519 key. */
@@ -63,6 +67,15 @@ export const Label = {
   grantSig: 'vutler/v1/grant/sig',
   /** What the gateway signs when it pins an owner's identity signing key. */
   gatewayPinSig: 'vutler/v1/gateway-pin/sig',
+  /** SHA-256 input of one link of a user's audit hash chain. */
+  auditRow: 'vutler/v1/audit-row',
+  /** What the gateway signs in an audit checkpoint (user, chain index, head hash). */
+  auditCheckpointSig: 'vutler/v1/audit-checkpoint/sig',
+  /** AAD of a per-(user, agent) memory key wrapped under MK. */
+  memoryKeyAad: 'vutler/v1/memory-key/aad',
+  /** AAD and signature input of one memory entry (user, agent, key, entry, writer). */
+  memoryEntryAad: 'vutler/v1/memory-entry/aad',
+  memoryEntrySig: 'vutler/v1/memory-entry/sig',
 } as const;
 
 export type LabelName = keyof typeof Label;

@@ -27,11 +27,41 @@ export const KDF_SALT_BYTES = 16;
 export const DEFAULT_KDF_COST = { memoryKiB: 64 * 1024, iterations: 3, parallelism: 1 } as const;
 
 /**
- * The weakest cost a client accepts unless told otherwise (OWASP's Argon2id minimum). Without a
- * floor, a malicious server could answer the params endpoint with m=8 KiB, t=1 and then brute-force
- * the passphrase offline from the authKey it receives.
+ * The weakest cost a client accepts unless told otherwise: the default itself (DESIGN §4). Without
+ * a floor, a malicious server could answer the params endpoint with a cheap cost and then
+ * brute-force the passphrase offline from the authKey it receives; with any floor below the
+ * default, it could still make each guess that many times cheaper.
  */
-export const MIN_KDF_COST = { memoryKiB: 19 * 1024, iterations: 2 } as const;
+export const MIN_KDF_COST = {
+  memoryKiB: DEFAULT_KDF_COST.memoryKiB,
+  iterations: DEFAULT_KDF_COST.iterations,
+} as const;
+
+/**
+ * The only costs an account may choose (outside tests): the default and two stronger rungs.
+ * Unknown emails get a fake cost drawn from this same ladder (`fakeKdfParams`), so a stronger
+ * cost does not mark an email as a real account. See docs/CRYPTO.md §4 "Cost ladder".
+ */
+export const KDF_COST_LADDER = [
+  DEFAULT_KDF_COST,
+  { memoryKiB: 128 * 1024, iterations: 3, parallelism: 1 },
+  { memoryKiB: 256 * 1024, iterations: 3, parallelism: 1 },
+] as const;
+
+/**
+ * How often each rung is picked for an unknown email, out of 256: most accounts keep the default,
+ * so most fakes do too; the stronger rungs appear often enough to hide the accounts that use them.
+ */
+const FAKE_RUNG_WEIGHTS = [192, 32, 32] as const;
+
+export function isOnKdfLadder(p: Omit<KdfParams, 'algorithm' | 'salt'>): boolean {
+  return KDF_COST_LADDER.some(
+    (r) =>
+      r.memoryKiB === p.memoryKiB &&
+      r.iterations === p.iterations &&
+      r.parallelism === p.parallelism,
+  );
+}
 
 // Absolute bounds: above these a hostile params answer would just exhaust the client.
 const MAX_MEMORY_KIB = 2 * 1024 * 1024;
@@ -156,21 +186,26 @@ export async function derivePassphraseKeys(
 }
 
 /**
- * For the pre-login params endpoint: an unknown email gets a salt that is stable across requests
- * (so probing twice reveals nothing) yet unpredictable without `serverSecret`.
+ * For the pre-login params endpoint: an unknown email gets a salt and a cost rung that are stable
+ * across requests (so probing twice reveals nothing) yet unpredictable without `serverSecret`.
  */
-export async function fakeKdfParams(
-  serverSecret: Uint8Array,
-  email: string,
-  cost: Omit<KdfParams, 'algorithm' | 'salt'> = DEFAULT_KDF_COST,
-): Promise<KdfParams> {
+export async function fakeKdfParams(serverSecret: Uint8Array, email: string): Promise<KdfParams> {
   if (!(serverSecret instanceof Uint8Array) || serverSecret.length < 32) {
     throw new CryptoError('bad_length', 'server secret must be at least 32 bytes');
   }
   if (typeof email !== 'string') throw new CryptoError('bad_input', 'email must be a string');
-  const normalized = email.trim().toLowerCase();
-  const info = domain(Label.fakeSalt, utf8Encode(normalized));
-  const salt = await hkdfBytes(serverSecret, new Uint8Array(0), info, KDF_SALT_BYTES);
+  const normalized = utf8Encode(email.trim().toLowerCase());
+  const empty = new Uint8Array(0);
+  const salt = await hkdfBytes(
+    serverSecret,
+    empty,
+    domain(Label.fakeSalt, normalized),
+    KDF_SALT_BYTES,
+  );
+  const [pick] = await hkdfBytes(serverSecret, empty, domain(Label.fakeCost, normalized), 1);
+  let rung = 0;
+  for (let acc = FAKE_RUNG_WEIGHTS[0]; pick! >= acc; acc += FAKE_RUNG_WEIGHTS[rung]!) rung++;
+  const cost = KDF_COST_LADDER[rung]!;
   const params: KdfParams = {
     algorithm: 'argon2id',
     salt,
@@ -178,6 +213,6 @@ export async function fakeKdfParams(
     iterations: cost.iterations,
     parallelism: cost.parallelism,
   };
-  checkKdfParams(params, { allowWeak: true });
+  checkKdfParams(params);
   return params;
 }

@@ -1,4 +1,12 @@
-import { type Bytes, concat, expectLength, hexDecode, toBytes, wipe } from './bytes.ts';
+import {
+  type Bytes,
+  base64Decode,
+  concat,
+  expectLength,
+  hexDecode,
+  toBytes,
+  wipe,
+} from './bytes.ts';
 import { CryptoError, mapErrors } from './errors.ts';
 
 /**
@@ -184,6 +192,35 @@ export function importX25519Private(raw: Uint8Array): Promise<CryptoKey> {
 /** Non-extractable Ed25519 signing key from its 32-byte seed. Does not wipe `raw`. */
 export function importEd25519Private(raw: Uint8Array): Promise<CryptoKey> {
   return importPrivate('Ed25519', raw);
+}
+
+/**
+ * The Ed25519 key pair of a 32-byte seed: a non-extractable signing key and the raw public key.
+ * WebCrypto has no "public key of this seed" call; a JWK export of a transient extractable copy
+ * carries it (`x`), and that copy is dropped at once.
+ */
+export async function ed25519KeyPairFromSeed(
+  seed: Uint8Array,
+): Promise<{ privateKey: CryptoKey; publicRaw: Bytes }> {
+  const pkcs8 = concat(PKCS8_PREFIX.Ed25519, expectLength(seed, 32, 'Ed25519 seed'));
+  try {
+    const publicRaw = await mapErrors('bad_key', 'invalid Ed25519 seed', async () => {
+      const transient = await subtle().importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, [
+        'sign',
+      ]);
+      const jwk = await subtle().exportKey('jwk', transient);
+      if (typeof jwk.x !== 'string') throw new Error('no public key in the JWK');
+      return base64UrlToBytes(jwk.x);
+    });
+    return { privateKey: await importEd25519Private(seed), publicRaw };
+  } finally {
+    wipe(pkcs8);
+  }
+}
+
+function base64UrlToBytes(s: string): Bytes {
+  const std = s.replace(/-/g, '+').replace(/_/g, '/');
+  return base64Decode(std + '='.repeat((4 - (std.length % 4)) % 4), 32);
 }
 
 /** A fresh non-extractable X25519 key pair for one wrap (ephemeral-static ECDH). */

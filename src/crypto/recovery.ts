@@ -7,11 +7,20 @@ import {
   hexDecode,
   hexEncode,
   randomBytes,
+  utf8Encode,
   wipe,
 } from './bytes.ts';
 import { CryptoError } from './errors.ts';
 import { domain, Label } from './labels.ts';
-import { hkdfAesKey, hkdfBytes, importHkdfKey, sha256 } from './primitives.ts';
+import {
+  ed25519KeyPairFromSeed,
+  ed25519Sign,
+  ed25519Verify,
+  hkdfAesKey,
+  hkdfBytes,
+  importHkdfKey,
+  sha256,
+} from './primitives.ts';
 
 /** 24 words = 256 bits of entropy; shorter phrases are refused. */
 export const RECOVERY_WORDS = 24;
@@ -56,22 +65,24 @@ export function isValidRecoveryPhrase(phrase: string): boolean {
 export interface RecoverySecrets {
   /** Non-extractable AES-256-GCM key that wraps the master key. */
   recoveryKey: CryptoKey;
-  /** `users.backup_phrase_hash`: 64 lower-case hex chars, = hex(SHA-256(proof)). */
+  /** Non-extractable Ed25519 key that answers the server's recovery challenge. */
+  signingKey: CryptoKey;
+  /** Its public key: what setup uploads (`users.recovery_public_key`). */
+  publicKey: Bytes;
+  /** `users.backup_phrase_hash`: 64 lower-case hex chars, = hex(SHA-256(publicKey)). */
   verifier: string;
-  /**
-   * HKDF(entropy, "vutler/v1/recovery-verifier"): what the client sends to prove it holds the
-   * phrase. The server keeps only its hash (the verifier), so a database dump cannot pass recovery.
-   */
-  proof: Bytes;
 }
 
 /**
- * RK = HKDF(entropy, "vutler/v1/recovery"); verifier = hex(SHA-256(HKDF(entropy,
- * "vutler/v1/recovery-verifier"))). The two HKDF outputs are independent, so the stored verifier
- * reveals nothing about RK (and the phrase's 256-bit entropy defeats guessing).
+ * RK = HKDF(entropy, "vutler/v1/recovery"); the recovery key pair is Ed25519 from the seed
+ * HKDF(entropy, "vutler/v1/recovery-signing"). The two HKDF outputs are independent, so the
+ * public key reveals nothing about RK, and the phrase's 256-bit entropy defeats guessing. The
+ * server keeps only the public key: a database dump cannot pass recovery, and since every answer
+ * signs a fresh single-use nonce, a recorded answer cannot either.
  */
 export async function deriveRecoverySecrets(phrase: string): Promise<RecoverySecrets> {
   const entropy = phraseEntropy(phrase);
+  let seed: Uint8Array | undefined;
   try {
     const base = await importHkdfKey(entropy);
     const empty = new Uint8Array(0);
@@ -80,19 +91,59 @@ export async function deriveRecoverySecrets(phrase: string): Promise<RecoverySec
       'decrypt',
       'unwrapKey',
     ]);
-    const proof = await hkdfBytes(base, empty, domain(Label.recoveryVerifier), 32);
-    return { recoveryKey, verifier: await recoveryVerifierOfProof(proof), proof };
+    seed = await hkdfBytes(base, empty, domain(Label.recoverySigning), 32);
+    const { privateKey, publicRaw } = await ed25519KeyPairFromSeed(seed);
+    return {
+      recoveryKey,
+      signingKey: privateKey,
+      publicKey: publicRaw,
+      verifier: await recoveryVerifierOfPublicKey(publicRaw),
+    };
   } finally {
-    wipe(entropy);
+    wipe(entropy, seed);
   }
 }
 
-/**
- * verifier = hex(SHA-256(proof)): what setup stores in `users.backup_phrase_hash`, and what the
- * server recomputes from the proof a recovering client sends.
- */
-export async function recoveryVerifierOfProof(proof: Uint8Array): Promise<string> {
-  return hexEncode(await sha256(expectLength(proof, 32, 'recovery proof')));
+/** verifier = hex(SHA-256(public key)): what `users.backup_phrase_hash` holds. */
+export async function recoveryVerifierOfPublicKey(publicKey: Uint8Array): Promise<string> {
+  return hexEncode(await sha256(expectLength(publicKey, 32, 'recovery public key')));
+}
+
+export const RECOVERY_NONCE_BYTES = 32;
+
+function challengeInput(email: string, nonce: Uint8Array): Bytes {
+  if (typeof email !== 'string' || email.trim() === '') {
+    throw new CryptoError('bad_input', 'email must be a non-empty string');
+  }
+  return domain(
+    Label.recoverySig,
+    utf8Encode(email.trim().toLowerCase()),
+    expectLength(nonce, RECOVERY_NONCE_BYTES, 'recovery nonce'),
+  );
+}
+
+/** The answer to a recovery challenge: Ed25519 over (label, email, nonce). */
+export async function signRecoveryChallenge(
+  signingKey: CryptoKey,
+  email: string,
+  nonce: Uint8Array,
+): Promise<Bytes> {
+  return ed25519Sign(signingKey, challengeInput(email, nonce));
+}
+
+export async function verifyRecoveryChallenge(
+  publicKey: Uint8Array,
+  email: string,
+  nonce: Uint8Array,
+  signature: Uint8Array,
+): Promise<boolean> {
+  return ed25519Verify(publicKey, signature, challengeInput(email, nonce));
+}
+
+/** Throws `bad_key`/`bad_length` unless `publicKey` is a usable Ed25519 public key. */
+export async function assertRecoveryPublicKey(publicKey: Uint8Array): Promise<void> {
+  // Verification imports the key first; a signature of zeros simply does not verify.
+  await ed25519Verify(publicKey, new Uint8Array(64), new Uint8Array(0));
 }
 
 /** Compares a phrase's verifier with the stored one in constant time. */

@@ -4,6 +4,11 @@ import { AuditRepository } from '../audit/audit.repository.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
+import { loadUpstreamsFile } from '../federation/config.ts';
+import { FederationService } from '../federation/federation.service.ts';
+import { UpstreamHub } from '../federation/upstreams.ts';
+import { MemoryRepository } from '../memory/memory.repository.ts';
+import { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import { TOOLS } from '../tools/index.ts';
 import { GatewayAccess } from './access.ts';
 import { AgentChainLocks } from './chain-lock.ts';
@@ -68,8 +73,24 @@ export class Gateway {
     return this.keyedPromise;
   }
 
+  private upstreams: UpstreamHub | undefined;
+
+  /** Closes the upstream MCP connections (stdio children exit). */
+  async close(): Promise<void> {
+    const hub = this.upstreams;
+    this.upstreams = undefined;
+    await hub?.close();
+  }
+
   private async build(): Promise<KeyedGateway> {
     const { config, logger, pool, redis } = this.deps;
+    if (config.federation.upstreamsFile && !this.upstreams) {
+      this.upstreams = new UpstreamHub(
+        await loadUpstreamsFile(config.federation.upstreamsFile),
+        logger,
+      );
+      await this.upstreams.start();
+    }
     const keys = await (this.deps.loadKeys ?? (() => loadGatewayKeys(config, logger)))();
     const grantsRepo = new GrantsRepository(pool);
     const pins = new GatewayIdentityPins(grantsRepo, keys.keys);
@@ -97,6 +118,15 @@ export class Gateway {
           this.audit,
           keys.keys,
           config.gateway.fileMaxBytes,
+        ),
+        federation: this.upstreams ? new FederationService(this.upstreams, this.audit) : undefined,
+        memory: new MemoryToolsService(
+          new MemoryRepository(pool),
+          grantsRepo,
+          pins,
+          keys.keys,
+          this.audit,
+          config.memory.maxEntries,
         ),
         limits: new GatewayRateLimits(
           redis,

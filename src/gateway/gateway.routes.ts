@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { GRANT_ENVELOPE_BYTES } from '../crypto/grants.ts';
 import { NotFoundError } from '../errors.ts';
 import { agentName, base64Bytes, uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
 import type { Gateway } from './gateway.module.ts';
-import { ACCESS_LEVELS, conditionsSchema, PERMISSION_RESOURCE_TYPES } from './permissions.ts';
+import { ACCESS_LEVELS, conditionsSchema, permissionResourceType } from './permissions.ts';
 
 const epoch = z
   .number()
@@ -22,7 +22,7 @@ const wraps = z
 const permissionBody = z
   .object({
     agentName,
-    resourceType: z.enum(PERMISSION_RESOURCE_TYPES),
+    resourceType: permissionResourceType,
     accessLevel: z.enum(ACCESS_LEVELS),
     conditions: conditionsSchema.default({}),
   })
@@ -46,7 +46,7 @@ const agentFilter = z.object({ agentName: agentName.optional() }).strict();
  * People's side of the gateway: the gateway's public keys, their agents' permissions and the
  * key grants their clients made. Agents never call these.
  */
-export function gatewayRoutes(auth: AuthService, gateway: Gateway) {
+export function gatewayRoutes(auth: SessionService, gateway: Gateway) {
   const app = new Hono<AuthEnv>();
   const session = requireSession(auth);
   const { permissions } = gateway;

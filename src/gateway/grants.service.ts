@@ -31,7 +31,7 @@ function views(rows: GrantRow[]): GrantView[] {
       v = {
         grantId: r.grant_id,
         agentName: r.agent_name,
-        resourceType: r.resource_type === 'files' ? 'files' : 'chat',
+        resourceType: r.resource_type,
         resourceId: r.resource_id,
         scope: r.scope,
         accessLevel: r.access_level,

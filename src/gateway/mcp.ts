@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
 import { serializeError } from '../http/problem.ts';
+import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
@@ -22,6 +23,9 @@ export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
 export interface GatewayParts {
   chats: ChatToolsService;
   files: FileToolsService;
+  memory: MemoryToolsService;
+  /** Upstream MCP servers' tools, when `VUTLER_UPSTREAMS_FILE` configures some. */
+  federation?: { tools: () => ToolDef[] };
   limits: GatewayRateLimits;
   logger: Logger;
   gatewayFingerprint: string;
@@ -93,10 +97,12 @@ async function callTool(
       meta,
       chats: parts.chats,
       files: parts.files,
+      memory: parts.memory,
       permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
     };
     const out = await tool.run(args as never, ctx);
+    if (out.raw) return out.raw;
     return {
       content: [
         { type: 'text' as const, text: out.text },
@@ -129,6 +135,7 @@ const listings = new WeakMap<ToolDef, Tool>();
 
 /** A tool as `tools/list` shows it (JSON Schema draft-07), computed once per tool per process. */
 function listing(tool: ToolDef): Tool {
+  if (tool.listing) return tool.listing;
   let l = listings.get(tool);
   if (!l) {
     l = {
@@ -164,14 +171,16 @@ export function buildMcpServer(
     instructions:
       'Vutler gateway: end-to-end-encrypted chats this agent was granted. Every call is permission-checked and audited; content is decrypted for the call only.',
   });
-  for (const tool of parts.tools) {
+  const tools = parts.federation ? [...parts.tools, ...parts.federation.tools()] : parts.tools;
+  for (const tool of tools) {
     server.registerTool(
       tool.name,
       {
         title: tool.title,
         description: tool.description,
         inputSchema: tool.inputSchema,
-        outputSchema: tool.outputSchema,
+        // A federated tool's output is the upstream's to describe (and its client's to check).
+        outputSchema: tool.listing ? undefined : tool.outputSchema,
         annotations: { title: tool.title, ...tool.annotations },
       },
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,
@@ -180,7 +189,7 @@ export function buildMcpServer(
   // Replaces the SDK's listing (all registered tools) with the permitted ones, read per listing.
   server.server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => {
     const permissions = await source.permissions(await source.caller(extra));
-    return { tools: parts.tools.filter((t) => t.visible(permissions, now())).map(listing) };
+    return { tools: tools.filter((t) => t.visible(permissions, now())).map(listing) };
   });
   return server;
 }

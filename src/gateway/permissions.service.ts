@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PermissionRow, PermissionsRepository } from './permissions.repository.ts';
-import { ACCESS_LEVELS, conditionsSchema, type PERMISSION_RESOURCE_TYPES } from './permissions.ts';
+import { ACCESS_LEVELS, conditionsSchema } from './permissions.ts';
 import type {
   AccessLevel,
   PermissionConditions,
@@ -51,7 +51,7 @@ export class PermissionsService {
     userId: string,
     input: {
       agentName: string;
-      resourceType: (typeof PERMISSION_RESOURCE_TYPES)[number];
+      resourceType: PermissionResourceType;
       accessLevel: AccessLevel;
       conditions: PermissionConditions;
     },

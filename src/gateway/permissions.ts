@@ -4,6 +4,12 @@ import type { AccessLevel, PermissionConditions } from './types.ts';
 export const ACCESS_LEVELS = ['denied', 'metadata', 'decrypt_ephemeral'] as const;
 export const PERMISSION_RESOURCE_TYPES = ['chat', 'files', 'vdrive', 'memory', 'github'] as const;
 
+/** A built-in resource type, or `upstream:<name>` for a federated MCP server. */
+export const permissionResourceType = z.union([
+  z.enum(PERMISSION_RESOURCE_TYPES),
+  z.templateLiteral(['upstream:', z.string().regex(/^[a-z][a-z0-9-]{0,30}$/)]),
+]);
+
 const RANK: Record<AccessLevel, number> = { denied: 0, metadata: 1, decrypt_ephemeral: 2 };
 
 export function levelAtLeast(have: AccessLevel, need: AccessLevel): boolean {

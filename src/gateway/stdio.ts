@@ -73,6 +73,7 @@ export async function runStdio(
     });
     const stop = async () => {
       await server.close().catch(() => undefined);
+      await services.gateway.close();
       await runtime.stop();
     };
     await server.connect(new StdioServerTransport());

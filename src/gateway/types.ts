@@ -1,7 +1,14 @@
 /** Gateway wire types shared by the server and the browser-safe SDK (types only). */
 
 export type AccessLevel = 'denied' | 'metadata' | 'decrypt_ephemeral';
-export type PermissionResourceType = 'chat' | 'files' | 'vdrive' | 'memory' | 'github';
+export type PermissionResourceType =
+  | 'chat'
+  | 'files'
+  | 'vdrive'
+  | 'memory'
+  | 'github'
+  /** A federated upstream MCP server (docs/MCP.md). */
+  | `upstream:${string}`;
 
 export interface PermissionConditions {
   /** Allow-list of resource ids; absent means every resource of the type. */
@@ -34,7 +41,8 @@ export type GrantResourceType = 'chat' | 'files';
 export interface GrantView {
   grantId: string;
   agentName: string;
-  resourceType: GrantResourceType;
+  /** `memory` grants are made through `/api/memory/grants` (resource id = memory key id). */
+  resourceType: 'chat' | 'files' | 'memory';
   resourceId: string;
   scope: GrantScope;
   accessLevel: 'decrypt_ephemeral';
@@ -57,4 +65,6 @@ export interface AuditEntryView {
   decryptionSuccess: boolean;
   itemCount: number;
   at: string;
+  /** Audit hash chain: sealed (signed checkpoint covers it), pending (not yet), broken. */
+  chain?: 'sealed' | 'pending' | 'broken';
 }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
+import { CryptoError, type CryptoErrorCode } from '../crypto/errors.ts';
 import { AppError } from '../errors.ts';
 import { currentRequestId } from '../log.ts';
 
@@ -37,6 +38,55 @@ export function problemResponse(err: AppError, instance?: string): Response {
 }
 
 /**
+ * How a `CryptoError` that escapes a service reads over HTTP. Input that is malformed or out of
+ * range (sizes, encodings, parameters, versions) is a 422 like any failed validation; input that
+ * is well-formed but does not verify (signatures, keys, ciphertexts) is a 400. The last two mean
+ * this server cannot do the crypto at all, which is our fault, not the client's.
+ */
+const CRYPTO_STATUS: Record<CryptoErrorCode, number> = {
+  bad_length: 422,
+  bad_encoding: 422,
+  bad_input: 422,
+  bad_params: 422,
+  unknown_version: 422,
+  truncated: 422,
+  trailing_data: 422,
+  bad_phrase: 422,
+  decrypt_failed: 400,
+  bad_signature: 400,
+  bad_key: 400,
+  bad_log: 400,
+  commitment_mismatch: 400,
+  not_extractable: 500,
+  unsupported: 500,
+};
+
+export function cryptoProblem(err: CryptoError): AppError {
+  const status = CRYPTO_STATUS[err.code] ?? 500;
+  if (status >= 500) {
+    return new AppError(
+      500,
+      'internal',
+      'Internal server error',
+      'Something went wrong on our side.',
+      {
+        cause: err,
+      },
+    );
+  }
+  // CryptoError messages name what failed (a size, a field), never key material.
+  return new AppError(
+    status,
+    `crypto-${err.code.replace(/_/g, '-')}`,
+    'Cryptographic check failed',
+    err.message,
+    {
+      extra: { code: err.code },
+    },
+  );
+}
+
+/**
  * The one error mapper. Known errors keep their status; anything else is a 500 whose body says
  * nothing beyond the request id (the log has the detail, never the client).
  */
@@ -46,6 +96,11 @@ export function onError(logger: Logger) {
     if (err instanceof AppError) {
       if (err.status >= 500) logger.error({ err: serializeError(err) }, 'request failed');
       return problemResponse(err, instance);
+    }
+    if (err instanceof CryptoError) {
+      const mapped = cryptoProblem(err);
+      if (mapped.status >= 500) logger.error({ err: serializeError(err) }, 'crypto failure');
+      return problemResponse(mapped, instance);
     }
     if (err instanceof HTTPException) {
       const status = err.status;

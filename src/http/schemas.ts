@@ -3,6 +3,55 @@ import { base64Decode } from '../crypto/bytes.ts';
 
 /** Shared zod pieces for request bodies. */
 
+/**
+ * Whether a string can be stored as PostgreSQL `text`: no NUL (Postgres refuses it, which used to
+ * surface as a 500) and no lone surrogate (it would be silently stored as U+FFFD, so what is read
+ * back differs from what was sent).
+ */
+export function isStorableText(s: string): boolean {
+  return !s.includes('\u0000') && !LONE_SURROGATE.test(s);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const STORABLE_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
+
+/**
+ * Every string in a parsed request (values and object keys, at any depth) that is not storable
+ * text, as validation issues. `parseWith` runs it on every body and query before the route's own
+ * schema, so no text field of any route can reach the database with one.
+ */
+export function unstorableTextIssues(
+  value: unknown,
+  path: string[] = [],
+  out: { path: string; message: string }[] = [],
+): { path: string; message: string }[] {
+  if (out.length >= 20) return out;
+  if (typeof value === 'string') {
+    if (!isStorableText(value))
+      out.push({ path: path.join('.') || '(root)', message: STORABLE_MESSAGE });
+  } else if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) unstorableTextIssues(v, [...path, String(i)], out);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const at = [...path, isStorableText(k) ? k : JSON.stringify(k)];
+      if (!isStorableText(k)) out.push({ path: at.join('.'), message: `key ${STORABLE_MESSAGE}` });
+      unstorableTextIssues(v, at, out);
+    }
+  }
+  return out;
+}
+
+/** A free-text field (names, labels): trimmed, bounded, storable (see `isStorableText`). */
+export function text(opts: { min?: number; max: number }) {
+  return z
+    .string()
+    .trim()
+    .min(opts.min ?? 0)
+    .max(opts.max)
+    .refine(isStorableText, { error: STORABLE_MESSAGE });
+}
+
 export const email = z
   .string()
   .trim()

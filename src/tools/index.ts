@@ -1,9 +1,12 @@
 import { fileInfoTool } from './file_info.ts';
+import { forgetTool } from './forget.ts';
 import { listChatsTool } from './list_chats.ts';
 import { listFilesTool } from './list_files.ts';
 import { postMessageTool } from './post_message.ts';
 import { readFileTool } from './read_file.ts';
 import { readMessagesTool } from './read_messages.ts';
+import { recallTool } from './recall.ts';
+import { rememberTool } from './remember.ts';
 import { searchMessagesTool } from './search_messages.ts';
 import type { ToolDef } from './tool.ts';
 import { whoamiTool } from './whoami.ts';
@@ -18,4 +21,7 @@ export const TOOLS: ToolDef[] = [
   listFilesTool,
   fileInfoTool,
   readFileTool,
+  rememberTool,
+  recallTool,
+  forgetTool,
 ] as unknown as ToolDef[];

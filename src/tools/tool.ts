@@ -1,9 +1,10 @@
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
 import type { FileToolsService } from '../gateway/file-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
+import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 
 /** What a tool handler gets for one call. */
 export interface ToolContext {
@@ -11,6 +12,7 @@ export interface ToolContext {
   meta: CallMeta;
   chats: ChatToolsService;
   files: FileToolsService;
+  memory: MemoryToolsService;
   /** The caller's permission rows (one query, on demand). */
   permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
@@ -22,6 +24,8 @@ export interface ToolResult<O> {
   text: string;
   /** A binary result as an embedded resource (read_file of a non-text file). */
   resource?: { uri: string; mimeType: string; blob: string };
+  /** A federated tool's upstream result, passed through as it came. */
+  raw?: CallToolResult;
 }
 
 /** One MCP tool: a thin transport from validated input to a service call and back. */
@@ -32,6 +36,8 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
   inputSchema: I;
   outputSchema: O;
   annotations: ToolAnnotations;
+  /** What tools/list shows, verbatim (federated tools: the upstream's JSON Schemas). */
+  listing?: Tool;
   /** Whether `tools/list` shows this tool to an agent with these permissions. */
   visible: (permissions: PermissionView[], now: Date) => boolean;
   run: (input: z.infer<I>, ctx: ToolContext) => Promise<ToolResult<z.infer<O>>>;

@@ -19,3 +19,16 @@ export function fileToolVisible(level: Exclude<AccessLevel, 'denied'>) {
     return !refused || refused.reason === 'outside-hours';
   };
 }
+
+/** A memory tool is listed when the memory permission row allows decryption (and writing, if it writes). */
+export function memoryToolVisible(write = false) {
+  return (permissions: PermissionView[], now: Date): boolean => {
+    const row = permissions.find((p) => p.resourceType === 'memory');
+    const refused = refusalOf(
+      row,
+      { resourceType: 'memory', level: 'decrypt_ephemeral', write },
+      now,
+    );
+    return !refused || refused.reason === 'outside-hours';
+  };
+}

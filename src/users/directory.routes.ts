@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { email, uuid } from '../http/schemas.ts';
 import { jsonBody } from '../http/validate.ts';
 import type { DirectoryService } from './directory.service.ts';
@@ -11,7 +11,7 @@ const lookupBody = z.object({ email }).strict();
 const profilesBody = z.object({ ids: z.array(uuid).max(200) }).strict();
 
 /** `/api/users/lookup` and `/api/users/profiles`: finding people and naming chat members. */
-export function directoryRoutes(auth: AuthService, directory: DirectoryService) {
+export function directoryRoutes(auth: SessionService, directory: DirectoryService) {
   const app = new Hono<AuthEnv>();
   app.use('/users/lookup', requireSession(auth));
   app.use('/users/profiles', requireSession(auth));

@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
-import type { AuthService } from '../auth/auth.service.ts';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
+import type { SessionService } from '../auth/session.service.ts';
 import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../crypto/messages.ts';
 import { shareEnvelopeLength } from '../crypto/shares.ts';
 import { isUuidV7 } from '../crypto/uuid.ts';
@@ -115,7 +115,7 @@ function bytes(c: Context, r: { stream: ReadableStream<Uint8Array>; size: number
 }
 
 /** `/api/files/*` and `/api/shares/*`. */
-export function vdriveRoutes(auth: AuthService, files: VdriveService, shares: SharesService) {
+export function vdriveRoutes(auth: SessionService, files: VdriveService, shares: SharesService) {
   const app = new Hono<AuthEnv>();
   for (const p of ['/files', '/files/*', '/shares/*']) app.use(p, requireSession(auth));
   const me = (c: Context<AuthEnv>) => c.get('auth').userId;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Redis } from '../redis.ts';
+import { startAuditSealer } from './audit-sealer.ts';
 
 export interface WorkerDeps {
   config: Config;
@@ -32,3 +33,5 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorker[]> {
   );
   return running;
 }
+
+workerFactories.push(startAuditSealer);

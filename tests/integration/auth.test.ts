@@ -1,4 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { mnemonicToEntropy } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { describe, expect, it } from 'vitest';
 import { VutlerApiError, VutlerClient, VutlerClientError } from '../../src/client/index.ts';
 import {
@@ -12,6 +14,13 @@ import { captureClientSecrets, findSecrets } from '../helpers/canary.ts';
 
 const CHEAP = { memoryKiB: 1024, iterations: 1, parallelism: 1 };
 const PASS = 'correct horse battery staple ☃';
+
+/** The recovery key pair's private seed, computed independently of src/crypto (CRYPTO.md §1). */
+function recoverySeed(phrase: string): Uint8Array {
+  const info = Buffer.concat([Buffer.from('vutler/v1/recovery-signing'), Buffer.of(0)]);
+  const entropy = mnemonicToEntropy(phrase, wordlist);
+  return new Uint8Array(hkdfSync('sha256', entropy, Buffer.alloc(0), info, 32));
+}
 
 describe('accounts, E2E setup, recovery and agent tokens', () => {
   const t = useTestServer();
@@ -177,21 +186,45 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       status: 401,
       type: 'invalid-recovery',
     });
-    const { deriveRecoverySecrets } = await import('../../src/crypto/recovery.ts');
-    const proof = Buffer.from((await deriveRecoverySecrets(phrase)).proof).toString('base64');
-    const r = await api('/api/keys/recover', json({ email: e, proof }));
+    const { deriveRecoverySecrets, signRecoveryChallenge } = await import(
+      '../../src/crypto/recovery.ts'
+    );
+    const secrets = await deriveRecoverySecrets(phrase);
+    const answer = async (signingKey: CryptoKey) => {
+      const ch = await api('/api/keys/recover/challenge', json({ email: e }));
+      expect(ch.status).toBe(200);
+      const nonce = Buffer.from(ch.body.nonce, 'base64');
+      const signature = Buffer.from(await signRecoveryChallenge(signingKey, e, nonce));
+      return { email: e, nonce: ch.body.nonce, signature: signature.toString('base64') };
+    };
+    const r = await api('/api/keys/recover', json(await answer(secrets.signingKey)));
     expect(r.status).toBe(200);
     const me = await api('/api/me', {
       headers: { authorization: `Bearer ${r.body.session.token}` },
     });
     expect(me.status).toBe(403);
-    // The stored verifier itself is not a valid proof: a database dump cannot pass recovery.
+    // The server holds only the recovery public key and its hash: a database dump cannot answer.
     const { rows } = await t.db.pool.query(
-      'SELECT backup_phrase_hash FROM users WHERE lower(email) = $1',
+      'SELECT backup_phrase_hash, recovery_public_key FROM users WHERE lower(email) = $1',
       [e],
     );
-    const fromDump = Buffer.from(rows[0].backup_phrase_hash, 'hex').toString('base64');
-    expect((await api('/api/keys/recover', json({ email: e, proof: fromDump }))).status).toBe(401);
+    expect(rows[0].backup_phrase_hash).toBe(secrets.verifier);
+    expect(Buffer.from(rows[0].recovery_public_key)).toEqual(Buffer.from(secrets.publicKey));
+    // Another phrase's key signing a genuine nonce is refused.
+    const otherKey = (await deriveRecoverySecrets(other.phrase)).signingKey;
+    expect((await api('/api/keys/recover', json(await answer(otherKey)))).status).toBe(401);
+    // A signature over a nonce issued for another email is refused (nonces are bound to emails).
+    const foreign = await api('/api/keys/recover/challenge', json({ email: other.user.email }));
+    const sig = await signRecoveryChallenge(
+      secrets.signingKey,
+      e,
+      Buffer.from(foreign.body.nonce, 'base64'),
+    );
+    const crossed = await api(
+      '/api/keys/recover',
+      json({ email: e, nonce: foreign.body.nonce, signature: Buffer.from(sig).toString('base64') }),
+    );
+    expect(crossed.status).toBe(401);
   });
 
   it('changes the passphrase on a logged-in device only with the current one', async () => {
@@ -484,7 +517,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       const body = {
         masterKeyEncrypted: mine.body.masterKeyEncrypted,
         recoveryWrappedMasterKey: mine.body.masterKeyEncrypted,
-        recoveryVerifier: 'a'.repeat(64),
+        recoveryPublicKey: mine.body.identity.public.ed25519,
         identity: mine.body.identity,
       };
       // Alice's identity (bound to Alice's id) presented by Bob.
@@ -540,6 +573,7 @@ describe('accounts, E2E setup, recovery and agent tokens', () => {
       { label: 'new passphrase', value: newSecret },
       { label: 'phrase', value: phrase },
       { label: 'phrase words', value: phrase.split(' ').slice(0, 4).join(' ') },
+      { label: 'recovery signing seed', value: recoverySeed(phrase) },
     ];
     expect(await findSecrets(t.db.pool, t.redis, needles)).toEqual([]);
     // The scan can fail: a leaked private key, stored the way a careless column would, is found.

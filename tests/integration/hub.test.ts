@@ -37,7 +37,7 @@ describe(ChatHub.name, () => {
   beforeAll(async () => {
     const { services } = t.server.vutler;
     events = new ChatEvents(t.redis, `hubtest${randomBytes(4).toString('hex')}`, silentLogger);
-    hub = new ChatHub(services.chats, events, services.auth, silentLogger, {
+    hub = new ChatHub(services.chats, events, services.sessions, silentLogger, {
       maxBufferedBytes: MAX_BUFFERED,
       heartbeatMs: 10 * 60_000,
       maxSocketsPerUser: 10,

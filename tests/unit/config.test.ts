@@ -12,6 +12,17 @@ describe(loadConfig.name, () => {
     expect(config.storage.dir).toBe(path.resolve('.vutler/blobs'));
   });
 
+  it('allows weak KDF costs outside production only, and never when production asks for them', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).auth.allowWeakKdf).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production' }).auth.allowWeakKdf).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test', VUTLER_KDF_ALLOW_WEAK: 'false' }).auth.allowWeakKdf).toBe(
+      false,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'production', VUTLER_KDF_ALLOW_WEAK: 'true' })).toThrow(
+      /VUTLER_KDF_ALLOW_WEAK cannot be true in production/,
+    );
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).db.url).toBeUndefined();
   });

@@ -1,4 +1,4 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, hkdfSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   base64Encode,
@@ -10,7 +10,9 @@ import {
   deriveRecoverySecrets,
   fakeKdfParams,
   generateRecoveryPhrase,
+  isOnKdfLadder,
   isValidRecoveryPhrase,
+  KDF_COST_LADDER,
   kdfParamsFromJson,
   kdfParamsToJson,
   newKdfParams,
@@ -19,7 +21,9 @@ import {
   RECOVERY_WORDS,
   recoveryPhraseFromEntropy,
   rewrapMasterKey,
+  signRecoveryChallenge,
   unwrapMasterKey,
+  verifyRecoveryChallenge,
 } from '../../../src/crypto/index.ts';
 import { aesGcmDecrypt, aesGcmEncrypt } from '../../../src/crypto/primitives.ts';
 import { CHEAP_KDF, expectCryptoError, flipBit } from './helpers.ts';
@@ -86,15 +90,35 @@ describe('passphrase', () => {
     expect(performance.now() - t0).toBeLessThan(10_000);
   });
 
-  it('gives unknown emails a stable, secret-dependent fake salt', async () => {
+  it('gives unknown emails a stable, secret-dependent fake salt and a rung of the ladder', async () => {
     const secret = new Uint8Array(32).fill(7);
     const a = await fakeKdfParams(secret, 'Nobody@Example.com');
     const b = await fakeKdfParams(secret, ' nobody@example.com ');
     const c = await fakeKdfParams(new Uint8Array(32).fill(8), 'nobody@example.com');
     expect(a).toEqual(b);
     expect(a.salt).not.toEqual(c.salt);
-    expect(a.memoryKiB).toBe(DEFAULT_KDF_COST.memoryKiB);
+    expect(isOnKdfLadder(a)).toBe(true);
     await expectCryptoError(fakeKdfParams(new Uint8Array(8), 'x'), 'bad_length');
+    // Over many emails, every rung appears and the default is the most common.
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 400; i++) {
+      const f = await fakeKdfParams(secret, `person${i}@example.com`);
+      counts.set(f.memoryKiB, (counts.get(f.memoryKiB) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort((x, y) => x - y)).toEqual(
+      KDF_COST_LADDER.map((r) => r.memoryKiB),
+    );
+    expect(counts.get(DEFAULT_KDF_COST.memoryKiB)!).toBeGreaterThan(200);
+  });
+
+  it('refuses, without allowWeakParams, any cost below the default', async () => {
+    for (const cost of [
+      { memoryKiB: 19 * 1024, iterations: 2, parallelism: 1 },
+      { memoryKiB: 64 * 1024, iterations: 2, parallelism: 1 },
+      { memoryKiB: 32 * 1024, iterations: 3, parallelism: 1 },
+    ]) {
+      await expectCryptoError(derivePassphraseKeys('x', newKdfParams(cost)), 'bad_params');
+    }
   });
 });
 
@@ -114,20 +138,50 @@ describe('recovery phrase', () => {
     const b = await deriveRecoverySecrets(phrase.toUpperCase());
     expect(a.verifier).toMatch(/^[0-9a-f]{64}$/);
     expect(a.verifier).toBe(b.verifier);
+    expect(Buffer.from(a.publicKey)).toEqual(Buffer.from(b.publicKey));
     expect(await checkRecoveryVerifier(phrase, a.verifier)).toBe(true);
     expect(await checkRecoveryVerifier(generateRecoveryPhrase(), a.verifier)).toBe(false);
   });
 
-  it('computes the verifier exactly as documented (checked against node:crypto)', async () => {
+  it('derives the recovery key pair and verifier exactly as documented (checked against node:crypto)', async () => {
     const entropy = Uint8Array.from({ length: 32 }, (_, i) => i);
     const phrase = recoveryPhraseFromEntropy(entropy);
     expect(phrase.split(' ').slice(0, 3)).toEqual(['abandon', 'amount', 'liar']);
-    // Independent oracle: SHA-256(HKDF-SHA-256(entropy, salt = "", info = label ‖ 0x00)).
-    const info = Buffer.concat([Buffer.from('vutler/v1/recovery-verifier'), Buffer.of(0)]);
-    const v = Buffer.from(hkdfSync('sha256', entropy, Buffer.alloc(0), info, 32));
-    const expected = createHash('sha256').update(v).digest('hex');
-    const { verifier } = await deriveRecoverySecrets(phrase);
-    expect(verifier).toBe(expected);
+    // Independent oracle: seed = HKDF-SHA-256(entropy, salt = "", info = label ‖ 0x00), Ed25519.
+    const info = Buffer.concat([Buffer.from('vutler/v1/recovery-signing'), Buffer.of(0)]);
+    const seed = Buffer.from(hkdfSync('sha256', entropy, Buffer.alloc(0), info, 32));
+    const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+    const priv = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    const pub = createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(-32);
+    const secrets = await deriveRecoverySecrets(phrase);
+    expect(Buffer.from(secrets.publicKey)).toEqual(pub);
+    expect(secrets.verifier).toBe(createHash('sha256').update(pub).digest('hex'));
+    // The challenge signature covers label ‖ 0x00 ‖ len‖email ‖ len‖nonce.
+    const nonce = new Uint8Array(32).fill(4);
+    const msg = Buffer.concat([
+      Buffer.from('vutler/v1/recovery/sig'),
+      Buffer.of(0, 0, 13),
+      Buffer.from('a@example.com'),
+      Buffer.of(0, 32),
+      nonce,
+    ]);
+    const expected = sign(null, msg, priv);
+    const sig = await signRecoveryChallenge(secrets.signingKey, ' A@example.com', nonce);
+    expect(Buffer.from(sig)).toEqual(expected);
+  });
+
+  it('binds a challenge answer to its email and nonce', async () => {
+    const s = await deriveRecoverySecrets(generateRecoveryPhrase());
+    const nonce = new Uint8Array(32).fill(1);
+    const sig = await signRecoveryChallenge(s.signingKey, 'a@example.com', nonce);
+    expect(await verifyRecoveryChallenge(s.publicKey, 'a@example.com', nonce, sig)).toBe(true);
+    expect(await verifyRecoveryChallenge(s.publicKey, 'b@example.com', nonce, sig)).toBe(false);
+    const other = new Uint8Array(32).fill(2);
+    expect(await verifyRecoveryChallenge(s.publicKey, 'a@example.com', other, sig)).toBe(false);
+    await expectCryptoError(
+      signRecoveryChallenge(s.signingKey, 'a@example.com', new Uint8Array(16)),
+      'bad_length',
+    );
   });
 
   it('rejects wrong word counts, unknown words and bad checksums as bad_phrase', async () => {

@@ -1,0 +1,45 @@
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import { CryptoError, type CryptoErrorCode } from '../../src/crypto/errors.ts';
+import { onError } from '../../src/http/problem.ts';
+import { silentLogger } from '../helpers/app.ts';
+
+describe(onError.name, () => {
+  async function answer(code: CryptoErrorCode) {
+    const app = new Hono();
+    app.get('/x', () => {
+      throw new CryptoError(code, `detail for ${code}`);
+    });
+    app.onError(onError(silentLogger));
+    const res = await app.request('/x');
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('maps CryptoError by code: malformed input 422, failed verification 400', async () => {
+    for (const code of ['bad_length', 'bad_encoding', 'bad_params', 'unknown_version'] as const) {
+      const r = await answer(code);
+      expect(r.status, code).toBe(422);
+      expect(r.body).toMatchObject({
+        type: `urn:vutler:problem:crypto-${code.replace(/_/g, '-')}`,
+        code,
+        detail: `detail for ${code}`,
+      });
+    }
+    for (const code of [
+      'bad_signature',
+      'decrypt_failed',
+      'bad_key',
+      'bad_log',
+      'commitment_mismatch',
+    ] as const) {
+      expect((await answer(code)).status, code).toBe(400);
+    }
+  });
+
+  it('answers a crypto failure of the platform as a plain 500 that says nothing more', async () => {
+    const r = await answer('unsupported');
+    expect(r.status).toBe(500);
+    expect(r.body.type).toBe('urn:vutler:problem:internal');
+    expect(JSON.stringify(r.body)).not.toContain('detail for');
+  });
+});
