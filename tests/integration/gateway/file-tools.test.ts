@@ -152,7 +152,9 @@ describe('the file tools’ permission matrix: tool × level × conditions × gr
     const g = await alice.client.agents.grantFile(own, agentName);
     if (grant === 'bad-signature') {
       await t.db.pool.query(
-        `UPDATE agent_key_grants SET envelope = overlay(envelope placing '\\x00'::bytea from length(envelope) for 1)
+        // Flip one bit of the signature (overwriting with a constant is a no-op 1 time in 256).
+        `UPDATE agent_key_grants
+         SET envelope = set_byte(envelope, length(envelope) - 1, get_byte(envelope, length(envelope) - 1) # 1)
          WHERE grant_id = $1`,
         [g.grantId],
       );
