@@ -40,6 +40,7 @@ import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
+import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import type { ServerSecrets } from './secrets.ts';
 import { DirectoryRepository } from './users/directory.repository.ts';
 import { directoryRoutes } from './users/directory.routes.ts';
@@ -85,6 +86,8 @@ export interface Services {
   files: VdriveService;
   shares: SharesService;
   directory: DirectoryService;
+  /** The authorization server for /mcp (src/oauth). */
+  oauth: OAuthService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -140,6 +143,7 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
+    oauth: createOAuth(deps.pool, deps.config.oauth),
     gateway,
     memory: lazy(async () => {
       const { keys } = await gateway.keyed();
@@ -235,7 +239,16 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', memoryRoutes(services.sessions, services.memory));
   app.route(
     '/',
+    oauthRoutes({
+      oauth: services.oauth,
+      sessions: services.sessions,
+      publicOrigins: deps.config.gateway.publicOrigins,
+    }),
+  );
+  app.route(
+    '/',
     mcpRoutes({
+      oauth: services.oauth,
       publicOrigins: deps.config.gateway.publicOrigins,
       trustProxy: deps.config.http.trustProxy,
       tokens: services.agentTokens,

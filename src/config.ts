@@ -141,11 +141,40 @@ const envSchema = z.object({
   VUTLER_GATEWAY_FILE_MAX_BYTES: positiveInt
     .max(64 * 1024 * 1024, { error: 'must be at most 64 MiB' })
     .default(1024 * 1024),
+  VUTLER_OAUTH_ACCESS_TTL_SECONDS: positiveInt
+    .max(86_400, { error: 'must be at most 86400' })
+    .default(900),
+  VUTLER_OAUTH_REFRESH_TTL_DAYS: positiveInt.max(365, { error: 'must be at most 365' }).default(30),
+  VUTLER_OAUTH_CIMD_CA_FILE: z.string().min(1).optional(),
+  VUTLER_OAUTH_CIMD_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false'),
   VUTLER_AUDIT_SEAL_INTERVAL_MS: positiveInt.max(3_600_000).default(2000),
   VUTLER_UPSTREAMS_FILE: z.string().min(1).optional(),
   VUTLER_MEMORY_MAX_ENTRIES: positiveInt
     .max(100_000, { error: 'must be at most 100000' })
     .default(2000),
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: z
+    .string()
+    .refine((v) => /^https?:\/\/[^/]+/.test(v), 'must be an http(s) URL')
+    .default('https://api.anthropic.com'),
+  ANTHROPIC_MODEL: z.string().min(1).max(200).default('claude-sonnet-4-5'),
+  ANTHROPIC_MAX_TOKENS: positiveInt.max(64_000, { error: 'must be at most 64000' }).default(1024),
+  ANTHROPIC_MAX_RETRIES: z.coerce
+    .number({ error: 'must be a whole number from 0 to 10' })
+    .int({ error: 'must be a whole number from 0 to 10' })
+    .min(0, { error: 'must be a whole number from 0 to 10' })
+    .max(10, { error: 'must be a whole number from 0 to 10' })
+    .default(2),
+  ANTHROPIC_TIMEOUT_MS: positiveInt.default(120_000),
+  VUTLER_AGENT_MAX_TOOL_ITERATIONS: positiveInt.max(50, { error: 'must be at most 50' }).default(6),
+  VUTLER_AGENT_CONTEXT_MESSAGES: positiveInt.max(100, { error: 'must be at most 100' }).default(20),
+  VUTLER_AGENT_RUN_ATTEMPTS: positiveInt.max(50, { error: 'must be at most 50' }).default(5),
+  VUTLER_WORKER_CONCURRENCY: positiveInt.max(256, { error: 'must be at most 256' }).default(8),
+  VUTLER_WORKER_LOCK_MS: positiveInt.min(1000, { error: 'must be at least 1000' }).default(30_000),
+  VUTLER_OUTBOX_POLL_MS: positiveInt.default(2_000),
+  VUTLER_OUTBOX_RECONCILE_MS: positiveInt.default(30_000),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
@@ -225,6 +254,15 @@ export interface Config {
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
   };
+  oauth: {
+    /** Access tokens for /mcp live this long; clients refresh them. */
+    accessTtlSeconds: number;
+    refreshTtlDays: number;
+    /** Extra CA (PEM file) trusted when fetching Client ID Metadata Documents. */
+    cimdCaFile: string | undefined;
+    /** Whether metadata documents may live on private/loopback addresses (tests, closed networks). */
+    cimdAllowPrivate: boolean;
+  };
   audit: {
     /** How often `vutler worker` links pending audit rows and signs a checkpoint. */
     sealIntervalMs: number;
@@ -236,6 +274,31 @@ export interface Config {
   federation: {
     /** JSON file of upstream MCP servers (docs/MCP.md); absent: no federation. */
     upstreamsFile: string | undefined;
+  };
+  anthropic: {
+    /** Absent: the app runs; an agent mention gets `failed: no Anthropic key configured`. */
+    apiKey: string | undefined;
+    baseUrl: string;
+    model: string;
+    maxTokens: number;
+    /** In-process retries of 408/409/429/5xx by the SDK (honouring retry-after) before BullMQ's. */
+    maxRetries: number;
+    timeoutMs: number;
+    /** Model turns that may ask for tools; the last turn must answer. */
+    maxToolIterations: number;
+    /** Recent messages read as the run's context. */
+    contextMessages: number;
+  };
+  workers: {
+    concurrency: number;
+    /** BullMQ lock: a job whose worker died is taken over after about this long. */
+    lockMs: number;
+    /** BullMQ attempts of an agent run (exponential backoff) after the SDK's own retries. */
+    agentRunAttempts: number;
+    /** The relay's polling fallback when a NOTIFY is missed. */
+    outboxPollMs: number;
+    /** How often outbox rows not done are checked against Redis and re-enqueued when lost. */
+    outboxReconcileMs: number;
   };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
@@ -324,10 +387,33 @@ export function loadConfig(env: Env = process.env): Config {
       fileMaxBytes: e.VUTLER_GATEWAY_FILE_MAX_BYTES,
       agentToken: e.VUTLER_AGENT_TOKEN,
     },
+    oauth: {
+      accessTtlSeconds: e.VUTLER_OAUTH_ACCESS_TTL_SECONDS,
+      refreshTtlDays: e.VUTLER_OAUTH_REFRESH_TTL_DAYS,
+      cimdCaFile: e.VUTLER_OAUTH_CIMD_CA_FILE,
+      cimdAllowPrivate: e.VUTLER_OAUTH_CIMD_ALLOW_PRIVATE === 'true',
+    },
     audit: { sealIntervalMs: e.VUTLER_AUDIT_SEAL_INTERVAL_MS },
     memory: { maxEntries: e.VUTLER_MEMORY_MAX_ENTRIES },
     federation: {
       upstreamsFile: e.VUTLER_UPSTREAMS_FILE ? path.resolve(e.VUTLER_UPSTREAMS_FILE) : undefined,
+    },
+    anthropic: {
+      apiKey: e.ANTHROPIC_API_KEY,
+      baseUrl: e.ANTHROPIC_BASE_URL.replace(/\/$/, ''),
+      model: e.ANTHROPIC_MODEL,
+      maxTokens: e.ANTHROPIC_MAX_TOKENS,
+      maxRetries: e.ANTHROPIC_MAX_RETRIES,
+      timeoutMs: e.ANTHROPIC_TIMEOUT_MS,
+      maxToolIterations: e.VUTLER_AGENT_MAX_TOOL_ITERATIONS,
+      contextMessages: e.VUTLER_AGENT_CONTEXT_MESSAGES,
+    },
+    workers: {
+      concurrency: e.VUTLER_WORKER_CONCURRENCY,
+      lockMs: e.VUTLER_WORKER_LOCK_MS,
+      agentRunAttempts: e.VUTLER_AGENT_RUN_ATTEMPTS,
+      outboxPollMs: e.VUTLER_OUTBOX_POLL_MS,
+      outboxReconcileMs: e.VUTLER_OUTBOX_RECONCILE_MS,
     },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET

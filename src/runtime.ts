@@ -92,11 +92,13 @@ export async function startRuntime(
         logger,
         pool,
         redis: workerRedis,
+        apiRedis: redis,
       });
       closers.push({
         name: 'workers',
+        // Reverse start order: the relay stops feeding before the processors drain and close.
         close: async () => {
-          await Promise.all(workers.map((w) => w.close()));
+          for (const w of [...workers].reverse()) await w.close();
         },
       });
     }

@@ -14,6 +14,11 @@ export interface AgentTokenRow {
 const COLUMNS = 'id, user_id, agent_name, label, created_at, expires_at, revoked_at, last_used_at';
 
 const SQL = {
+  // A worker's token for one agent run: minutes, deleted when the run ends.
+  insertRunToken: `INSERT INTO agent_tokens (user_id, agent_name, label, token_hash, expires_at)
+    VALUES ($1, $2, 'agent run (worker)', $3, now() + make_interval(secs => $4))
+    RETURNING id, user_id, agent_name, label, created_at, expires_at, revoked_at, last_used_at`,
+  deleteAgentToken: `DELETE FROM agent_tokens WHERE id = $1 AND user_id = $2`,
   insertAgentToken: `INSERT INTO agent_tokens (user_id, agent_name, label, token_hash, expires_at)
     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5)) RETURNING ${COLUMNS}`,
   agentTokensOfUser: `SELECT ${COLUMNS} FROM agent_tokens WHERE user_id = $1 ORDER BY created_at DESC LIMIT 500`,
@@ -49,6 +54,20 @@ export class AgentTokenRepository {
       t.days,
     ]);
     return rows[0]!;
+  }
+
+  async insertRunToken(userId: string, agentName: string, tokenHash: Buffer, seconds: number) {
+    const { rows } = await this.db.query<AgentTokenRow>(SQL.insertRunToken, [
+      userId,
+      agentName,
+      tokenHash,
+      seconds,
+    ]);
+    return rows[0]!;
+  }
+
+  async deleteAgentToken(id: string, userId: string) {
+    await this.db.query(SQL.deleteAgentToken, [id, userId]);
   }
 
   async agentTokensOfUser(userId: string) {

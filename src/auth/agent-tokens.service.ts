@@ -42,6 +42,20 @@ export class AgentTokenService {
     return { ...view(row), token };
   }
 
+  /**
+   * A token the worker mints for one agent run: minutes, not days, and deleted when the run ends
+   * (`discardRunToken`), so it never shows up in the owner's token list for long.
+   */
+  async mintForRun(userId: string, agentName: string, seconds: number) {
+    const { token, hash } = newToken('agent');
+    const row = await this.repo.insertRunToken(userId, agentName, hash, seconds);
+    return { token, tokenId: row.id, expiresAt: row.expires_at };
+  }
+
+  async discardRunToken(userId: string, tokenId: string): Promise<void> {
+    await this.repo.deleteAgentToken(tokenId, userId);
+  }
+
   async list(userId: string): Promise<AgentTokenView[]> {
     return (await this.repo.agentTokensOfUser(userId)).map(view);
   }

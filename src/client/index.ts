@@ -58,6 +58,7 @@ import {
   type WebSocketConstructor,
 } from './live.ts';
 import { MemoryClient } from './memory.ts';
+import { ConnectedClientsClient } from './oauth.ts';
 import { fetchPublicIdentity, IdentityChangedError, TrustClient } from './trust.ts';
 
 export type {
@@ -83,6 +84,7 @@ export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { Memory, MemoryGrantView } from './memory.ts';
 export { MemoryClient } from './memory.ts';
+export { ConnectedClientsClient, type ConnectedClientView } from './oauth.ts';
 export type { MessageStatus, SequenceStatus } from './types.ts';
 export {
   ChatsClient,
@@ -166,6 +168,8 @@ export class VutlerClient implements ClientContext {
   readonly audit: AuditClient;
   /** Files: encrypted upload/resume, list, download, delete, shares into chats, previews. */
   readonly drive: DriveClient;
+  /** MCP clients connected by OAuth consent. */
+  readonly connectedClients: ConnectedClientsClient;
 
   constructor(private readonly opts: ClientOptions) {
     this.http = new Http(
@@ -177,6 +181,7 @@ export class VutlerClient implements ClientContext {
     this.trust = new TrustClient(this);
     this.chats = new ChatsClient(this, this.trust);
     this.agents = new AgentsClient(this);
+    this.connectedClients = new ConnectedClientsClient(this);
     this.memory = new MemoryClient(this, () => this.agents.gateway());
     this.audit = new AuditClient(this.http, () => this.agents.gateway());
     this.drive = new DriveClient(this.http, this.chats, this.trust, () => {

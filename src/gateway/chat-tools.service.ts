@@ -353,13 +353,17 @@ export class ChatToolsService {
   async postMessage(
     caller: AgentCaller,
     meta: CallMeta,
-    input: { chatId: string; text: string; replyTo?: string },
+    input: { chatId: string; text: string; replyTo?: string; messageId?: string },
   ): Promise<{ chatId: string; messageId: string; seq: number; epoch: number }> {
     const chat = await this.oneChat(caller, meta, input.chatId, {
       resourceType: 'chat',
       level: 'decrypt_ephemeral',
       write: true,
     });
+    if (input.messageId) {
+      const again = await this.alreadyPosted(caller, meta, chat.id, input.messageId);
+      if (again) return again;
+    }
     const ring = await this.keys.open(caller, chat.id, [chat.current_epoch]);
     const key = ring.keys.get(chat.current_epoch);
     if (!key) {
@@ -384,9 +388,9 @@ export class ChatToolsService {
     meta: CallMeta,
     chat: MemberChatRow,
     key: ChatKey,
-    input: { chatId: string; text: string; replyTo?: string },
+    input: { chatId: string; text: string; replyTo?: string; messageId?: string },
   ): Promise<{ chatId: string; messageId: string; seq: number; epoch: number }> {
-    const id = uuidv7();
+    const id = input.messageId ?? uuidv7();
     const chainId = agentChainId(caller.userId, caller.agentName);
     const chain = await nextAgentLink(
       chainId,
@@ -405,8 +409,9 @@ export class ChatToolsService {
     await this.audit.record([
       this.row(caller, meta, chat.id, { outcome: 'allowed', reason: 'write', items: 1 }),
     ]);
-    const posted = await this.poster
-      .postAsAgent(
+    let posted: { id: string; seq: number };
+    try {
+      posted = await this.poster.postAsAgent(
         chat.id,
         caller.userId,
         caller.agentName,
@@ -418,18 +423,44 @@ export class ChatToolsService {
           chain,
         },
         this.gateway.ed25519.publicKey,
-      )
-      .catch((err: unknown) => {
-        // Someone rotated (or the owner left) between our read and the insert: nothing stored.
-        if (err instanceof AppError && (err.type === 'stale-epoch' || err.type === 'not-found')) {
-          throw new ToolRefusal(
-            'The chat changed while posting; nothing was posted.',
-            'Retry the call.',
-            'stale-epoch',
-          );
-        }
-        throw err;
-      });
+      );
+    } catch (err) {
+      // Two runs of one job raced with the same id: the loser answers with the winner's message.
+      const again = input.messageId && (await this.alreadyPosted(caller, meta, chat.id, id));
+      if (again) return again;
+      // Someone rotated (or the owner left) between our read and the insert: nothing stored.
+      if (err instanceof AppError && (err.type === 'stale-epoch' || err.type === 'not-found')) {
+        throw new ToolRefusal(
+          'The chat changed while posting; nothing was posted.',
+          'Retry the call.',
+          'stale-epoch',
+        );
+      }
+      throw err;
+    }
     return { chatId: chat.id, messageId: posted.id, seq: posted.seq, epoch: chat.current_epoch };
+  }
+
+  /**
+   * The message stored under a caller-chosen id, when this agent of this owner posted it to this
+   * chat (a retry): returned as the answer. Any other holder of the id is a refusal.
+   */
+  private async alreadyPosted(caller: AgentCaller, meta: CallMeta, chatId: string, id: string) {
+    const m = await this.chats.postedById(id);
+    if (!m) return undefined;
+    if (
+      m.chat_id !== chatId ||
+      m.sender_id !== caller.userId ||
+      m.sender_agent !== caller.agentName
+    )
+      throw new ToolRefusal(
+        'Another message already has this id.',
+        'Choose a new messageId.',
+        'duplicate-id',
+      );
+    await this.audit.record([
+      this.row(caller, meta, chatId, { outcome: 'allowed', reason: 'write-repeat' }),
+    ]);
+    return { chatId, messageId: m.id, seq: Number(m.seq), epoch: m.epoch };
   }
 }

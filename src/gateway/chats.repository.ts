@@ -51,6 +51,7 @@ const SQL = {
     WHERE chat_id = $1 AND sender_id = $2 AND sender_agent = $3 AND chain_id = $4
     ORDER BY seq DESC LIMIT 1`,
   after: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
+  postedById: `SELECT id, chat_id, seq, sender_id, sender_agent, epoch FROM messages WHERE id = $1`,
 } as const;
 
 /** The gateway's read-only SQL over chats and messages. */
@@ -72,6 +73,15 @@ export class GatewayChatsRepository implements ChatMembership {
     return (
       await this.db.query<GatewayMessageRow>(SQL.before, [chatId, before, limit])
     ).rows.reverse();
+  }
+
+  /** Who posted message `id` where (for idempotent agent posts). */
+  async postedById(id: string) {
+    return (
+      await this.db.query<
+        Pick<GatewayMessageRow, 'id' | 'chat_id' | 'seq' | 'sender_id' | 'sender_agent' | 'epoch'>
+      >(SQL.postedById, [id])
+    ).rows[0];
   }
 
   async agentChainHead(chatId: string, ownerId: string, agentName: string, chainId: Uint8Array) {

@@ -8,6 +8,7 @@ import { bearerToken } from '../auth/middleware.ts';
 import { UnauthorizedError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import { currentRequestId } from '../log.ts';
+import { isOAuthAccessToken, type OAuthService, originOf, resourceOf } from '../oauth/index.ts';
 import type { Gateway } from './gateway.module.ts';
 import { buildMcpServer } from './mcp.ts';
 
@@ -72,15 +73,35 @@ export interface McpRouteDeps {
   trustProxy: boolean;
   tokens: AgentTokenService;
   gateway: Gateway;
+  /** OAuth access tokens (src/oauth), accepted only when bound to this endpoint. */
+  oauth?: OAuthService;
 }
 
 async function authenticate(
   c: Context,
-  tokens: AgentTokenService,
+  deps: McpRouteDeps,
 ): Promise<{ principal: AgentPrincipal; token: string }> {
   const token = bearerToken(c);
   if (!token) throw new UnauthorizedError('Send an agent token as "Authorization: Bearer vta_…".');
-  return { principal: await tokens.authenticate(token), token };
+  if (deps.oauth && isOAuthAccessToken(token)) {
+    const resource = resourceOf(originOf(c, deps.publicOrigins));
+    const principal = await deps.oauth.authenticate(token, resource);
+    if (!principal)
+      throw new UnauthorizedError(
+        'The access token is invalid, expired, revoked or for another resource.',
+      );
+    return { principal, token };
+  }
+  return { principal: await deps.tokens.authenticate(token), token };
+}
+
+/** RFC 9728 §5.1: a 401 from /mcp tells the client where to start the OAuth flow. */
+function withResourceMetadata(c: Context, publicOrigins: string[], err: unknown): never {
+  if (err instanceof UnauthorizedError) {
+    const url = `${originOf(c, publicOrigins)}/.well-known/oauth-protected-resource/mcp`;
+    err.headers['www-authenticate'] = `Bearer resource_metadata="${url}"`;
+  }
+  throw err;
 }
 
 /** Handlers learn who calls from the `authInfo` this route attached to the request. */
@@ -121,7 +142,9 @@ export function mcpRoutes(deps: McpRouteDeps) {
     ),
   );
   app.post('/mcp', async (c) => {
-    const { principal, token } = await authenticate(c, deps.tokens);
+    const { principal, token } = await authenticate(c, deps).catch((err: unknown) =>
+      withResourceMetadata(c, deps.publicOrigins, err),
+    );
     let body: unknown;
     try {
       body = JSON.parse(await c.req.text());

@@ -13,6 +13,13 @@ export const postMessageTool = defineTool({
       chatId,
       text: z.string().min(1).max(16_000),
       replyTo: z.uuid().optional().describe('Id of the message this answers.'),
+      messageId: z
+        .string()
+        .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'a UUIDv7')
+        .optional()
+        .describe(
+          'Idempotency: a UUIDv7 the caller chose. Posting again with the same id returns the message already posted instead of a second one.',
+        ),
     })
     .strict(),
   outputSchema: z.object({

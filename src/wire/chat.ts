@@ -39,7 +39,28 @@ export type ChatEvent =
       lastSeq: number;
     }
   | { type: 'key.rotated'; chatId: string; epoch: number; by: string }
-  | { type: 'typing'; chatId: string; userId: string };
+  | { type: 'typing'; chatId: string; userId: string }
+  | AgentStatusEvent;
+
+/** Progress of an agent run a mention started (published by the worker; see docs/API.md). */
+export interface AgentStatusEvent {
+  type: 'agent.status';
+  chatId: string;
+  agentName: string;
+  /** The outbox row id: one per (message, agent). */
+  runId: string;
+  /** The message that mentioned the agent. */
+  messageId: string;
+  status: 'queued' | 'thinking' | 'tool' | 'done' | 'failed';
+  /** With `tool`: which tool the model called. */
+  tool?: string;
+  /** With `failed`: a stable code and a sentence for people. */
+  code?: string;
+  reason?: string;
+  /** With `done`: the reply's message id. */
+  replyId?: string;
+  at: string;
+}
 
 /** A chat as its members see it (server's view: clients trust the membership log instead). */
 export interface ChatView {

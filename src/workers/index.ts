@@ -1,8 +1,20 @@
 import type { Logger } from 'pino';
+import { createServices } from '../app.ts';
+import { ChatEvents } from '../chat/events.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
 import type { Redis } from '../redis.ts';
+import { loadServerSecrets } from '../secrets.ts';
+import { AgentRunService } from './agent-runs/agent-run.service.ts';
+import { AgentRunsRepository } from './agent-runs/agent-runs.repository.ts';
+import { agentRunsWorker } from './agent-runs/agent-runs.worker.ts';
+import { inProcessGateway } from './agent-runs/mcp-session.ts';
+import { anthropicClient } from './agent-runs/model.ts';
 import { startAuditSealer } from './audit-sealer.ts';
+import { QUEUE_NAMES } from './jobs.ts';
+import { OutboxRelay } from './outbox.relay.ts';
+import { OutboxRepository } from './outbox.repository.ts';
+import { checkEvictionPolicy, Queues } from './queues.ts';
 
 export interface WorkerDeps {
   config: Config;
@@ -10,6 +22,8 @@ export interface WorkerDeps {
   pool: Pool;
   /** A connection with `maxRetriesPerRequest: null`, as BullMQ workers require. */
   redis: Redis;
+  /** An ordinary client (fails fast) for pub/sub events and the gateway's rate limits. */
+  apiRedis: Redis;
 }
 
 /** One running background component (a BullMQ worker, the outbox relay, ...). */
@@ -18,19 +32,87 @@ export interface RunningWorker {
   close: () => Promise<void>;
 }
 
+/** The outbox relay and reconciler, for every queue in `src/workers/jobs.ts`. */
+async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, logger, pool } = deps;
+  const queues = new Queues(config, deps.redis);
+  const events = new ChatEvents(deps.apiRedis, config.redis.prefix, logger);
+  const relay = new OutboxRelay(pool, new OutboxRepository(pool), queues, logger, {
+    queues: QUEUE_NAMES,
+    pollMs: config.workers.outboxPollMs,
+    reconcileMs: config.workers.outboxReconcileMs,
+    onDispatched: async (jobs) => {
+      const at = new Date().toISOString();
+      await Promise.all(
+        jobs.map((j) =>
+          events.publish({
+            type: 'agent.status',
+            chatId: j.data.chatId,
+            agentName: j.data.agentName,
+            runId: j.id,
+            messageId: j.data.messageId,
+            status: 'queued',
+            at,
+          }),
+        ),
+      );
+    },
+  });
+  await relay.start();
+  return {
+    name: 'outbox-relay',
+    close: async () => {
+      await relay.stop();
+      await queues.close();
+    },
+  };
+}
+
+/** `agent-runs`: Claude answering mentions through the gateway's tools. */
+async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, logger, pool } = deps;
+  const services = createServices({
+    config,
+    logger,
+    pool,
+    redis: deps.apiRedis,
+    secrets: await loadServerSecrets(config),
+  });
+  await services.gateway.keyed();
+  const model = anthropicClient(config);
+  if (!model)
+    logger.warn(
+      'ANTHROPIC_API_KEY is not set: agent mentions will fail with "no Anthropic key configured"',
+    );
+  const service = new AgentRunService(
+    config,
+    new AgentRunsRepository(pool),
+    new OutboxRepository(pool),
+    services.agentTokens,
+    inProcessGateway(services.agentTokens, services.gateway),
+    model,
+    (event) => services.chatEvents.publish(event),
+    logger,
+  );
+  const worker = agentRunsWorker(config, deps.redis, service, logger);
+  await worker.waitUntilReady();
+  return { name: 'agent-runs', close: () => worker.close() };
+}
+
 /** Registered worker factories. Feature issues add theirs here. */
 export const workerFactories: Array<(deps: WorkerDeps) => Promise<RunningWorker> | RunningWorker> =
-  [];
+  [agentRuns, outboxRelay];
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorker[]> {
+  await checkEvictionPolicy(deps.redis, deps.logger);
   const running: RunningWorker[] = [];
-  for (const factory of workerFactories) running.push(await factory(deps));
-  deps.logger.info(
-    { workers: running.map((w) => w.name) },
-    running.length
-      ? 'workers started'
-      : 'worker connected; no job processors registered yet, idling',
-  );
+  try {
+    for (const factory of workerFactories) running.push(await factory(deps));
+  } catch (err) {
+    await Promise.all(running.map((w) => w.close().catch(() => undefined)));
+    throw err;
+  }
+  deps.logger.info({ workers: running.map((w) => w.name) }, 'workers started');
   return running;
 }
 

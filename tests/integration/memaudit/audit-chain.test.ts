@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { verifyAuditExport } from '../../../src/audit/export.ts';
 import { parseGatewayKeys } from '../../../src/crypto/grants.ts';
-import { startWorkers } from '../../../src/workers/index.ts';
+import { startAuditSealer } from '../../../src/workers/audit-sealer.ts';
 import { silentLogger, testConfig, useTestServer } from '../../helpers/app.ts';
 import { TEST_REDIS_URL } from '../../helpers/env.ts';
 import { gatewayKeyLine, mcpClient } from '../../helpers/gateway.ts';
@@ -144,12 +144,14 @@ describe('audit hash chain', () => {
 
   it('catches a row whose hash was recomputed, a deleted row, and a forged checkpoint', async () => {
     const alice = await aliceWithAudit(4);
-    const workers = await startWorkers({
-      config: testConfig({ VUTLER_GATEWAY_KEY: keyLine, VUTLER_AUDIT_SEAL_INTERVAL_MS: '50' }),
-      logger: silentLogger,
-      pool: ctx.db.pool,
-      redis: ctx.redis,
-    });
+    // Only the sealer: the other workers (relay, agent runs) are not part of this test.
+    const workers = [
+      await startAuditSealer({
+        config: testConfig({ VUTLER_GATEWAY_KEY: keyLine, VUTLER_AUDIT_SEAL_INTERVAL_MS: '50' }),
+        logger: silentLogger,
+        pool: ctx.db.pool,
+      }),
+    ];
     try {
       await eventually(
         async () => (await entries(alice)).every((e) => e.chain === 'sealed'),
