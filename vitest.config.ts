@@ -22,6 +22,19 @@ export default defineConfig({
           globalSetup: ['tests/helpers/global-setup.ts'],
         },
       },
+      // Operations suites (npm run test:ops / test:security / test:faults): real nginx, child
+      // processes, private redis-server/PostgreSQL. One file at a time: they own ports and cores.
+      ...['ops', 'security', 'faults'].map((name) => ({
+        extends: true as const,
+        test: {
+          name,
+          include: [`tests/${name}/**/*.test.ts`],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      })),
     ],
   },
 });

@@ -33,6 +33,11 @@ import { GrantsRepository } from './gateway/grants.repository.ts';
 import type { LoadedGatewayKeys } from './gateway/keys.ts';
 import { mcpRoutes } from './gateway/mcp.routes.ts';
 import { GatewayIdentityPins } from './gateway/pins.ts';
+import { GithubModule } from './github/github.module.ts';
+import { githubRoutes } from './github/github.routes.ts';
+import { KeyringSealer } from './github/sealing.ts';
+import { GithubToolsService } from './github/tools.service.ts';
+import { webhookRoutes } from './github/webhooks.routes.ts';
 import { payloadLimit } from './http/body-limit.ts';
 import { healthRoutes } from './http/health.routes.ts';
 import { onError, problemResponse } from './http/problem.ts';
@@ -40,7 +45,11 @@ import { RateLimits } from './http/rate-limit.ts';
 import { requestIdAndLog } from './http/request-id.ts';
 import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
+import { observe } from './metrics.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
+import { keepHeadersOnHead } from './ops/head.ts';
+import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
+import { securityHeaders } from './ops/security-headers.ts';
 import type { ServerSecrets } from './secrets.ts';
 import { DirectoryRepository } from './users/directory.repository.ts';
 import { directoryRoutes } from './users/directory.routes.ts';
@@ -59,6 +68,8 @@ export interface AppDeps {
   pool: Pool;
   redis: Redis;
   secrets: ServerSecrets;
+  /** False while migrations wait for an unreachable PostgreSQL (/ready says so). */
+  schemaReady?: () => boolean;
   /** Tests raise per-IP limits, since every test client shares 127.0.0.1. */
   limits?: Partial<AuthLimits>;
   /** The at-rest sealing keys (`loadAtRestKeyring`); tests may omit it for a throwaway one. */
@@ -88,6 +99,7 @@ export interface Services {
   directory: DirectoryService;
   /** The authorization server for /mcp (src/oauth). */
   oauth: OAuthService;
+  github: GithubModule;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -119,6 +131,14 @@ export function createServices(deps: AppDeps): Services {
   const access = new AccessService(new AccessRepository(deps.pool));
   const chats = new ChatService(deps.pool, chatEvents, access);
   const gatewayKeys = deps.gatewayKeys;
+  const github = new GithubModule({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    stateKey: deps.secrets.serverKey,
+    sealer: deps.atRest ? new KeyringSealer(deps.atRest) : undefined,
+  });
   const files = new VdriveService(
     deps.pool,
     deps.storage ?? createBlobStore(deps.config.storage),
@@ -134,6 +154,7 @@ export function createServices(deps: AppDeps): Services {
     poster: chats,
     files,
     loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    github: (audit) => new GithubToolsService(github, audit),
   });
   return {
     auth,
@@ -157,6 +178,7 @@ export function createServices(deps: AppDeps): Services {
     files,
     shares: new SharesService(deps.pool, files, membershipFromAccess(access), chats),
     directory: new DirectoryService(new DirectoryRepository(deps.pool), rateLimits),
+    github,
   };
 }
 
@@ -218,6 +240,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     maxSocketsPerUser: deps.config.ws.maxSocketsPerUser,
   });
   app.use('*', requestIdAndLog(deps.logger));
+  app.use('*', httpMetrics());
+  app.use('*', securityHeaders());
   const limit = deps.config.http.bodyLimitBytes;
   const globalLimit = payloadLimit(limit);
   // Chunk uploads stream to storage under their own exact limit (chunk size + tag).
@@ -229,6 +253,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     secureCookies: deps.config.env === 'production',
   };
   app.route('/', healthRoutes(deps));
+  app.route('/', metricsRoutes(deps.config.ops.metricsToken));
   app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));
   app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
@@ -237,6 +262,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', gatewayRoutes(services.sessions, services.gateway));
   app.route('/api', auditRoutes(services.sessions, services.gateway.audit, services.auditChain));
   app.route('/api', memoryRoutes(services.sessions, services.memory));
+  app.route('/api', githubRoutes(services.sessions, services.github));
+  app.route('/', webhookRoutes(services.github));
   app.route(
     '/',
     oauthRoutes({
@@ -266,6 +293,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     return problemResponse(err, c.req.path);
   });
   app.onError(onError(deps.logger));
+  keepHeadersOnHead(app);
+  let unobserve: (() => void) | undefined;
+  let hubRetry: NodeJS.Timeout | undefined;
+  let stopped = false;
   let reaper: ReturnType<typeof setInterval> | undefined;
   return {
     app,
@@ -273,7 +304,28 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     hub,
     start: async (server) => {
       injectWebSocket(server);
-      await hub.start();
+      unobserve = observe('wsConnections', () => [{ value: hub.size }]);
+      try {
+        await hub.start();
+      } catch (err) {
+        // Redis down at start: serve (/ready says so) and subscribe once it answers, then catch
+        // every socket up from PostgreSQL as after any pub/sub outage.
+        deps.logger.warn(
+          { err: { message: (err as Error).message } },
+          'Redis unreachable: chat events will subscribe when it answers',
+        );
+        // One attempt at a time (a subscribe can take longer than the pause).
+        const retry = () => {
+          hubRetry = setTimeout(() => {
+            hub.start().then(
+              () => hub.onResubscribed(),
+              () => stopped || retry(),
+            );
+          }, 1_000);
+          hubRetry.unref();
+        };
+        retry();
+      }
       // Abandoned uploads are reaped a few times per reap age (at least hourly); unref'd so it
       // never holds the process open.
       const every = Math.min(3_600_000, Math.max(60_000, deps.config.storage.reapAfterMs / 4));
@@ -285,7 +337,10 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       reaper.unref();
     },
     stop: async () => {
+      stopped = true;
+      clearTimeout(hubRetry);
       clearInterval(reaper);
+      unobserve?.();
       await hub.stop();
       await services.gateway.close();
     },

@@ -5,6 +5,8 @@ import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { EmbeddedError, startEmbeddedPostgres } from './embedded.ts';
 import { runStdio, StdioSetupError } from './gateway/stdio.ts';
+import { resealGithubSecrets } from './github/rotate.ts';
+import { addAtRestKey, loadGithubSealer } from './github/sealing.ts';
 import { createLogger } from './log.ts';
 import { startRuntime, stopOnSignals } from './runtime.ts';
 
@@ -15,6 +17,9 @@ Commands:
   serve     the HTTP API (applies pending migrations first)
   worker    the background job workers
   migrate   apply pending database migrations to DATABASE_URL (or the embedded database)
+  keys rotate-at-rest
+            add a new at-rest key (key file) or use the newest of VUTLER_AT_REST_KEYS, and
+            re-seal every sealed column with it
   mcp --stdio [--token-file <path>]
             the MCP gateway's tools over stdio for a local MCP client (token: VUTLER_AGENT_TOKEN)
   audit verify [--user <id>]
@@ -38,6 +43,34 @@ async function runMigrate(config: Config): Promise<void> {
     process.stdout.write(
       `${result.applied.length} migration(s) applied${result.applied.length ? `: ${result.applied.join(', ')}` : ''}; ${result.alreadyApplied} already applied\n`,
     );
+  } finally {
+    await pool.end();
+    await stopEmbedded?.();
+  }
+}
+
+async function runKeys(config: Config, args: string[]): Promise<number> {
+  if (args[0] !== 'rotate-at-rest') {
+    process.stderr.write(`vutler: keys needs rotate-at-rest\n\n${USAGE}\n`);
+    return 2;
+  }
+  const logger = createLogger(config.log.level);
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  let url = config.db.url;
+  if (!url) {
+    const pg = await startEmbeddedPostgres(config.dataDir, logger);
+    url = pg.url;
+    stopEmbedded = pg.stop;
+  }
+  const pool = createPool(url, 2, logger);
+  try {
+    const added = config.atRest.keys ? null : await addAtRestKey(config);
+    const ring = await loadGithubSealer(config);
+    const n = await resealGithubSecrets(pool, ring);
+    process.stdout.write(
+      `${added ? `added at-rest key ${added}; ` : ''}${n} sealed value(s) re-sealed with key ${ring.currentKeyId}\n`,
+    );
+    return 0;
   } finally {
     await pool.end();
     await stopEmbedded?.();
@@ -98,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${l}\n`),
       );
     }
+    if (command === 'keys') return await runKeys(config, argv.slice(1));
     const mode = modes[command];
     if (!mode) {
       process.stderr.write(`vutler: unknown command '${command}'\n\n${USAGE}\n`);

@@ -44,6 +44,11 @@ function isOrigin(v: string): boolean {
   }
 }
 
+const httpUrl = z
+  .string()
+  .refine((v) => /^https?:\/\/[^/]+/.test(v), 'must be an http(s) URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
 /** "capacity/seconds": a token bucket holding `capacity` calls, refilled over `seconds`. */
 const rate = z
   .string()
@@ -175,12 +180,31 @@ const envSchema = z.object({
   VUTLER_WORKER_LOCK_MS: positiveInt.min(1000, { error: 'must be at least 1000' }).default(30_000),
   VUTLER_OUTBOX_POLL_MS: positiveInt.default(2_000),
   VUTLER_OUTBOX_RECONCILE_MS: positiveInt.default(30_000),
+  GITHUB_URL: httpUrl.default('https://github.com'),
+  GITHUB_API_URL: httpUrl.default('https://api.github.com'),
+  GITHUB_CLIENT_ID: z.string().min(1).max(200).optional(),
+  GITHUB_CLIENT_SECRET: z.string().min(1).max(200).optional(),
+  VUTLER_PUBLIC_URL: httpUrl.optional(),
+  GITHUB_TIMEOUT_MS: positiveInt.default(10_000),
+  GITHUB_RETRIES: z.coerce
+    .number({ error: 'must be a whole number from 0 to 10' })
+    .int({ error: 'must be a whole number from 0 to 10' })
+    .min(0, { error: 'must be a whole number from 0 to 10' })
+    .max(10, { error: 'must be a whole number from 0 to 10' })
+    .default(3),
+  GITHUB_RETRY_BASE_MS: positiveInt.default(1000),
+  VUTLER_DEPLOY_STALE_MS: positiveInt.default(15 * 60_000),
+  VUTLER_DEPLOY_SWEEP_MS: positiveInt.default(60_000),
   VUTLER_SERVER_SECRET: z
     .string()
     .refine(
       (v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length >= 32,
       'must be base64 of at least 32 random bytes (openssl rand -base64 32)',
     )
+    .optional(),
+  VUTLER_METRICS_TOKEN: z
+    .string()
+    .min(24, { error: 'must be at least 24 characters (openssl rand -hex 24)' })
     .optional(),
 });
 
@@ -300,9 +324,31 @@ export interface Config {
     /** How often outbox rows not done are checked against Redis and re-enqueued when lost. */
     outboxReconcileMs: number;
   };
+  github: {
+    /** Web host of the OAuth flow: github.com or a GitHub Enterprise Server. */
+    url: string;
+    /** REST v3 base: https://api.github.com or https://ghe.example.com/api/v3. */
+    apiUrl: string;
+    /** OAuth app; absent: only pasted tokens connect. */
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    /** Where GitHub reaches this server (webhooks, OAuth callback); absent: no hook is created. */
+    publicUrl: string | undefined;
+    timeoutMs: number;
+    /** Retries of 5xx/timeouts by octokit, (n+1)² × base ms apart. */
+    retries: number;
+    retryBaseMs: number;
+    /** A deploy in_progress without a heartbeat for this long is ended `error` by the sweeper. */
+    staleMs: number;
+    sweepMs: number;
+  };
   secrets: {
     /** Shared by every API node; absent: generated once into `dataDir/server.secret`. */
     serverSecret: Uint8Array | undefined;
+  };
+  ops: {
+    /** Bearer token for `GET /metrics`; absent: the route answers 404. */
+    metricsToken: string | undefined;
   };
 }
 
@@ -415,11 +461,24 @@ export function loadConfig(env: Env = process.env): Config {
       outboxPollMs: e.VUTLER_OUTBOX_POLL_MS,
       outboxReconcileMs: e.VUTLER_OUTBOX_RECONCILE_MS,
     },
+    github: {
+      url: e.GITHUB_URL,
+      apiUrl: e.GITHUB_API_URL,
+      clientId: e.GITHUB_CLIENT_ID,
+      clientSecret: e.GITHUB_CLIENT_SECRET,
+      publicUrl: e.VUTLER_PUBLIC_URL,
+      timeoutMs: e.GITHUB_TIMEOUT_MS,
+      retries: e.GITHUB_RETRIES,
+      retryBaseMs: e.GITHUB_RETRY_BASE_MS,
+      staleMs: e.VUTLER_DEPLOY_STALE_MS,
+      sweepMs: e.VUTLER_DEPLOY_SWEEP_MS,
+    },
     secrets: {
       serverSecret: e.VUTLER_SERVER_SECRET
         ? new Uint8Array(Buffer.from(e.VUTLER_SERVER_SECRET, 'base64'))
         : undefined,
     },
+    ops: { metricsToken: e.VUTLER_METRICS_TOKEN },
   };
 }
 

@@ -73,12 +73,35 @@ export async function startRuntime(
       close: () => closeRedis(redis),
     });
 
+    const schema = { ready: !opts.migrate };
     if (opts.migrate) {
-      const result = await migrate(pool, { logger });
-      logger.info(
-        { applied: result.applied.length, already: result.alreadyApplied },
-        'migrations up to date',
-      );
+      const apply = async () => {
+        const result = await migrate(pool, { logger });
+        schema.ready = true;
+        logger.info(
+          { applied: result.applied.length, already: result.alreadyApplied },
+          'migrations up to date',
+        );
+      };
+      try {
+        await apply();
+      } catch (err) {
+        // PostgreSQL not there (yet): serve /health and a /ready that says so, and keep trying.
+        // Anything else (a changed migration, bad SQL) still stops the start.
+        if (!isUnreachable(err)) throw err;
+        logger.warn(
+          { err: { message: (err as Error).message } },
+          'PostgreSQL unreachable: serving /ready, retrying migrations every second',
+        );
+        const retry = setInterval(() => {
+          apply().then(
+            () => clearInterval(retry),
+            (e: Error) => logger.debug({ err: { message: e.message } }, 'migrations still waiting'),
+          );
+        }, 1_000);
+        retry.unref();
+        closers.push({ name: 'migration-retry', close: async () => clearInterval(retry) });
+      }
     }
 
     if (opts.workers) {
@@ -112,7 +135,15 @@ export async function startRuntime(
         (err: unknown) => logger.error({ err }, 'web app build failed'),
       );
       const atRest = await loadAtRestKeyring(config);
-      const vutler = createApp({ config, logger, pool, redis, secrets, atRest });
+      const vutler = createApp({
+        config,
+        logger,
+        pool,
+        redis,
+        secrets,
+        atRest,
+        schemaReady: () => schema.ready,
+      });
       // Loads the gateway key pair now (generating the key file on first start), not on first call.
       await vutler.services.gateway.keyed();
       const server: ServerType = await new Promise((resolve, reject) => {
@@ -143,6 +174,24 @@ export async function startRuntime(
     await stop();
     throw err;
   }
+}
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  '57P03', // the database system is starting up / shutting down
+]);
+
+/** A connection failure (retry later), as opposed to a failure of the migrations themselves. */
+function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; errors?: unknown[] };
+  if (e.code && UNREACHABLE_CODES.has(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.some(isUnreachable)) return true;
+  return /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '');
 }
 
 /** Stops on SIGTERM/SIGINT; a second signal or the timeout forces exit. */

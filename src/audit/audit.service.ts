@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
 import type { AuditEntryView } from '../gateway/types.ts';
+import { metrics } from '../metrics.ts';
 import type { AuditInsert, AuditRepository } from './audit.repository.ts';
 
 /** The audit row could not be written, so the call returns nothing (fail closed). */
@@ -32,6 +33,7 @@ export class AuditService {
     try {
       await this.repo.insert(rows);
     } catch (err) {
+      metrics.auditFailures.inc();
       this.logger.error(
         {
           err: { message: (err as Error).message, code: (err as { code?: string }).code },
@@ -40,6 +42,11 @@ export class AuditService {
         'audit insert failed; call refused',
       );
       throw new AuditUnavailableError(err);
+    }
+    for (const r of rows) {
+      metrics.auditRows.inc({ outcome: r.outcome });
+      // Names only (never resource ids): the type of what was decrypted, for the decryption rate.
+      if (r.decryptionSuccess) metrics.decryptions.inc({ kind: r.resourceType }, r.itemCount || 1);
     }
   }
 

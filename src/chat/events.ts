@@ -86,7 +86,13 @@ export class ChatEvents {
         this.logger.error({ err: { message: (err as Error).message } }, 'bad chat event');
       }
     });
-    await sub.subscribe(this.channel, this.sessionChannel);
+    try {
+      await sub.subscribe(this.channel, this.sessionChannel);
+    } catch (err) {
+      // Redis down at start: the caller retries; this connection must not linger reconnecting.
+      sub.disconnect();
+      throw err;
+    }
     // ioredis re-subscribes by itself after a reconnect; `ready` fires once that is done.
     let lost = false;
     sub.on('close', () => (lost = true));

@@ -1,4 +1,4 @@
-import type { VutlerClient } from './index.ts';
+import type { ClientContext } from './context.ts';
 
 /** An MCP client a person connected by OAuth consent (src/oauth). */
 export interface ConnectedClientView {
@@ -14,7 +14,7 @@ export interface ConnectedClientView {
 
 /** Connected MCP clients, for the Agents page: list them, disconnect one (revokes its tokens). */
 export class ConnectedClientsClient {
-  constructor(private readonly c: VutlerClient) {}
+  constructor(private readonly c: Pick<ClientContext, 'http'>) {}
 
   async list(): Promise<ConnectedClientView[]> {
     return (await this.c.http.request<{ clients: ConnectedClientView[] }>('/api/oauth/clients'))

@@ -7,6 +7,7 @@ import type { Pool } from '../db/pool.ts';
 import { loadUpstreamsFile } from '../federation/config.ts';
 import { FederationService } from '../federation/federation.service.ts';
 import { UpstreamHub } from '../federation/upstreams.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import { MemoryRepository } from '../memory/memory.repository.ts';
 import { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import { TOOLS } from '../tools/index.ts';
@@ -44,6 +45,8 @@ export interface GatewayDeps {
   files: GatewayFileStore;
   /** Defaults to `VUTLER_GATEWAY_KEY` / the key file. */
   loadKeys?: () => Promise<LoadedGatewayKeys>;
+  /** The GitHub tools (list_repos, list_deployments, trigger_deploy), given the gateway's audit. */
+  github?: (audit: AuditService) => GithubToolsService;
 }
 
 /** The Agent Access Gateway's services, wired once per process. */
@@ -137,6 +140,7 @@ export class Gateway {
         logger,
         gatewayFingerprint: keys.bundle.fingerprint,
         tools: TOOLS,
+        github: this.deps.github?.(this.audit),
       },
     };
   }

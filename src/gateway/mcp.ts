@@ -8,8 +8,10 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
 import { UnauthorizedError } from '../errors.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import { serializeError } from '../http/problem.ts';
 import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
+import { metrics } from '../metrics.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
@@ -30,6 +32,7 @@ export interface GatewayParts {
   logger: Logger;
   gatewayFingerprint: string;
   tools: ToolDef[];
+  github?: GithubToolsService;
 }
 
 /** How one MCP connection finds out who calls (per request over HTTP, per call over stdio). */
@@ -68,6 +71,9 @@ async function runTool(
   const meta = { ...source.meta(extra), toolName: tool.name };
   const started = performance.now();
   const result = await callTool(parts, source, tool, args, extra, meta);
+  const code = (result._meta?.['vutler/error'] as { code?: string } | undefined)?.code;
+  metrics.mcpCalls.inc({ tool: tool.name, outcome: result.isError ? (code ?? 'error') : 'ok' });
+  metrics.mcpDuration.observe({ tool: tool.name }, (performance.now() - started) / 1000);
   // Names and codes only: never arguments or results.
   parts.logger.info(
     {
@@ -100,6 +106,7 @@ async function callTool(
       memory: parts.memory,
       permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
+      github: parts.github,
     };
     const out = await tool.run(args as never, ctx);
     if (out.raw) return out.raw;

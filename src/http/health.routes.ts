@@ -33,7 +33,7 @@ async function check(fn: () => Promise<unknown>): Promise<CheckResult> {
   }
 }
 
-export function healthRoutes(deps: { pool: Pool; redis: Redis }) {
+export function healthRoutes(deps: { pool: Pool; redis: Redis; schemaReady?: () => boolean }) {
   const app = new Hono();
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {
@@ -41,7 +41,9 @@ export function healthRoutes(deps: { pool: Pool; redis: Redis }) {
       check(() => deps.pool.query('SELECT 1')),
       check(() => deps.redis.ping()),
     ]);
-    const checks = { postgres, redis };
+    const checks: Record<string, CheckResult> = { postgres, redis };
+    if (deps.schemaReady && !deps.schemaReady())
+      checks.migrations = { ok: false, error: 'migrations not applied yet' };
     const failed = Object.entries(checks)
       .filter(([, r]) => !r.ok)
       .map(([name]) => name);

@@ -4,6 +4,7 @@ import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
 import type { FileToolsService } from '../gateway/file-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
+import type { GithubToolsService } from '../github/tools.service.ts';
 import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
 
 /** What a tool handler gets for one call. */
@@ -16,6 +17,8 @@ export interface ToolContext {
   /** The caller's permission rows (one query, on demand). */
   permissions: () => Promise<PermissionView[]>;
   gatewayFingerprint: string;
+  /** The GitHub tools' service; absent where the connector is not wired (e.g. bare tests). */
+  github?: GithubToolsService;
 }
 
 export interface ToolResult<O> {

@@ -3,6 +3,9 @@ import { createServices } from '../app.ts';
 import { ChatEvents } from '../chat/events.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
+import { DeploysService } from '../github/deploys.service.ts';
+import { GithubRepository } from '../github/github.repository.ts';
+import { GatewayDeployNotifier } from '../github/notifier.ts';
 import type { Redis } from '../redis.ts';
 import { loadServerSecrets } from '../secrets.ts';
 import { AgentRunService } from './agent-runs/agent-run.service.ts';
@@ -11,6 +14,7 @@ import { agentRunsWorker } from './agent-runs/agent-runs.worker.ts';
 import { inProcessGateway } from './agent-runs/mcp-session.ts';
 import { anthropicClient } from './agent-runs/model.ts';
 import { startAuditSealer } from './audit-sealer.ts';
+import { deploySweeper, deploysWorker } from './deploys.ts';
 import { QUEUE_NAMES } from './jobs.ts';
 import { OutboxRelay } from './outbox.relay.ts';
 import { OutboxRepository } from './outbox.repository.ts';
@@ -44,16 +48,18 @@ async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
     onDispatched: async (jobs) => {
       const at = new Date().toISOString();
       await Promise.all(
-        jobs.map((j) =>
-          events.publish({
-            type: 'agent.status',
-            chatId: j.data.chatId,
-            agentName: j.data.agentName,
-            runId: j.id,
-            messageId: j.data.messageId,
-            status: 'queued',
-            at,
-          }),
+        jobs.flatMap((j) =>
+          j.queue !== 'agent-runs'
+            ? []
+            : events.publish({
+                type: 'agent.status',
+                chatId: j.data.chatId,
+                agentName: j.data.agentName,
+                runId: j.id,
+                messageId: j.data.messageId,
+                status: 'queued',
+                at,
+              }),
         ),
       );
     },
@@ -99,9 +105,44 @@ async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
   return { name: 'agent-runs', close: () => worker.close() };
 }
 
+/** `deploys`: GitHub auto-deploys, their statuses and chat notes; plus the stale-deploy sweeper. */
+async function deploys(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, logger, pool } = deps;
+  const services = createServices({
+    config,
+    logger,
+    pool,
+    redis: deps.apiRedis,
+    secrets: await loadServerSecrets(config),
+  });
+  await services.gateway.keyed();
+  const { secrets } = await services.github.parts();
+  const service = new DeploysService(
+    config.github,
+    pool,
+    new GithubRepository(pool),
+    secrets,
+    new GatewayDeployNotifier(
+      services.agentTokens,
+      inProcessGateway(services.agentTokens, services.gateway),
+    ),
+    logger,
+  );
+  const worker = deploysWorker(config, deps.redis, service, new OutboxRepository(pool), logger);
+  await worker.waitUntilReady();
+  const stopSweeper = deploySweeper(service, config.github.sweepMs, logger);
+  return {
+    name: 'deploys',
+    close: async () => {
+      stopSweeper();
+      await worker.close();
+    },
+  };
+}
+
 /** Registered worker factories. Feature issues add theirs here. */
 export const workerFactories: Array<(deps: WorkerDeps) => Promise<RunningWorker> | RunningWorker> =
-  [agentRuns, outboxRelay];
+  [agentRuns, deploys, outboxRelay];
 
 export async function startWorkers(deps: WorkerDeps): Promise<RunningWorker[]> {
   await checkEvictionPolicy(deps.redis, deps.logger);

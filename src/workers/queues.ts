@@ -19,6 +19,14 @@ export function jobOptions(config: Config, queue: QueueName): JobsOptions {
         removeOnComplete: { age: 3600, count: 1000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       };
+    case 'deploys':
+      // GitHub 5xx/timeouts are retried inside octokit; these attempts cover a dead worker or database.
+      return {
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      };
   }
 }
 

@@ -11,8 +11,8 @@ export class PrivateRedis {
 
   private constructor(readonly port: number) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const r = new PrivateRedis(await freePort());
+  static async start(port?: number): Promise<PrivateRedis> {
+    const r = new PrivateRedis(port ?? (await freePort()));
     await r.start();
     return r;
   }
