@@ -139,15 +139,6 @@ export function createServices(deps: AppDeps): Services {
     stateKey: deps.secrets.serverKey,
     sealer: deps.atRest ? new KeyringSealer(deps.atRest) : undefined,
   });
-  const gateway = new Gateway({
-    config: deps.config,
-    logger: deps.logger,
-    pool: deps.pool,
-    redis: deps.redis,
-    poster: chats,
-    loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
-    github: (audit) => new GithubToolsService(github, audit),
-  });
   const files = new VdriveService(
     deps.pool,
     deps.storage ?? createBlobStore(deps.config.storage),
@@ -155,6 +146,16 @@ export function createServices(deps: AppDeps): Services {
     deps.config.storage,
     deps.logger,
   );
+  const gateway = new Gateway({
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
+    redis: deps.redis,
+    poster: chats,
+    files,
+    loadKeys: gatewayKeys ? async () => gatewayKeys : undefined,
+    github: (audit) => new GithubToolsService(github, audit),
+  });
   return {
     auth,
     sessions,

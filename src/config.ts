@@ -143,6 +143,9 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_GATEWAY_FILE_MAX_BYTES: positiveInt
+    .max(64 * 1024 * 1024, { error: 'must be at most 64 MiB' })
+    .default(1024 * 1024),
   VUTLER_OAUTH_ACCESS_TTL_SECONDS: positiveInt
     .max(86_400, { error: 'must be at most 86400' })
     .default(900),
@@ -270,6 +273,8 @@ export interface Config {
     rateUser: TokenBucket;
     /** How many recent messages per chat `search_messages` decrypts at most. */
     searchWindow: number;
+    /** Largest plaintext `read_file` decrypts in memory and returns. */
+    fileMaxBytes: number;
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
   };
@@ -425,6 +430,7 @@ export function loadConfig(env: Env = process.env): Config {
       rateTool: e.VUTLER_GATEWAY_RATE_TOOL,
       rateUser: e.VUTLER_GATEWAY_RATE_USER,
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
+      fileMaxBytes: e.VUTLER_GATEWAY_FILE_MAX_BYTES,
       agentToken: e.VUTLER_AGENT_TOKEN,
     },
     oauth: {

@@ -23,8 +23,16 @@ const SQL = {
     VALUES ($1, $2, $3, $4, now() + make_interval(days => $5)) RETURNING ${COLUMNS}`,
   agentTokensOfUser: `SELECT ${COLUMNS} FROM agent_tokens WHERE user_id = $1 ORDER BY created_at DESC LIMIT 500`,
   revokeAgentToken: `UPDATE agent_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND user_id = $2 RETURNING id`,
-  liveAgentToken: `UPDATE agent_tokens SET last_used_at = now()
-    WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() RETURNING ${COLUMNS}`,
+  // Checked on every call, written at most once a minute (like sessions): a busy agent does not
+  // rewrite its token row, and its WAL, on every tool call.
+  liveAgentToken: `WITH live AS (
+      SELECT ${COLUMNS} FROM agent_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()
+    ), touched AS (
+      UPDATE agent_tokens t SET last_used_at = now() FROM live
+      WHERE t.id = live.id AND (live.last_used_at IS NULL OR live.last_used_at < now() - interval '1 minute')
+      RETURNING t.id
+    )
+    SELECT * FROM live`,
 } as const;
 
 /** The only SQL of agent tokens. */

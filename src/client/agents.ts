@@ -17,11 +17,13 @@ import type {
 } from '../gateway/types.ts';
 import type { ChatsClient } from './chat.ts';
 import type { ClientContext } from './context.ts';
+import type { DriveClient } from './drive.ts';
 import { VutlerClientError } from './http.ts';
 
 /** What the agents client needs of the SDK: the HTTP layer, the account, the device, chats. */
 export interface AgentsContext extends ClientContext {
   readonly chats: Pick<ChatsClient, 'key' | 'get' | 'rotate'>;
+  readonly drive: Pick<DriveClient, 'grantableKey'>;
 }
 
 export type { AuditEntryView, GatewayPublicBundle, GrantView, PermissionView };
@@ -184,6 +186,47 @@ export class AgentsClient {
         scope,
         expiresAt: expiresAt?.toISOString() ?? null,
         wraps,
+      },
+    });
+  }
+
+  /**
+   * Lets `agentName` read one VDrive file through the gateway: wraps the file's FK to the pinned
+   * gateway key, signed with terms (grant id, level, expiry). The agent also needs a `files`
+   * permission: `metadata` lets it see name/type/size, `decrypt_ephemeral` also the content.
+   * Replaces an earlier grant of this file to this agent; revoke with `revokeGrant`.
+   */
+  async grantFile(
+    fileId: string,
+    agentName: string,
+    opts: { expiresAt?: Date } = {},
+  ): Promise<GrantView> {
+    const me = this.me();
+    const gw = await this.gateway();
+    const grantId = globalThis.crypto.randomUUID();
+    const expiresAt = opts.expiresAt ? new Date(Math.floor(opts.expiresAt.getTime())) : null;
+    const fileKey = await this.c.drive.grantableKey(fileId);
+    const { envelope } = await createGrant({
+      userId: me.id,
+      agentId: agentName,
+      subject: { resourceType: 'files', fileKey },
+      terms: {
+        grantId,
+        accessLevel: 'decrypt_ephemeral',
+        expiresAt: expiresAt?.getTime() ?? null,
+      },
+      gatewayX25519PublicKey: gw.x25519PublicKey,
+      ownerSigningKey: me.signingKey,
+    });
+    return this.c.http.request<GrantView>('/api/agents/grants', {
+      body: {
+        grantId,
+        agentName,
+        resourceType: 'files',
+        resourceId: fileId,
+        scope: 'all_history',
+        expiresAt: expiresAt?.toISOString() ?? null,
+        wraps: [{ epoch: 0, envelope: base64Encode(envelope) }],
       },
     });
   }

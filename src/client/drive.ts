@@ -176,6 +176,11 @@ export class DriveClient {
     };
   }
 
+  /** The file's FK, exportable: only to wrap it to the gateway for an agent grant. */
+  async grantableKey(fileId: string): Promise<FileKey> {
+    return this.fileKey(await this.http.request<FileView>(this.path(fileId)), true);
+  }
+
   async get(fileId: string): Promise<DriveFile> {
     return this.decorate(await this.http.request<FileView>(this.path(fileId)));
   }

@@ -11,6 +11,7 @@ import {
   type Need,
   NO_ACCESS,
 } from './access.ts';
+import type { AgentChainLocks } from './chain-lock.ts';
 import type {
   GatewayChatsRepository,
   GatewayMessageRow,
@@ -121,6 +122,7 @@ export class ChatToolsService {
     private readonly poster: AgentPoster,
     private readonly gateway: GatewayKeys,
     private readonly searchWindow: number,
+    private readonly chainLocks: AgentChainLocks,
   ) {}
 
   private row(
@@ -375,6 +377,19 @@ export class ChatToolsService {
         failure,
       );
     }
+    return this.chainLocks.run(caller.userId, caller.agentName, chat.id, () =>
+      this.sealAndPost(caller, meta, chat, key, input),
+    );
+  }
+
+  /** Under the chain lock: the head read here is the one the insert extends. */
+  private async sealAndPost(
+    caller: AgentCaller,
+    meta: CallMeta,
+    chat: MemberChatRow,
+    key: ChatKey,
+    input: { chatId: string; text: string; replyTo?: string; messageId?: string },
+  ): Promise<{ chatId: string; messageId: string; seq: number; epoch: number }> {
     const id = input.messageId ?? uuidv7();
     const chainId = agentChainId(caller.userId, caller.agentName);
     const chain = await nextAgentLink(

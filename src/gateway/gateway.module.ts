@@ -12,9 +12,11 @@ import { MemoryRepository } from '../memory/memory.repository.ts';
 import { MemoryToolsService } from '../memory/memory-tools.service.ts';
 import { TOOLS } from '../tools/index.ts';
 import { GatewayAccess } from './access.ts';
+import { AgentChainLocks } from './chain-lock.ts';
 import { type AgentPoster, ChatToolsService } from './chat-tools.service.ts';
 import { type ChatMembership, GatewayChatsRepository } from './chats.repository.ts';
 import { EphemeralKeys } from './ephemeral.ts';
+import { FileToolsService, type GatewayFileStore } from './file-tools.service.ts';
 import { GrantsRepository } from './grants.repository.ts';
 import { GrantsService } from './grants.service.ts';
 import { type LoadedGatewayKeys, loadGatewayKeys } from './keys.ts';
@@ -39,6 +41,8 @@ export interface GatewayDeps {
   poster: AgentPoster;
   /** Replaces the PostgreSQL membership query (the hub branch's `src/access/`). */
   membership?: ChatMembership;
+  /** VDrive, for the file tools and file grants. */
+  files: GatewayFileStore;
   /** Defaults to `VUTLER_GATEWAY_KEY` / the key file. */
   loadKeys?: () => Promise<LoadedGatewayKeys>;
   /** The GitHub tools (list_repos, list_deployments, trigger_deploy), given the gateway's audit. */
@@ -102,12 +106,22 @@ export class Gateway {
       this.deps.poster,
       keys.keys,
       config.gateway.searchWindow,
+      new AgentChainLocks(pool),
     );
     return {
       keys,
-      grants: new GrantsService(pool, this.membership, pins),
+      grants: new GrantsService(pool, this.membership, pins, this.deps.files),
       parts: {
         chats,
+        files: new FileToolsService(
+          (caller) => this.access.permissionsOf(caller),
+          this.deps.files,
+          grantsRepo,
+          pins,
+          this.audit,
+          keys.keys,
+          config.gateway.fileMaxBytes,
+        ),
         federation: this.upstreams ? new FederationService(this.upstreams, this.audit) : undefined,
         memory: new MemoryToolsService(
           new MemoryRepository(pool),

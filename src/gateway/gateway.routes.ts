@@ -32,7 +32,7 @@ const grantBody = z
   .object({
     grantId: uuid,
     agentName,
-    resourceType: z.literal('chat'),
+    resourceType: z.enum(['chat', 'files']).default('chat'),
     resourceId: uuid,
     scope: z.enum(['from_now_on', 'all_history']),
     expiresAt: z.iso.datetime({ offset: true }).nullable().default(null),

@@ -42,6 +42,11 @@ const SQL = {
       AND epoch = ANY($5::int[])`,
   anyForResources: `SELECT DISTINCT resource_id, epoch FROM agent_key_grants
     WHERE user_id = $1 AND agent_name = $2 AND resource_type = $3 AND resource_id = ANY($4::uuid[])`,
+  // File grants of one (owner, agent), paged by file id: the files list_files may show.
+  grantedFiles: `SELECT DISTINCT resource_id FROM agent_key_grants
+    WHERE user_id = $1 AND agent_name = $2 AND resource_type = 'files'
+      AND ($3::uuid IS NULL OR resource_id > $3) AND ($4::uuid[] IS NULL OR resource_id = ANY($4::uuid[]))
+    ORDER BY resource_id LIMIT $5`,
   pin: `SELECT user_id, ed25519_public, gateway_public, pin_signature FROM gateway_identity_pins WHERE user_id = $1`,
   insertPin: `INSERT INTO gateway_identity_pins (user_id, ed25519_public, gateway_public, pin_signature)
     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING`,
@@ -132,6 +137,23 @@ export class GrantsRepository {
         resourceIds,
       ])
     ).rows;
+  }
+
+  async grantedFiles(p: {
+    userId: string;
+    agentName: string;
+    after: string | null;
+    only: string[] | null;
+    limit: number;
+  }): Promise<string[]> {
+    const { rows } = await this.db.query<{ resource_id: string }>(SQL.grantedFiles, [
+      p.userId,
+      p.agentName,
+      p.after,
+      p.only,
+      p.limit,
+    ]);
+    return rows.map((r) => r.resource_id);
   }
 
   async pin(userId: string) {

@@ -4,7 +4,12 @@ import { AppError, BadRequestError, ConflictError, NotFoundError } from '../erro
 import type { ChatMembership } from './chats.repository.ts';
 import { type GrantRow, GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
-import type { GrantScope, GrantView } from './types.ts';
+import type { GrantResourceType, GrantScope, GrantView } from './types.ts';
+
+/** Whether `userId` owns a complete file (VdriveService implements it). */
+export interface OwnedFiles {
+  ownReadyFile(userId: string, fileId: string): Promise<unknown>;
+}
 
 /** Same problem type as a badly signed chat message or key wrap. */
 export class BadGrantSignatureError extends AppError {
@@ -54,6 +59,7 @@ export class GrantsService {
     private readonly pool: Pool,
     private readonly membership: ChatMembership,
     private readonly pins: IdentityPins,
+    private readonly files?: OwnedFiles,
   ) {
     this.repo = new GrantsRepository(pool);
   }
@@ -63,6 +69,7 @@ export class GrantsService {
     terms: {
       userId: string;
       agentName: string;
+      resourceType: GrantResourceType;
       resourceId: string;
       grantId: string;
       expiresAt: Date | null;
@@ -76,7 +83,7 @@ export class GrantsService {
           context: {
             userId: terms.userId,
             agentId: terms.agentName,
-            resourceType: 'chat',
+            resourceType: terms.resourceType,
             resourceId: terms.resourceId,
             epoch: w.epoch,
             grantId: terms.grantId,
@@ -107,18 +114,20 @@ export class GrantsService {
     return key;
   }
 
-  /** Replaces any earlier grant of this chat to this agent. */
+  /** Replaces any earlier grant of this chat (or file) to this agent. */
   async create(
     userId: string,
     input: {
       grantId: string;
       agentName: string;
+      resourceType?: GrantResourceType;
       resourceId: string;
       scope: GrantScope;
       expiresAt: Date | null;
       wraps: GrantWrapInput[];
     },
   ): Promise<GrantView> {
+    if (input.resourceType === 'files') return this.createFile(userId, { ...input });
     const [chat] = await this.membership.activeChats(userId, [input.resourceId]);
     if (!chat) throw new NotFoundError();
     const epochs = new Set(input.wraps.map((w) => w.epoch));
@@ -134,7 +143,7 @@ export class GrantsService {
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
       throw new BadRequestError('expiresAt is in the past.');
     const key = await this.ownerKey(userId);
-    await this.checkWraps(key, { userId, ...input }, input.wraps);
+    await this.checkWraps(key, { userId, ...input, resourceType: 'chat' }, input.wraps);
     await withTransaction(this.pool, async (client) => {
       const repo = new GrantsRepository(client);
       await repo.removeForResource(userId, input.agentName, 'chat', input.resourceId);
@@ -148,11 +157,48 @@ export class GrantsService {
     return views(await this.repo.ofGrant(input.grantId, userId))[0]!;
   }
 
+  /**
+   * A file grant: the file's FK wrapped once (epoch 0) to the gateway. Files have no epochs, so
+   * the scope is always `all_history`; revoking deletes the one wrap.
+   */
+  private async createFile(
+    userId: string,
+    input: {
+      grantId: string;
+      agentName: string;
+      resourceId: string;
+      expiresAt: Date | null;
+      wraps: GrantWrapInput[];
+    },
+  ): Promise<GrantView> {
+    if (!this.files) throw new BadRequestError('File grants are not available on this server.');
+    // Someone else's file and a missing one get the same answer.
+    await this.files.ownReadyFile(userId, input.resourceId);
+    if (input.wraps.length !== 1 || input.wraps[0]!.epoch !== 0)
+      throw new BadRequestError('A file grant is exactly one wrap with epoch 0.');
+    if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
+      throw new BadRequestError('expiresAt is in the past.');
+    const key = await this.ownerKey(userId);
+    await this.checkWraps(key, { userId, ...input, resourceType: 'files' }, input.wraps);
+    await withTransaction(this.pool, async (client) => {
+      const repo = new GrantsRepository(client);
+      await repo.removeForResource(userId, input.agentName, 'files', input.resourceId);
+      await repo.insert({
+        ...input,
+        userId,
+        resourceType: 'files',
+        accessLevel: 'decrypt_ephemeral',
+        scope: 'all_history',
+      });
+    });
+    return views(await this.repo.ofGrant(input.grantId, userId))[0]!;
+  }
+
   /** Adds epoch wraps to an existing grant (after a rotation: "from now on" keeps working). */
   async addWraps(userId: string, grantId: string, wraps: GrantWrapInput[]): Promise<GrantView> {
     const rows = await this.repo.ofGrant(grantId, userId);
     const first = rows[0];
-    if (!first) throw new NotFoundError();
+    if (first?.resource_type !== 'chat') throw new NotFoundError();
     const [chat] = await this.membership.activeChats(userId, [first.resource_id]);
     if (!chat) throw new NotFoundError();
     if (wraps.some((w) => w.epoch > chat.current_epoch))
@@ -163,6 +209,7 @@ export class GrantsService {
       {
         userId,
         agentName: first.agent_name,
+        resourceType: 'chat',
         resourceId: first.resource_id,
         grantId,
         expiresAt: first.expires_at,

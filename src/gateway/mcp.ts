@@ -15,6 +15,7 @@ import { metrics } from '../metrics.ts';
 import type { ToolContext, ToolDef } from '../tools/tool.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallMeta, ChatToolsService } from './chat-tools.service.ts';
+import type { FileToolsService } from './file-tools.service.ts';
 import type { GatewayRateLimits } from './rate-limit.ts';
 import { ToolRefusal } from './refusal.ts';
 import type { PermissionView } from './types.ts';
@@ -23,6 +24,7 @@ export const SERVER_INFO = { name: 'vutler-gateway', version: '0.1.0' };
 
 export interface GatewayParts {
   chats: ChatToolsService;
+  files: FileToolsService;
   memory: MemoryToolsService;
   /** Upstream MCP servers' tools, when `VUTLER_UPSTREAMS_FILE` configures some. */
   federation?: { tools: () => ToolDef[] };
@@ -100,6 +102,7 @@ async function callTool(
       caller,
       meta,
       chats: parts.chats,
+      files: parts.files,
       memory: parts.memory,
       permissions: () => source.permissions(caller),
       gatewayFingerprint: parts.gatewayFingerprint,
@@ -108,7 +111,10 @@ async function callTool(
     const out = await tool.run(args as never, ctx);
     if (out.raw) return out.raw;
     return {
-      content: [{ type: 'text' as const, text: out.text }],
+      content: [
+        { type: 'text' as const, text: out.text },
+        ...(out.resource ? [{ type: 'resource' as const, resource: out.resource }] : []),
+      ],
       structuredContent: out.structured as Record<string, unknown>,
     };
   } catch (err) {

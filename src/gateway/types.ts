@@ -35,6 +35,9 @@ export interface PermissionView {
 
 export type GrantScope = 'from_now_on' | 'all_history';
 
+/** What a grant wraps: a chat's epoch keys, or one file's FK (epoch 0). */
+export type GrantResourceType = 'chat' | 'files';
+
 export interface GrantView {
   grantId: string;
   agentName: string;

@@ -1,8 +1,11 @@
+import { fileInfoTool } from './file_info.ts';
 import { forgetTool } from './forget.ts';
 import { listChatsTool } from './list_chats.ts';
 import { listDeploymentsTool } from './list_deployments.ts';
+import { listFilesTool } from './list_files.ts';
 import { listReposTool } from './list_repos.ts';
 import { postMessageTool } from './post_message.ts';
+import { readFileTool } from './read_file.ts';
 import { readMessagesTool } from './read_messages.ts';
 import { recallTool } from './recall.ts';
 import { rememberTool } from './remember.ts';
@@ -18,6 +21,9 @@ export const TOOLS: ToolDef[] = [
   readMessagesTool,
   searchMessagesTool,
   postMessageTool,
+  listFilesTool,
+  fileInfoTool,
+  readFileTool,
   rememberTool,
   recallTool,
   forgetTool,

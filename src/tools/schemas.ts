@@ -19,3 +19,19 @@ export function renderMessage(m: z.infer<typeof messageOut>): string {
   if (m.status !== 'ok') return `#${m.seq} [${m.status}] (${who})`;
   return `#${m.seq} ${m.createdAt} ${who}: ${m.text ?? ''}`;
 }
+
+export const fileId = z.uuid().describe('A file id from list_files.');
+
+/** Decrypted metadata of one granted file. */
+export const fileOut = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.string().describe('MIME type.'),
+  size: z.number().int().describe('Plaintext bytes.'),
+  createdAt: z.string(),
+  modifiedAt: z.string().nullable(),
+});
+
+export function renderFile(f: z.infer<typeof fileOut>): string {
+  return `${f.id} ${f.name} (${f.type}, ${f.size} bytes)`;
+}

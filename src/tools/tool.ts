@@ -2,6 +2,7 @@ import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotoco
 import type { z } from 'zod';
 import type { AgentCaller } from '../gateway/access.ts';
 import type { CallMeta, ChatToolsService } from '../gateway/chat-tools.service.ts';
+import type { FileToolsService } from '../gateway/file-tools.service.ts';
 import type { PermissionView } from '../gateway/types.ts';
 import type { GithubToolsService } from '../github/tools.service.ts';
 import type { MemoryToolsService } from '../memory/memory-tools.service.ts';
@@ -11,6 +12,7 @@ export interface ToolContext {
   caller: AgentCaller & { tokenExpiresAt: Date };
   meta: CallMeta;
   chats: ChatToolsService;
+  files: FileToolsService;
   memory: MemoryToolsService;
   /** The caller's permission rows (one query, on demand). */
   permissions: () => Promise<PermissionView[]>;
@@ -23,6 +25,8 @@ export interface ToolResult<O> {
   structured: O;
   /** The same result rendered for models that read only text content. */
   text: string;
+  /** A binary result as an embedded resource (read_file of a non-text file). */
+  resource?: { uri: string; mimeType: string; blob: string };
   /** A federated tool's upstream result, passed through as it came. */
   raw?: CallToolResult;
 }

@@ -11,6 +11,15 @@ export function chatToolVisible(level: Exclude<AccessLevel, 'denied'>, write = f
   };
 }
 
+/** A file tool is listed when the `files` permission row allows its level. */
+export function fileToolVisible(level: Exclude<AccessLevel, 'denied'>) {
+  return (permissions: PermissionView[], now: Date): boolean => {
+    const row = permissions.find((p) => p.resourceType === 'files');
+    const refused = refusalOf(row, { resourceType: 'files', level }, now);
+    return !refused || refused.reason === 'outside-hours';
+  };
+}
+
 /** A memory tool is listed when the memory permission row allows decryption (and writing, if it writes). */
 export function memoryToolVisible(write = false) {
   return (permissions: PermissionView[], now: Date): boolean => {

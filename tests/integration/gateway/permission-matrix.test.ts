@@ -221,7 +221,8 @@ describe('the permission matrix: tool × level × conditions × grant', () => {
     const g = await alice.client.agents.grantChat(own, agentName, { scope: 'all_history' });
     if (grant === 'bad-signature') {
       await t.db.pool.query(
-        `UPDATE agent_key_grants SET envelope = overlay(envelope placing '\\x00'::bytea from length(envelope) for 1)
+        `UPDATE agent_key_grants
+         SET envelope = set_byte(envelope, length(envelope) - 1, get_byte(envelope, length(envelope) - 1) # 1)
          WHERE grant_id = $1`,
         [g.grantId],
       );

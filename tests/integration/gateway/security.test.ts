@@ -282,6 +282,7 @@ describe(ChatToolsService.name, () => {
       pool: t.db.pool,
       redis: t.redis,
       loadKeys: () => t.server.vutler.services.gateway.keyed().then((k) => k.keys),
+      files: t.server.vutler.services.files,
       poster: {
         postAsAgent: async (...a) => {
           await s.bob.client.chats.rotate(s.chat.id);
