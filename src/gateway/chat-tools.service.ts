@@ -11,6 +11,7 @@ import {
   type Need,
   NO_ACCESS,
 } from './access.ts';
+import { type AuditOutcome, auditRow, type CallMeta } from './audit-row.ts';
 import type { AgentChainLocks } from './chain-lock.ts';
 import type {
   GatewayChatsRepository,
@@ -30,13 +31,7 @@ import {
 import type { IdentityPins } from './pins.ts';
 import { ToolRefusal } from './refusal.ts';
 
-/** What the transport knows about the call, for the audit row. */
-export interface CallMeta {
-  toolName: string;
-  requestId: string;
-  ip: string | null;
-  userAgent: string | null;
-}
+export type { CallMeta } from './audit-row.ts';
 
 export type MessageStatus = 'ok' | 'withheld' | 'deleted' | 'no-key' | 'rejected';
 
@@ -125,31 +120,8 @@ export class ChatToolsService {
     private readonly chainLocks: AgentChainLocks,
   ) {}
 
-  private row(
-    caller: AgentCaller,
-    meta: CallMeta,
-    resourceId: string,
-    r: {
-      outcome: AuditInsert['outcome'];
-      reason?: string | null;
-      decrypted?: boolean;
-      items?: number;
-    },
-  ): AuditInsert {
-    return {
-      userId: caller.userId,
-      agentName: caller.agentName,
-      resourceId,
-      resourceType: 'chat',
-      decryptionSuccess: r.decrypted ?? false,
-      ipAddress: meta.ip,
-      userAgent: meta.userAgent,
-      toolName: meta.toolName,
-      requestId: meta.requestId,
-      outcome: r.outcome,
-      reason: r.reason ?? null,
-      itemCount: r.items ?? 0,
-    };
+  private row(caller: AgentCaller, meta: CallMeta, resourceId: string, r: AuditOutcome) {
+    return auditRow('chat', caller, meta, resourceId, r);
   }
 
   /** Audits a refusal (every requested id) and throws the one answer for it. */

@@ -7,7 +7,7 @@ import { type GatewayKeys, grantExpired, openGrant } from '../crypto/grants.ts';
 import { NotFoundError } from '../errors.ts';
 import type { FileRow } from '../vdrive/vdrive.repository.ts';
 import { type AgentCaller, type DenyReason, type Need, NO_ACCESS, refusalOf } from './access.ts';
-import type { CallMeta } from './chat-tools.service.ts';
+import { type AuditOutcome, auditRow, type CallMeta } from './audit-row.ts';
 import type { KeyringFailure } from './ephemeral.ts';
 import type { GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
@@ -94,31 +94,8 @@ export class FileToolsService {
     private readonly maxReadBytes: number,
   ) {}
 
-  private row(
-    caller: AgentCaller,
-    meta: CallMeta,
-    resourceId: string,
-    r: {
-      outcome: AuditInsert['outcome'];
-      reason?: string | null;
-      decrypted?: boolean;
-      items?: number;
-    },
-  ): AuditInsert {
-    return {
-      userId: caller.userId,
-      agentName: caller.agentName,
-      resourceId,
-      resourceType: 'files',
-      decryptionSuccess: r.decrypted ?? false,
-      ipAddress: meta.ip,
-      userAgent: meta.userAgent,
-      toolName: meta.toolName,
-      requestId: meta.requestId,
-      outcome: r.outcome,
-      reason: r.reason ?? null,
-      itemCount: r.items ?? 0,
-    };
+  private row(caller: AgentCaller, meta: CallMeta, resourceId: string, r: AuditOutcome) {
+    return auditRow('files', caller, meta, resourceId, r);
   }
 
   private async deny(
