@@ -1,7 +1,7 @@
 import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { createApp } from './app.ts';
-import { loadAtRestKeyring } from './atrest.ts';
+import { type AtRestKeyring, loadAtRestKeyring } from './atrest.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool, type Pool } from './db/pool.ts';
@@ -104,6 +104,14 @@ export async function startRuntime(
       }
     }
 
+    // One keyring per process, shared by the API and the workers (the first load may create
+    // the key file, so it must not run twice side by side).
+    let atRestLoad: Promise<AtRestKeyring> | undefined;
+    const atRestKeys = () => {
+      atRestLoad ??= loadAtRestKeyring(config);
+      return atRestLoad;
+    };
+
     if (opts.workers) {
       const workerRedis = createRedis(redisUrl, { logger, blocking: true, name: 'vutler-worker' });
       closers.push({
@@ -116,6 +124,7 @@ export async function startRuntime(
         pool,
         redis: workerRedis,
         apiRedis: redis,
+        atRest: await atRestKeys(),
       });
       closers.push({
         name: 'workers',
@@ -134,7 +143,7 @@ export async function startRuntime(
         // The API works without the page; `/` then answers 503 saying how to build it.
         (err: unknown) => logger.error({ err }, 'web app build failed'),
       );
-      const atRest = await loadAtRestKeyring(config);
+      const atRest = await atRestKeys();
       const vutler = createApp({
         config,
         logger,

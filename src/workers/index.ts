@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createServices } from '../app.ts';
+import type { AtRestKeyring } from '../atrest.ts';
 import { ChatEvents } from '../chat/events.ts';
 import type { Config } from '../config.ts';
 import type { Pool } from '../db/pool.ts';
@@ -28,6 +29,8 @@ export interface WorkerDeps {
   redis: Redis;
   /** An ordinary client (fails fast) for pub/sub events and the gateway's rate limits. */
   apiRedis: Redis;
+  /** The at-rest keyring (`loadAtRestKeyring`): the services the processors build need it. */
+  atRest?: AtRestKeyring;
 }
 
 /** One running background component (a BullMQ worker, the outbox relay, ...). */
@@ -83,6 +86,7 @@ async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
     pool,
     redis: deps.apiRedis,
     secrets: await loadServerSecrets(config),
+    atRest: deps.atRest,
   });
   await services.gateway.keyed();
   const model = anthropicClient(config);
@@ -114,6 +118,7 @@ async function deploys(deps: WorkerDeps): Promise<RunningWorker> {
     pool,
     redis: deps.apiRedis,
     secrets: await loadServerSecrets(config),
+    atRest: deps.atRest,
   });
   await services.gateway.keyed();
   const { secrets } = await services.github.parts();

@@ -89,8 +89,15 @@ describe('the vutler CLI', () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'vutler-dev-'));
     dirs.push(dataDir);
     const port = await freePort();
+    // NODE_ENV as a newcomer's `npm start` has it (vitest's own is `test`, which allows throwaway
+    // at-rest keys and once hid a worker that could not start outside tests).
     const child = spawn(process.execPath, [BIN, 'dev'], {
-      env: cleanEnv({ VUTLER_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }),
+      env: cleanEnv({
+        VUTLER_DATA_DIR: dataDir,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        NODE_ENV: 'development',
+      }),
     });
     let log = '';
     child.stdout.on('data', (d) => (log += d));
@@ -101,6 +108,8 @@ describe('the vutler CLI', () => {
       expect(Date.now() - started).toBeLessThan(30_000);
       expect(await res.json()).toMatchObject({ status: 'ready' });
       expect(log).toMatch(/embedded PostgreSQL started/);
+      // Serve and every worker run in the one process.
+      expect(log).toMatch(/"workers":\["agent-runs","deploys","outbox-relay","audit-sealer"\]/);
       expect(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
       // The generated database password stays in the data dir, never in the log.
       const password = (await readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
