@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VutlerClient, VutlerClientError } from '../../src/client/index.ts';
 import { useTestServer } from '../helpers/app.ts';
-import { b64, email, kdfJson } from '../helpers/auth.ts';
+import { b64, email, kdfJson, rawApi } from '../helpers/auth.ts';
 import { CHEAP_KDF } from '../helpers/people.ts';
 
 const PASS = 'a hardening passphrase';
@@ -9,29 +9,7 @@ const PASS = 'a hardening passphrase';
 describe('KDF floor and recovery challenges (issue 8)', () => {
   const t = useTestServer();
 
-  async function raw(path: string, init: RequestInit = {}) {
-    const res = await fetch(t.server.url + path, init);
-    return { status: res.status, headers: res.headers, text: await res.text() };
-  }
-  async function api(path: string, init: RequestInit = {}) {
-    const r = await raw(path, init);
-    return { ...r, body: r.text ? JSON.parse(r.text) : undefined };
-  }
-  const post = (body: unknown, token?: string, method = 'POST', type = 'application/json') => ({
-    method,
-    headers: {
-      'content-type': type,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  /** A registered account (no E2E), through the raw API: no Argon2 run needed. */
-  async function account(kdf = kdfJson()) {
-    const e = email();
-    const r = await api('/api/auth/register', post({ email: e, kdf, authKey: b64(32, 3) }));
-    expect(r.status).toBe(201);
-    return { email: e, token: r.body.session.token as string, userId: r.body.user.id as string };
-  }
+  const { api, post, account } = rawApi(() => t.server.url);
 
   describe('KDF floor (issue 8)', () => {
     /** A proxy in front of the real server that answers the params endpoint with a weaker cost. */
