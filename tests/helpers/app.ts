@@ -66,11 +66,17 @@ export async function startTestServer(
   redis: Redis,
   overrides: Record<string, string> = {},
 ): Promise<TestServer> {
+  return serveApp(
+    buildVutler(pool, redis, {
+      VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}`,
+      ...overrides,
+    }),
+  );
+}
+
+/** Puts an app a test built itself (own logger, keys, keyring…) on 127.0.0.1, a random port. */
+export async function serveApp(vutler: ReturnType<typeof createApp>): Promise<TestServer> {
   const { serve } = await import('@hono/node-server');
-  const vutler = buildVutler(pool, redis, {
-    VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}`,
-    ...overrides,
-  });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: vutler.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });

@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import { createLogger } from '../../src/log.ts';
-import { testConfig } from '../helpers/app.ts';
+import { serveApp, testConfig } from '../helpers/app.ts';
 import { captureClientSecrets, dumpRedis, type Needle } from '../helpers/canary.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { person } from '../helpers/people.ts';
@@ -44,21 +43,7 @@ describe('canary scan', () => {
       redis,
       secrets: { serverKey: new Uint8Array(randomBytes(32)) },
     });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: vutler.app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
-        resolve(s),
-      );
-    });
-    await vutler.start(server);
-    const addr = server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    close = async () => {
-      await vutler.stop();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
-    };
+    ({ url, close } = await serveApp(vutler));
   });
 
   afterAll(async () => {

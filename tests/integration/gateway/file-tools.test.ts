@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { serve } from '@hono/node-server';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
@@ -7,7 +6,7 @@ import { createGrant } from '../../../src/crypto/grants.ts';
 import { loadGatewayKeys } from '../../../src/gateway/keys.ts';
 import type { PermissionConditions } from '../../../src/gateway/types.ts';
 import { createLogger } from '../../../src/log.ts';
-import { testConfig, testRedis, useTestServer } from '../../helpers/app.ts';
+import { serveApp, testConfig, testRedis, useTestServer } from '../../helpers/app.ts';
 import { findSecrets } from '../../helpers/canary.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
 import { errorCode, gatewayKeyLine, mcpClient } from '../../helpers/gateway.ts';
@@ -364,21 +363,7 @@ describe('file tools: no file name or content in PostgreSQL, Redis or the logs',
       gatewayKeys: await loadGatewayKeys(config),
       atRest: env.keyring,
     });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: vutler.app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
-        resolve(s),
-      );
-    });
-    await vutler.start(server);
-    const addr = server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    close = async () => {
-      await vutler.stop();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
-    };
+    ({ url, close } = await serveApp(vutler));
   });
   afterAll(async () => {
     await close?.();

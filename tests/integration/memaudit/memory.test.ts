@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { serve } from '@hono/node-server';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../../src/app.ts';
 import { loadGatewayKeys } from '../../../src/gateway/keys.ts';
 import { createLogger } from '../../../src/log.ts';
-import { testConfig, testRedis } from '../../helpers/app.ts';
+import { serveApp, testConfig, testRedis } from '../../helpers/app.ts';
 import { captureClientSecrets, findSecrets } from '../../helpers/canary.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../../helpers/gateway.ts';
@@ -42,21 +41,7 @@ describe('agent memory: remember, recall, forget, and the owner reads and correc
       secrets: { serverKey: new Uint8Array(randomBytes(32)) },
       gatewayKeys: await loadGatewayKeys(config),
     });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: vutler.app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
-        resolve(s),
-      );
-    });
-    await vutler.start(server);
-    const addr = server.address();
-    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-    close = async () => {
-      await vutler.stop();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
-    };
+    ({ url, close } = await serveApp(vutler));
   });
   afterAll(async () => {
     await close?.();
