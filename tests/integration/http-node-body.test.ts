@@ -7,7 +7,11 @@ import { buildVutler, serveApp, type TestServer, testRedis } from '../helpers/ap
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 /** Raw HTTP/1.1 over a socket, so the body arrives in the pieces (and framing) the test chooses. */
-function raw(url: string, pieces: (string | Buffer)[], opts: { endAfter?: boolean } = {}): Promise<string> {
+function raw(
+  url: string,
+  pieces: (string | Buffer)[],
+  opts: { endAfter?: boolean } = {},
+): Promise<string> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
     const s = net.connect(Number(port), '127.0.0.1');
@@ -103,7 +107,11 @@ describe('request bodies read straight from the Node request (real socket)', () 
   });
 
   it('refuses bytes that are not UTF-8 (400), as through the WHATWG path', async () => {
-    const body = Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const body = Buffer.concat([
+      Buffer.from('{"name":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ]);
     const res = await raw(server.url, [head(`Content-Length: ${body.length}\r\n`), body]);
     expect(status(res)).toBe(400);
     expect(res).toContain('malformed-json');
