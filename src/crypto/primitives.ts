@@ -31,7 +31,20 @@ export function subtle(): SubtleCrypto {
 }
 
 export async function sha256(data: Uint8Array): Promise<Bytes> {
+  if (platformSha256) return platformSha256(toBytes(data));
   return new Uint8Array(await subtle().digest('SHA-256', toBytes(data)));
+}
+
+/** A synchronous SHA-256 a platform may plug in (same output as WebCrypto's digest). */
+export type Sha256 = (data: Bytes) => Bytes;
+let platformSha256: Sha256 | undefined;
+
+/**
+ * Lets a platform plug in a faster SHA-256 (the server installs Node's `createHash`: one
+ * synchronous call instead of a WebCrypto job on the thread pool). Browsers keep WebCrypto.
+ */
+export function useSha256(hash: Sha256 | undefined): void {
+  platformSha256 = hash;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,9 +147,30 @@ export async function aesGcmDecrypt(
     throw new CryptoError('truncated', 'AES-GCM ciphertext is shorter than its tag');
   }
   return mapErrors('decrypt_failed', 'decryption failed (wrong key, context or data)', async () => {
+    if (platformAesGcmDecrypt) {
+      if (!key.usages.includes('decrypt')) throw new Error('key not usable for decryption');
+      return platformAesGcmDecrypt(key, nonce, toBytes(ciphertext), toBytes(aad));
+    }
     const params = { name: 'AES-GCM', iv: nonce, additionalData: toBytes(aad), tagLength: 128 };
     return new Uint8Array(await subtle().decrypt(params, key, toBytes(ciphertext)));
   });
+}
+
+/**
+ * A synchronous AES-256-GCM decryption a platform may plug in: `ciphertext` ends with the
+ * 16-byte tag; throws on any authentication failure and then returns (and leaves) no plaintext.
+ * It is handed the CryptoKey itself, never its bytes.
+ */
+export type AesGcmDecrypter = (key: CryptoKey, iv: Bytes, ciphertext: Bytes, aad: Bytes) => Bytes;
+let platformAesGcmDecrypt: AesGcmDecrypter | undefined;
+
+/**
+ * Lets a platform plug in a synchronous AES-GCM decryption (the server installs Node's
+ * `createDecipheriv` over `KeyObject.from(key)`: the gateway opens dozens of messages per call,
+ * and one WebCrypto job each costs more than the decryption). Browsers keep WebCrypto.
+ */
+export function useAesGcmDecrypter(decrypter: AesGcmDecrypter | undefined): void {
+  platformAesGcmDecrypt = decrypter;
 }
 
 // ---------------------------------------------------------------------------------------------
