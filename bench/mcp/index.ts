@@ -17,7 +17,7 @@
  * for pages no call has read before. Both are printed side by side. `--no-cold` skips it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,8 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '50' },
     /** Profile the Vutler server (--cpu-prof) and split its main-thread time by package. */
     'server-prof': { type: 'boolean', default: true },
+    /** Copy the cache-on server's .cpuprofile here (open it in Chrome DevTools). */
+    'prof-out': { type: 'string' },
     /** Also run Vutler with the verification cache off. */
     cold: { type: 'boolean', default: true },
   },
@@ -368,6 +370,9 @@ async function runVutler(
     `SELECT count(*) AS n FROM decryption_audit_log WHERE tool_name = 'read_messages'`,
   );
   await server.stop();
+  const out = args['prof-out'];
+  if (out && verifyCache)
+    for (const f of readdirSync(profDir)) copyFileSync(path.join(profDir, f), path.join(out, f));
   return { result, auditRows, profile: profileSplit(profDir) };
 }
 
