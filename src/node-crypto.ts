@@ -1,7 +1,8 @@
 /**
  * The server's Node implementations of src/crypto's platform hooks, beside the one-shot Ed25519
- * verify of ed25519-node.ts: synchronous SHA-256 and AES-256-GCM decryption (no WebCrypto job on
- * the thread pool per message) and a bounded cache of Ed25519 *verification results*.
+ * verify of ed25519-node.ts: synchronous SHA-256, HKDF, X25519 and AES-256-GCM decryption (no
+ * WebCrypto job on the thread pool per message or per grant) and a bounded cache of Ed25519
+ * *verification results*.
  *
  * The cache holds no key and no plaintext: its key is SHA-256(public key ‖ signature ‖ signed
  * bytes) — the public key (32 bytes) and the signature (64) have fixed sizes, so the encoding is
@@ -10,16 +11,27 @@
  * triple, so a miss, so the full verification runs again; a cached pass can only ever answer
  * for the identical bytes it was computed on (short of a SHA-256 collision). See docs/MCP.md.
  */
-import { createDecipheriv, createHash, KeyObject } from 'node:crypto';
+import {
+  createDecipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  KeyObject,
+} from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { wipe } from './crypto/bytes.ts';
 import {
   type AesGcmDecrypter,
   type Ed25519Verifier,
+  type Hkdf,
   type Sha256,
   useAesGcmDecrypter,
   useEd25519Verifier,
+  useHkdf,
   useSha256,
+  useX25519,
+  type X25519Deriver,
 } from './crypto/primitives.ts';
 import { nodeEd25519Verify } from './ed25519-node.ts';
 
@@ -52,6 +64,22 @@ export const nodeAesGcmDecrypt: AesGcmDecrypter = (key, iv, ciphertext, aad) => 
     throw err;
   }
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+};
+
+export const nodeHkdf: Hkdf = (ikm, salt, info, length) =>
+  new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+
+/** SubjectPublicKeyInfo DER of an X25519 key, up to the 32 raw key bytes. */
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export const nodeX25519: X25519Deriver = (privateKey, publicRaw) => {
+  const publicKey = createPublicKey({
+    key: Buffer.concat([X25519_SPKI_PREFIX, publicRaw]),
+    format: 'der',
+    type: 'spki',
+  });
+  const shared = diffieHellman({ privateKey: KeyObject.from(privateKey), publicKey });
+  return new Uint8Array(shared.buffer, shared.byteOffset, shared.byteLength);
 };
 
 export interface CachedVerifier {
@@ -89,6 +117,8 @@ let installed: CachedVerifier | undefined;
 export function installNodeCrypto(opts: { verifyCacheEntries: number }): void {
   useSha256(nodeSha256);
   useAesGcmDecrypter(nodeAesGcmDecrypt);
+  useHkdf(nodeHkdf);
+  useX25519(nodeX25519);
   if (opts.verifyCacheEntries > 0) {
     installed = cachedEd25519Verifier(nodeEd25519Verify, opts.verifyCacheEntries);
     useEd25519Verifier(installed.verify);

@@ -73,11 +73,30 @@ export async function hkdfBytes(
   if (!Number.isInteger(length) || length < 1 || length > 255 * 32) {
     throw new CryptoError('bad_length', `HKDF-SHA-256 cannot produce ${length} bytes`);
   }
+  if (platformHkdf && ikm instanceof Uint8Array) {
+    const hkdf = platformHkdf;
+    return mapErrors('bad_input', 'HKDF failed', async () =>
+      hkdf(toBytes(ikm), toBytes(salt), toBytes(info), length),
+    );
+  }
   const base = await asHkdfKey(ikm);
   return mapErrors('bad_input', 'HKDF failed', async () => {
     const params = { name: 'HKDF', hash: 'SHA-256', salt: toBytes(salt), info: toBytes(info) };
     return new Uint8Array(await subtle().deriveBits(params, base, length * 8));
   });
+}
+
+/** A synchronous HKDF-SHA-256 over raw input keying material a platform may plug in. */
+export type Hkdf = (ikm: Bytes, salt: Bytes, info: Bytes, length: number) => Bytes;
+let platformHkdf: Hkdf | undefined;
+
+/**
+ * Lets a platform plug in a synchronous HKDF for raw IKM (the server installs Node's `hkdfSync`:
+ * WebCrypto's import + derive costs far more than the hash itself). Derived AES keys are then
+ * imported from bytes that are wiped at once. Browsers keep WebCrypto.
+ */
+export function useHkdf(hkdf: Hkdf | undefined): void {
+  platformHkdf = hkdf;
 }
 
 /** HKDF-SHA-256 straight into a non-extractable AES-256-GCM key. */
@@ -87,6 +106,14 @@ export async function hkdfAesKey(
   info: Uint8Array,
   usages: AesUsage[] = ['encrypt', 'decrypt'],
 ): Promise<CryptoKey> {
+  if (platformHkdf && ikm instanceof Uint8Array) {
+    const raw = await hkdfBytes(ikm, salt, info, KEY_BYTES);
+    try {
+      return await importAesKey(raw, usages);
+    } finally {
+      wipe(raw);
+    }
+  }
   const base = await asHkdfKey(ikm);
   return mapErrors('bad_input', 'HKDF failed', () =>
     subtle().deriveKey(
@@ -284,6 +311,10 @@ export async function x25519(privateKey: CryptoKey, publicRaw: Uint8Array): Prom
     'bad_key',
     'X25519 rejected the public key (low order?)',
     async () => {
+      if (platformX25519) {
+        if (!privateKey.usages.includes('deriveBits')) throw new Error('key cannot derive');
+        return platformX25519(privateKey, pub);
+      }
       const peer = await subtle().importKey('raw', pub, { name: 'X25519' }, true, []);
       return new Uint8Array(
         await subtle().deriveBits({ name: 'X25519', public: peer }, privateKey, 256),
@@ -294,6 +325,18 @@ export async function x25519(privateKey: CryptoKey, publicRaw: Uint8Array): Prom
     throw new CryptoError('bad_key', 'X25519 shared secret is all zero (low-order public key)');
   }
   return shared;
+}
+
+/** A synchronous X25519 a platform may plug in: handed the CryptoKey, never its bytes. */
+export type X25519Deriver = (privateKey: CryptoKey, publicRaw: Bytes) => Bytes;
+let platformX25519: X25519Deriver | undefined;
+
+/**
+ * Lets a platform plug in a synchronous X25519 (the server installs Node's `diffieHellman` over
+ * `KeyObject.from(privateKey)`). The all-zero check above still applies. Browsers keep WebCrypto.
+ */
+export function useX25519(derive: X25519Deriver | undefined): void {
+  platformX25519 = derive;
 }
 
 export async function ed25519Sign(privateKey: CryptoKey, data: Uint8Array): Promise<Bytes> {
