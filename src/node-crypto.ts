@@ -69,14 +69,13 @@ export const nodeAesGcmDecrypt: AesGcmDecrypter = (key, iv, ciphertext, aad) => 
 export const nodeHkdf: Hkdf = (ikm, salt, info, length) =>
   new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
 
-/** SubjectPublicKeyInfo DER of an X25519 key, up to the 32 raw key bytes. */
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
-
 export const nodeX25519: X25519Deriver = (privateKey, publicRaw) => {
+  // A JWK import builds the key from its raw bytes; a DER one goes through OpenSSL 3's
+  // decoders, about ten times the CPU here.
+  const x = Buffer.from(publicRaw.buffer, publicRaw.byteOffset, publicRaw.byteLength);
   const publicKey = createPublicKey({
-    key: Buffer.concat([X25519_SPKI_PREFIX, publicRaw]),
-    format: 'der',
-    type: 'spki',
+    key: { kty: 'OKP', crv: 'X25519', x: x.toString('base64url') },
+    format: 'jwk',
   });
   const shared = diffieHellman({ privateKey: KeyObject.from(privateKey), publicKey });
   return new Uint8Array(shared.buffer, shared.byteOffset, shared.byteLength);
