@@ -104,7 +104,8 @@ describe('the verification cache never turns a changed row into a pass', () => {
     await q('UPDATE messages SET signature = $2 WHERE id = $1', [target.id, own.signature]);
     expect(messagesOf(await read()).map((m) => m.status)).toEqual(['ok', 'ok']);
     await mcp.close();
-  });
+    // A dozen calls: more than the default 30 s on a loaded two-core machine.
+  }, 120_000);
 
   it('refuses a grant row edited after it was verified once', async () => {
     const s = await scenario(t.server.url);
