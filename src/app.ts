@@ -47,6 +47,7 @@ import { requestIdAndLog } from './http/request-id.ts';
 import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
 import { observe } from './metrics.ts';
+import { installNodeCrypto } from './node-crypto.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
@@ -105,6 +106,7 @@ export interface Services {
 
 export function createServices(deps: AppDeps): Services {
   installNodeEd25519();
+  installNodeCrypto({ verifyCacheEntries: deps.config.gateway.verifyCacheEntries });
   const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
   const limits = { ...LIMITS, ...deps.limits };
   const { allowWeakKdf } = deps.config.auth;

@@ -150,6 +150,12 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_VERIFY_CACHE_ENTRIES: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(0, { error: 'must be 0 (off) or more' })
+    .max(1_000_000, { error: 'must be at most 1000000' })
+    .default(50_000),
   VUTLER_GATEWAY_FILE_MAX_BYTES: positiveInt
     .max(64 * 1024 * 1024, { error: 'must be at most 64 MiB' })
     .default(1024 * 1024),
@@ -289,6 +295,8 @@ export interface Config {
     fileMaxBytes: number;
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
+    /** Ed25519 verification results remembered (never keys or plaintext); 0 turns it off. */
+    verifyCacheEntries: number;
   };
   oauth: {
     /** Access tokens for /mcp live this long; clients refresh them. */
@@ -445,6 +453,7 @@ export function loadConfig(env: Env = process.env): Config {
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       fileMaxBytes: e.VUTLER_GATEWAY_FILE_MAX_BYTES,
       agentToken: e.VUTLER_AGENT_TOKEN,
+      verifyCacheEntries: e.VUTLER_VERIFY_CACHE_ENTRIES,
     },
     oauth: {
       accessTtlSeconds: e.VUTLER_OAUTH_ACCESS_TTL_SECONDS,
