@@ -212,6 +212,11 @@ export class VdriveService {
     return fileView(row);
   }
 
+  /** Whether blob storage answers and takes writes (`/ready`); rejects with the reason. */
+  checkStorage(): Promise<void> {
+    return this.store.check();
+  }
+
   async get(userId: string, fileId: string): Promise<FileView> {
     return fileView(await this.ownFile(fileId, userId));
   }
