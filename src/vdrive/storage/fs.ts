@@ -42,10 +42,28 @@ function mapFsError(err: unknown): unknown {
 }
 
 /**
+ * Makes a rename in `dir` durable: without it a crash can lose the new name even though the
+ * file's bytes were synced, and an acknowledged chunk would be missing. Filesystems that cannot
+ * sync a directory (EINVAL, ENOTSUP; some network mounts) are left to their own guarantees.
+ */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * A directory: local disk, or a Synology share mounted over NFS/SMB. Objects live in 256
  * fan-out directories by their first two hex digits. A write goes to `.tmp/`, is fsynced, then
- * renamed into place (same filesystem, so atomic): a crash never leaves a half object under its
- * final name, only a temp file the reaper removes.
+ * renamed into place (same filesystem, so atomic) and the directory fsynced: a crash never leaves
+ * a half object under its final name, only a temp file the reaper removes, and an object `put`
+ * returned for is on disk under its name.
  */
 export class FsBlobStore implements BlobStore {
   readonly kind = 'fs';
@@ -130,6 +148,7 @@ export class FsBlobStore implements BlobStore {
         await fh.close();
       }
       await rename(tmp, final);
+      await syncDir(path.dirname(final));
       return { size };
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
