@@ -30,10 +30,11 @@ export async function startWebDav(): Promise<TestWebDav> {
     privilegeManager: privileges,
     rootFileSystem: new webdav.PhysicalFileSystem(dir),
   });
-  let http: import('node:http').Server | undefined = await new Promise((resolve) =>
+  const first = await new Promise<import('node:http').Server>((resolve) =>
     server.start((s) => resolve(s as import('node:http').Server)),
   );
-  const { port } = http.address() as AddressInfo;
+  const { port } = first.address() as AddressInfo;
+  let http: import('node:http').Server | undefined = first;
   const stop = async () => {
     const h = http;
     http = undefined;
