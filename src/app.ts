@@ -262,7 +262,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     trustProxy: deps.config.http.trustProxy,
     secureCookies: deps.config.env === 'production',
   };
-  app.route('/', healthRoutes(deps));
+  app.route('/', healthRoutes({ ...deps, storage: () => services.files.checkStorage() }));
   app.route('/', metricsRoutes(deps.config.ops.metricsToken));
   app.get('/ws', requireUpgrade, wsRoute(upgradeWebSocket, services.sessions, hub, deps.logger));
   app.route('/api', authRoutes(services.auth, services.sessions, routeOpts));

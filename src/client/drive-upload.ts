@@ -109,6 +109,18 @@ function pieces(source: UploadSource, size: number) {
   let pending: Uint8Array = new Uint8Array(0);
   let done = false;
   const next = async (): Promise<Uint8Array> => {
+    if (pending.length === 0 && !done) {
+      const r = await reader.read();
+      if (r.done) done = true;
+      else pending = r.value;
+    }
+    // A source that hands out chunk-sized pieces (most do, for 1 MiB chunks) is passed through
+    // without a copy: one 1 MiB allocation less per chunk, and less garbage to collect.
+    if (pending.length >= size) {
+      const out = pending.subarray(0, size);
+      pending = pending.subarray(size);
+      return out;
+    }
     const out = new Uint8Array(size);
     let fill = 0;
     while (fill < size) {

@@ -49,6 +49,8 @@ export class Http {
     readonly baseUrl: string,
     private readonly fetchImpl: FetchLike,
     readonly cookieSession = false,
+    /** Sends requests whose body is bytes (chunk uploads); default `fetchImpl`. */
+    private readonly bytesFetch: FetchLike = fetchImpl,
   ) {}
 
   /** A GET whose answer is text (e.g. an NDJSON export); errors as in `request`. */
@@ -90,7 +92,8 @@ export class Http {
     // Chunk PUTs and deletes are writes too: in cookie mode they need the CSRF echo.
     if (!this.token && this.csrfToken && !SAFE_METHODS.has(method))
       headers['x-csrf-token'] = this.csrfToken;
-    const res = await this.fetchImpl(new URL(path, this.baseUrl).toString(), {
+    const send = opts.body ? this.bytesFetch : this.fetchImpl;
+    const res = await send(new URL(path, this.baseUrl).toString(), {
       method,
       headers,
       ...(this.cookieSession ? { credentials: 'same-origin' as const } : {}),

@@ -33,15 +33,24 @@ async function check(fn: () => Promise<unknown>): Promise<CheckResult> {
   }
 }
 
-export function healthRoutes(deps: { pool: Pool; redis: Redis; schemaReady?: () => boolean }) {
+export function healthRoutes(deps: {
+  pool: Pool;
+  redis: Redis;
+  schemaReady?: () => boolean;
+  /** Blob storage (fs directory or WebDAV): rejects with why it cannot be used. */
+  storage?: () => Promise<void>;
+}) {
   const app = new Hono();
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {
-    const [postgres, redis] = await Promise.all([
+    const storage = deps.storage;
+    const [postgres, redis, blobs] = await Promise.all([
       check(() => deps.pool.query('SELECT 1')),
       check(() => deps.redis.ping()),
+      storage ? check(storage) : undefined,
     ]);
     const checks: Record<string, CheckResult> = { postgres, redis };
+    if (blobs) checks.storage = blobs;
     if (deps.schemaReady && !deps.schemaReady())
       checks.migrations = { ok: false, error: 'migrations not applied yet' };
     const failed = Object.entries(checks)

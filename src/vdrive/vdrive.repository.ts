@@ -50,16 +50,21 @@ const SQL = {
   fileOfOwner: `SELECT ${FILE_COLUMNS} FROM files WHERE id = $1 AND owner_id = $2 AND status <> 'deleted'`,
   fileById: `SELECT ${FILE_COLUMNS} FROM files WHERE id = $1 AND status = 'ready'`,
   lockFile: `SELECT ${FILE_COLUMNS} FROM files WHERE id = $1 AND owner_id = $2 AND status <> 'deleted' FOR UPDATE`,
-  // Only while the upload is open; the file's updated_at is what the reaper ages uploads by.
+  // One statement, one round trip, committed durably before the chunk is acknowledged. Only
+  // while the upload is open: the KEY SHARE lock makes it wait for (and then see) a concurrent
+  // complete or delete, which lock the row FOR UPDATE, while concurrent chunk records of the
+  // same file do not wait for each other. updated_at (what the reaper ages uploads by, in hours)
+  // is moved at most once a minute, not once per chunk: each move is a new row version and
+  // an index entry.
   recordChunk: `WITH f AS (
-      UPDATE files SET updated_at = now() WHERE id = $1 AND status = 'uploading' RETURNING id
+      SELECT id FROM files WHERE id = $1 AND status = 'uploading' FOR KEY SHARE
+    ), touched AS (
+      UPDATE files SET updated_at = now()
+      WHERE id IN (SELECT id FROM f) AND updated_at < now() - interval '1 minute'
     )
     INSERT INTO file_chunks (file_id, idx, size_bytes) SELECT f.id, $2, $3 FROM f
     ON CONFLICT (file_id, idx) DO UPDATE SET size_bytes = EXCLUDED.size_bytes, created_at = now()
     RETURNING idx`,
-  // A chunk record lost in a crash costs only a re-sent chunk (the status endpoint reports it
-  // missing), so its commit need not wait for the WAL flush; `complete` commits normally.
-  asyncCommit: `SET LOCAL synchronous_commit TO OFF`,
   presentChunks: `SELECT idx, size_bytes FROM file_chunks WHERE file_id = $1 ORDER BY idx`,
   markReady: `UPDATE files SET status = 'ready', completed_at = now(), updated_at = now() WHERE id = $1`,
   listFirst: `SELECT ${FILE_COLUMNS} FROM files WHERE owner_id = $1 AND status = 'ready'
@@ -147,11 +152,6 @@ export class VdriveRepository {
   /** False if the upload is no longer open (completed or deleted meanwhile). */
   async recordChunk(fileId: string, idx: number, size: number): Promise<boolean> {
     return ((await this.db.query(SQL.recordChunk, [fileId, idx, size])).rowCount ?? 0) > 0;
-  }
-
-  /** Inside a transaction: its commit returns before the WAL reaches disk. */
-  async relaxDurability(): Promise<void> {
-    await this.db.query(SQL.asyncCommit);
   }
 
   async presentChunks(fileId: string) {

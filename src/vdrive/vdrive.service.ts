@@ -163,11 +163,9 @@ export class VdriveService {
     }
     const name = chunkBlobName(this.objectId(f), idx);
     await this.store.put(name, limitBody(body ?? noBytes(), expected, max));
-    const recorded = await withTransaction(this.pool, async (tx) => {
-      const repo = new VdriveRepository(tx);
-      await repo.relaxDurability();
-      return repo.recordChunk(f.id, idx, expected);
-    });
+    // The blob is fsynced and renamed into place; the record commits durably: an acknowledged
+    // chunk survives a crash of the server, the storage host or PostgreSQL.
+    const recorded = await this.repo.recordChunk(f.id, idx, expected);
     if (!recorded) {
       // Completed or deleted while this chunk streamed: the stored copy is the same chunk
       // (complete only accepts exact sizes) or belongs to a file the reaper purges.
@@ -210,6 +208,11 @@ export class VdriveService {
       return { ...f, status: 'ready' as const, completed_at: new Date() };
     });
     return fileView(row);
+  }
+
+  /** Whether blob storage answers and takes writes (`/ready`); rejects with the reason. */
+  checkStorage(): Promise<void> {
+    return this.store.check();
   }
 
   async get(userId: string, fileId: string): Promise<FileView> {

@@ -9,6 +9,10 @@ export interface TestWebDav {
   username: string;
   password: string;
   dir: string;
+  /** Stops answering (connections dropped, the port closed); the directory is kept. */
+  stop: () => Promise<void>;
+  /** Answers again on the same port, with the same directory. */
+  start: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -26,17 +30,33 @@ export async function startWebDav(): Promise<TestWebDav> {
     privilegeManager: privileges,
     rootFileSystem: new webdav.PhysicalFileSystem(dir),
   });
-  const http = await new Promise<import('node:http').Server>((resolve) =>
+  const first = await new Promise<import('node:http').Server>((resolve) =>
     server.start((s) => resolve(s as import('node:http').Server)),
   );
-  const { port } = http.address() as AddressInfo;
+  const { port } = first.address() as AddressInfo;
+  let http: import('node:http').Server | undefined = first;
+  const stop = async () => {
+    const h = http;
+    http = undefined;
+    if (!h) return;
+    const closed = new Promise<void>((resolve) => server.stop(() => resolve()));
+    h.closeAllConnections();
+    await closed;
+  };
   return {
     url: `http://127.0.0.1:${port}/`,
     username: 'vutler',
     password: 'dav-password',
     dir,
+    stop,
+    start: async () => {
+      if (http) return;
+      http = await new Promise((resolve) =>
+        server.start(port, (s) => resolve(s as import('node:http').Server)),
+      );
+    },
     close: async () => {
-      await new Promise<void>((resolve) => server.stop(() => resolve()));
+      await stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -109,6 +109,60 @@ describe('VDrive bad input: a clear problem, nothing half-written, never a 500',
     });
   });
 
+  it("moves an open upload's reaper clock with its chunks, at most once a minute", async () => {
+    const id = await openUpload(alice, 3 * CHUNK);
+    const at = async () =>
+      (
+        (await t.db.pool.query('SELECT updated_at FROM files WHERE id = $1', [id])).rows[0] as {
+          updated_at: Date;
+        }
+      ).updated_at.getTime();
+    await t.db.pool.query(
+      `UPDATE files SET updated_at = now() - interval '2 hours' WHERE id = $1`,
+      [id],
+    );
+    const stale = await at();
+    await (await put(alice, id, 0, randomBytes(CHUNK + 16))).body?.cancel();
+    const moved = await at();
+    expect(moved).toBeGreaterThan(stale + 3_600_000);
+    await (await put(alice, id, 1, randomBytes(CHUNK + 16))).body?.cancel();
+    expect(await at()).toBe(moved);
+    const status = await alice.client.http.request<{ present: number[] }>(
+      `/api/files/${id}/upload`,
+    );
+    expect(status.present).toEqual([0, 1]);
+  });
+
+  it('a chunk whose record waits on a concurrent complete is refused (409) and not recorded', async () => {
+    const id = await openUpload(alice, 2 * CHUNK);
+    // Play `complete`: lock the row FOR UPDATE, and mark it ready while a chunk PUT is waiting.
+    const tx = await t.db.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      await tx.query('SELECT id FROM files WHERE id = $1 FOR UPDATE', [id]);
+      const pending = put(alice, id, 1, randomBytes(CHUNK + 16)).then(
+        (r) => r.status,
+        (e: { status?: number; type?: string }) => e,
+      );
+      // Wait until the chunk's record statement is blocked on that row lock.
+      for (let i = 0; i < 200; i++) {
+        const { rows } = await t.db.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+             AND wait_event_type = 'Lock' AND query LIKE '%file_chunks%'`,
+        );
+        if (rows.length) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await tx.query(`UPDATE files SET status = 'ready', completed_at = now() WHERE id = $1`, [id]);
+      await tx.query('COMMIT');
+      expect(await pending).toMatchObject({ status: 409, type: 'upload-complete' });
+    } finally {
+      tx.release();
+    }
+    const { rows } = await t.db.pool.query('SELECT idx FROM file_chunks WHERE file_id = $1', [id]);
+    expect(rows).toEqual([]);
+  });
+
   it('refuses inconsistent or malformed create requests', async () => {
     const good = await createBody(alice.client, randomBytes(10), CHUNK);
     const cases: Array<[Record<string, unknown>, number]> = [

@@ -42,14 +42,33 @@ function mapFsError(err: unknown): unknown {
 }
 
 /**
+ * Makes a rename in `dir` durable: without it a crash can lose the new name even though the
+ * file's bytes were synced, and an acknowledged chunk would be missing. Filesystems that cannot
+ * sync a directory (EINVAL, ENOTSUP; some network mounts) are left to their own guarantees.
+ */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * A directory: local disk, or a Synology share mounted over NFS/SMB. Objects live in 256
  * fan-out directories by their first two hex digits. A write goes to `.tmp/`, is fsynced, then
- * renamed into place (same filesystem, so atomic): a crash never leaves a half object under its
- * final name, only a temp file the reaper removes.
+ * renamed into place (same filesystem, so atomic) and the directory fsynced: a crash never leaves
+ * a half object under its final name, only a temp file the reaper removes, and an object `put`
+ * returned for is on disk under its name.
  */
 export class FsBlobStore implements BlobStore {
   readonly kind = 'fs';
   private readonly made = new Set<string>();
+  private rootSeen = false;
 
   constructor(private readonly root: string) {}
 
@@ -58,9 +77,27 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.root, name.slice(0, 2), name);
   }
 
+  /**
+   * The root is created once, the first time this process uses it (a fresh install). After that
+   * a missing root is an outage (a NAS mount that went away), never silently replaced by a new
+   * local directory: the directories below it are made one level at a time.
+   */
   private async ensureDir(dir: string): Promise<void> {
     if (this.made.has(dir)) return;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (!this.rootSeen) {
+      await mkdir(this.root, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+        // A file where the directory should be.
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+          throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+        throw err;
+      });
+      this.rootSeen = true;
+    }
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
     this.made.add(dir);
   }
 
@@ -111,10 +148,13 @@ export class FsBlobStore implements BlobStore {
         await fh.close();
       }
       await rename(tmp, final);
+      await syncDir(path.dirname(final));
       return { size };
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       if (err === bodyError) throw err;
+      // The tree may have gone (and come back): make the directories again next time.
+      this.made.clear();
       throw mapFsError(err);
     }
   }
@@ -200,15 +240,27 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /** The root is there, is a directory, and a file can be created in it (for `/ready`). */
   async check(): Promise<void> {
+    const tmpDir = path.join(this.root, TMP_DIR);
     try {
-      await this.ensureDir(path.join(this.root, TMP_DIR));
-      const probe = path.join(this.root, TMP_DIR, `probe.${randomBytes(6).toString('hex')}`);
+      await this.ensureDir(tmpDir);
+      const s = await stat(this.root);
+      if (!s.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      const probe = path.join(tmpDir, `probe.${randomBytes(6).toString('hex')}`);
       const fh = await open(probe, 'wx', 0o600);
       await fh.close();
       await unlink(probe);
     } catch (err) {
       this.made.clear();
+      const code = (err as NodeJS.ErrnoException).code;
+      // Say which of the usual faults it is; never the path (the answer is unauthenticated).
+      if (code === 'ENOENT')
+        throw new StorageUnavailableError('The storage directory is missing.', err);
+      if (code === 'ENOTDIR')
+        throw new StorageUnavailableError('The storage path is not a directory.', err);
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+        throw new StorageUnavailableError('The storage directory is not writable.', err);
       throw mapFsError(err);
     }
   }

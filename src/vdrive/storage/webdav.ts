@@ -159,11 +159,18 @@ export class WebDavBlobStore implements BlobStore {
     }
   }
 
+  /** The collection answers a PROPFIND (depth 0: no listing) with our credentials. */
   async check(): Promise<void> {
     try {
-      await this.client.getDirectoryContents('/');
+      await this.client.stat('/');
     } catch (err) {
-      throw mapDavError(err);
+      this.made.clear();
+      const status = statusOf(err);
+      if (status === 401 || status === 403)
+        throw new StorageUnavailableError('The WebDAV server refused the credentials.', err);
+      if (status !== undefined)
+        throw new StorageUnavailableError(`The WebDAV server answered ${status}.`, err);
+      throw new StorageUnavailableError('The WebDAV server cannot be reached.', err);
     }
   }
 }
