@@ -148,9 +148,10 @@ export function AuditPage() {
         onCheck={() => void verify.run()}
       />
       <form class="audit-filters" aria-label="Filter the log" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Agent
+        <div class="filter">
+          <label for="audit-agent">Agent</label>
           <select
+            id="audit-agent"
             value={filters.agentName ?? ''}
             onChange={(e) => set({ agentName: (e.target as HTMLSelectElement).value || undefined })}
           >
@@ -161,10 +162,11 @@ export function AuditPage() {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Resource
+        </div>
+        <div class="filter">
+          <label for="audit-resource">Resource</label>
           <select
+            id="audit-resource"
             value={filters.resourceId ?? ''}
             onChange={(e) =>
               set({ resourceId: (e.target as HTMLSelectElement).value || undefined })
@@ -177,10 +179,11 @@ export function AuditPage() {
               </option>
             ))}
           </select>
-        </label>
-        <label>
-          Outcome
+        </div>
+        <div class="filter">
+          <label for="audit-outcome">Outcome</label>
           <select
+            id="audit-outcome"
             value={filters.outcome ?? ''}
             onChange={(e) =>
               set({
@@ -194,10 +197,11 @@ export function AuditPage() {
             <option value="denied">Denied</option>
             <option value="error">Error</option>
           </select>
-        </label>
-        <label>
-          From
+        </div>
+        <div class="filter">
+          <label for="audit-from">From</label>
           <input
+            id="audit-from"
             type="datetime-local"
             value={fromLocal}
             onChange={(e) => {
@@ -206,10 +210,11 @@ export function AuditPage() {
               set({ from: toIso(v) });
             }}
           />
-        </label>
-        <label>
-          To
+        </div>
+        <div class="filter">
+          <label for="audit-to">To</label>
           <input
+            id="audit-to"
             type="datetime-local"
             value={toLocal}
             onChange={(e) => {
@@ -218,7 +223,7 @@ export function AuditPage() {
               set({ to: toIso(v) });
             }}
           />
-        </label>
+        </div>
         {filtered && (
           <button
             type="button"
