@@ -12,6 +12,7 @@ import type {
   RepoView,
 } from '../../client/index.ts';
 import { chatState, chatTitle } from '../lib/chats.ts';
+import { route } from '../lib/route.ts';
 import { client } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
 import { ErrorBox, useAction } from './common.tsx';
@@ -125,6 +126,7 @@ function Accounts(props: { integrations: IntegrationView[]; onChange: () => Prom
 
 export function GithubPage() {
   const chats = useStore(chatState);
+  const { params } = useStore(route);
   const [integrations, setIntegrations] = useState<IntegrationView[]>([]);
   const [repos, setRepos] = useState<RepoView[]>([]);
   const [history, setHistory] = useState<Record<string, DeploymentView[]>>({});
@@ -167,6 +169,17 @@ export function GithubPage() {
         A push to a connected repository's deploy branch starts a deploy; its states come back here
         live, and a note goes to the chat you pick.
       </p>
+      {params.connected && (
+        <p class="notice" role="status">
+          Your GitHub account is connected.
+        </p>
+      )}
+      {params.error && (
+        <p class="error" role="alert">
+          GitHub did not connect ({params.error}): the link may have expired or been used already.
+          Try again.
+        </p>
+      )}
       <ErrorBox error={error} />
       <Accounts integrations={integrations} onChange={refresh} />
       {loaded && repos.length === 0 && integrations.length > 0 && (
