@@ -140,7 +140,7 @@ describe('agents, audit and GitHub deploys in the web app', () => {
     await send(page, secrets.hidden);
     await waitForText(page, secrets.hidden);
     const li = page.locator('.messages li', { hasText: secrets.hidden });
-    await li.getByText('Hidden from agents').waitFor();
+    await li.locator('.tag-hidden', { hasText: 'Hidden from agents' }).waitFor();
     // The box is unticked again for the next message.
     expect(await page.getByLabel('Hide from agents').isChecked()).toBe(false);
     const { rows } = await t.db.pool.query(
@@ -150,7 +150,7 @@ describe('agents, audit and GitHub deploys in the web app', () => {
     expect(rows[0].decryption_permissions).toEqual({ agents: 'deny' });
     await B.page
       .locator('.messages li', { hasText: secrets.hidden })
-      .getByText('Hidden from agents')
+      .locator('.tag-hidden', { hasText: 'Hidden from agents' })
       .waitFor();
   });
 

@@ -4,8 +4,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { ChatState } from '../lib/chats.ts';
-import { type AgentRun, describeRun, GRANT_FAILURES } from '../lib/pure.ts';
-import { agentsLink } from '../lib/route.ts';
+import { type AgentRun, agentsLink, describeRun, GRANT_FAILURES } from '../lib/pure.ts';
 import { client } from '../lib/session.ts';
 
 function RunLine({ run, chatId, mine }: { run: AgentRun; chatId: string; mine: boolean }) {

@@ -2,7 +2,7 @@ import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
-import { navigate, route } from '../lib/route.ts';
+import { go, route } from '../lib/route.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
 import { AuditPage } from './AuditPage.tsx';
@@ -54,23 +54,19 @@ function Workspace() {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
   }, [unreadCount]);
   return (
-    <div class={`workspace${openId || files || page !== 'chats' ? ' has-chat' : ''}`}>
+    <div class={`workspace${openId || files || page !== '' ? ' has-chat' : ''}`}>
       <header class="top">
         <span class="brand">Vutler</span>
         <nav class="pages" aria-label="Pages">
           {(
             [
-              ['chats', 'Chats'],
+              ['', 'Chats'],
               ['agents', 'Agents'],
               ['audit', 'Audit'],
               ['github', 'GitHub'],
             ] as const
           ).map(([p, label]) => (
-            <a
-              key={p}
-              href={`#/${p === 'chats' ? '' : p}`}
-              aria-current={page === p ? 'page' : undefined}
-            >
+            <a key={p} href={`#/${p}`} aria-current={page === p ? 'page' : undefined}>
               {label}
             </a>
           ))}
@@ -86,10 +82,10 @@ function Workspace() {
         </span>
         <button
           type="button"
-          aria-pressed={files && page === 'chats'}
+          aria-pressed={files && page === ''}
           onClick={() => {
-            if (page !== 'chats') navigate('chats');
-            filesOpen.set(page !== 'chats' || !files);
+            if (page !== '') go('');
+            filesOpen.set(page !== '' || !files);
           }}
         >
           Files

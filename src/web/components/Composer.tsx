@@ -1,6 +1,5 @@
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { mentionAt, mentionsIn } from '../lib/pure.ts';
-import { agentsLink } from '../lib/route.ts';
+import { agentsLink, mentionAt, mentionsIn } from '../lib/pure.ts';
 import { ErrorBox } from './common.tsx';
 
 /**

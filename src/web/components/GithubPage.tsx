@@ -169,15 +169,15 @@ export function GithubPage() {
         A push to a connected repository's deploy branch starts a deploy; its states come back here
         live, and a note goes to the chat you pick.
       </p>
-      {params.connected && (
+      {params.get('connected') && (
         <p class="notice" role="status">
           Your GitHub account is connected.
         </p>
       )}
-      {params.error && (
+      {params.get('error') && (
         <p class="error" role="alert">
-          GitHub did not connect ({params.error}): the link may have expired or been used already.
-          Try again.
+          GitHub did not connect ({params.get('error')}): the link may have expired or been used
+          already. Try again.
         </p>
       )}
       <ErrorBox error={error} />

@@ -1,7 +1,7 @@
 /** One connected repository (config, auto-deploy switch, history, deploy, rollback) and the form that connects one. */
 import { useEffect, useState } from 'preact/hooks';
 import type { DeploymentView, IntegrationView, RepoView } from '../../client/index.ts';
-import { agentsLink } from '../lib/route.ts';
+import { agentsLink } from '../lib/pure.ts';
 import { client } from '../lib/session.ts';
 import { ErrorBox, useAction } from './common.tsx';
 
@@ -60,8 +60,20 @@ export function RepoCard(props: {
 }) {
   const r = props.repo;
   const [sha, setSha] = useState('');
+  // The switch moves at once; the server's answer (or a refusal) sets it right after.
+  const [auto, setAuto] = useState(r.autoDeployEnabled);
+  useEffect(() => setAuto(r.autoDeployEnabled), [r.autoDeployEnabled]);
   const update = useAction(async (patch: Parameters<typeof client.github.updateRepo>[1]) => {
     await client.github.updateRepo(r.id, patch);
+    await props.onChange();
+  });
+  const toggle = useAction(async (on: boolean) => {
+    try {
+      await client.github.updateRepo(r.id, { autoDeployEnabled: on });
+    } catch (err) {
+      setAuto(!on);
+      throw err;
+    }
     await props.onChange();
   });
   const rollback = useAction(async () => {
@@ -83,12 +95,14 @@ export function RepoCard(props: {
           <input
             type="checkbox"
             role="switch"
-            aria-checked={r.autoDeployEnabled}
-            checked={r.autoDeployEnabled}
-            disabled={update.busy}
-            onChange={(e) =>
-              void update.run({ autoDeployEnabled: (e.target as HTMLInputElement).checked })
-            }
+            aria-checked={auto}
+            checked={auto}
+            disabled={toggle.busy}
+            onChange={(e) => {
+              const on = (e.target as HTMLInputElement).checked;
+              setAuto(on);
+              void toggle.run(on);
+            }}
           />{' '}
           Auto-deploy on push
         </label>
@@ -120,7 +134,7 @@ export function RepoCard(props: {
           <a href={agentsLink(r.notifyChatId, 'github')}>Grant it on the Agents page</a>
         </p>
       )}
-      <ErrorBox error={update.error} />
+      <ErrorBox error={update.error ?? toggle.error} />
       <h4>Deploys</h4>
       {props.deployments.length === 0 ? (
         <p class="muted small">No deploy yet. Push to {r.branch}, or deploy a commit below.</p>

@@ -5,7 +5,7 @@
  */
 import type { Chat, ChatMessage, LiveEvent } from '../../client/index.ts';
 import { type AgentRun, applyAgentStatus, mentionsIn, mergeMessages } from './pure.ts';
-import { navigate, route } from './route.ts';
+import { go, route } from './route.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
 
@@ -196,7 +196,8 @@ export function markRead(chatId: string): void {
 }
 
 export async function openChat(chatId: string | undefined): Promise<void> {
-  if (chatId && route.get().page !== 'chats') navigate('chats');
+  // Picking a chat leaves the other pages.
+  if (chatId && route.get().page !== '') go('');
   chatState.update((s) => ({ ...s, openChatId: chatId }));
   filesOpen.set(false);
   if (!chatId) return;

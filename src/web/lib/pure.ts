@@ -91,6 +91,11 @@ export function describeRun(run: AgentRun): string {
   }
 }
 
+/** Where a person grants an agent this chat: the Agents page, told which chat and agent. */
+export function agentsLink(chatId: string, agentName: string): string {
+  return `#/agents?${new URLSearchParams({ chat: chatId, agent: agentName }).toString()}`;
+}
+
 /** One CSV field (RFC 4180), with spreadsheet formulas defused. */
 export function csvField(v: string | number | boolean | null | undefined): string {
   let s = v === null || v === undefined ? '' : String(v);

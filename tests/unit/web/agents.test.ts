@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   type AgentRun,
   type AgentStatusLike,
+  agentsLink,
   applyAgentStatus,
   csvField,
   describeRun,
   toCsv,
 } from '../../../src/web/lib/pure.ts';
-import { parseRoute } from '../../../src/web/lib/route.ts';
 
 const ev = (status: AgentRun['status'], extra: Partial<AgentStatusLike> = {}): AgentStatusLike => ({
   runId: 'r1',
@@ -73,14 +73,8 @@ describe('CSV export', () => {
   });
 });
 
-describe('parseRoute', () => {
-  it('reads the page and its parameters from the hash', () => {
-    expect(parseRoute('')).toEqual({ page: 'chats', params: {} });
-    expect(parseRoute('#/')).toEqual({ page: 'chats', params: {} });
-    expect(parseRoute('#/audit')).toEqual({ page: 'audit', params: {} });
-    expect(parseRoute('#/agents?chat=c1&agent=claude')).toEqual({
-      page: 'agents',
-      params: { chat: 'c1', agent: 'claude' },
-    });
+describe('agentsLink', () => {
+  it('opens the Agents page on that chat and agent', () => {
+    expect(agentsLink('c1', 'claude')).toBe('#/agents?chat=c1&agent=claude');
   });
 });
