@@ -178,7 +178,7 @@ describe('agents, audit and GitHub deploys in the web app', () => {
     await reply.getByText(secrets.reply).waitFor({ timeout: 30_000 });
     expect(await reply.getAttribute('data-status')).toBe('ok');
     await reply.getByText('✓ Verified: signed by the pinned gateway key').waitFor();
-    await reply.getByText('agent · for You').waitFor();
+    await reply.getByText('agent · on your behalf').waitFor();
     await page.getByText('✓ @claude replied').waitFor();
     const seen = await seenAttr(page, '__runs');
     expect(seen).toContain('tool');

@@ -17,7 +17,7 @@ function RunLine({ run, chatId, mine }: { run: AgentRun; chatId: string; mine: b
       data-agent={run.agentName}
     >
       <span class="agent-run-state">
-        {run.status === 'failed' ? '⚠ ' : run.status === 'done' ? '✓ ' : '⏳ '}
+        {run.status === 'failed' ? '⚠ ' : run.status === 'done' ? '✓ ' : ''}
         {describeRun(run)}
       </span>
       {run.status !== 'queued' && run.tools.length > 0 && (

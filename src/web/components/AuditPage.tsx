@@ -309,7 +309,9 @@ export function AuditPage() {
                               ? 'Error'
                               : '—'}
                       </span>
-                      {e.reason && <span class="small muted"> — {e.reason}</span>}
+                      {e.reason && (
+                        <span class="small muted"> — {e.reason.replace(/-/g, ' ')}</span>
+                      )}
                     </td>
                     <td>
                       <span class={`chain chain-${state}`}>

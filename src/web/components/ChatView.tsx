@@ -74,7 +74,11 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
       <div class="msg-meta">
         <span class="msg-sender">{senderLabel(m, state)}</span>
         {agent && m.status === 'ok' && (
-          <span class="tag tag-agent">agent · for {displayName(m.senderId, state)}</span>
+          <span class="tag tag-agent">
+            {m.senderId === client.user?.id
+              ? 'agent · on your behalf'
+              : `agent · for ${displayName(m.senderId, state)}`}
+          </span>
         )}
         <time dateTime={m.createdAt}>{time(m.createdAt)}</time>
         {mine && m.status === 'ok' && <DeleteButton m={m} />}
@@ -89,7 +93,7 @@ function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
         m.body?.attachments.map((a) => <FileCard key={a.shareId} shareId={a.shareId} card={m} />)}
       {m.status === 'ok' && hidden && (
         <p class="tag tag-hidden small" title="Signed by its sender: no agent may read it">
-          🔒 Hidden from agents
+          Hidden from agents
         </p>
       )}
       {m.status === 'deleted' && <p class="msg-body muted">Message deleted</p>}
