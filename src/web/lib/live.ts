@@ -62,6 +62,8 @@ async function connect(): Promise<void> {
     setConnection('online');
     // Chats created or joined while we were away are not in the cursors: list them again.
     void refreshChats().catch(() => undefined);
+    // A gateway key that could not be fetched before (not one that changed) is tried again.
+    if (chatState.get().gatewayProblem && !gatewayKeyChanged) void pinGateway();
   } catch {
     if (chatState.get().connection === 'ended') return;
     setConnection('offline');
@@ -115,15 +117,17 @@ export async function startChats(): Promise<void> {
   await connect();
 }
 
+let gatewayKeyChanged = false;
+
 async function pinGateway(): Promise<void> {
   let gatewayProblem = '';
   try {
     await client.agents.gateway();
   } catch (err) {
-    gatewayProblem =
-      err instanceof VutlerClientError && err.code === 'gateway-key-changed'
-        ? "The server's gateway key is not the one this device pinned: agents' messages are shown as not verified. Ask your administrator before trusting any agent reply."
-        : 'The gateway key could not be fetched: agents’ messages cannot be verified yet.';
+    gatewayKeyChanged = err instanceof VutlerClientError && err.code === 'gateway-key-changed';
+    gatewayProblem = gatewayKeyChanged
+      ? "The server's gateway key is not the one this device pinned: agents' messages are shown as not verified. Ask your administrator before trusting any agent reply."
+      : 'The gateway key could not be fetched: agents’ messages cannot be verified yet.';
   }
   chatState.update((s) => ({ ...s, gatewayProblem }));
 }
