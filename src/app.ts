@@ -18,6 +18,7 @@ import { KeysService } from './auth/keys.service.ts';
 import { RecoveryChallenges } from './auth/recovery-challenges.ts';
 import { SessionRepository } from './auth/session.repository.ts';
 import { SessionService } from './auth/session.service.ts';
+import { SessionCache } from './auth/session-cache.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -110,10 +111,17 @@ export function createServices(deps: AppDeps): Services {
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   // Repositories are built once here; each service gets only what it uses.
   const users = new AuthRepository(deps.pool);
+  // Trusted only while the hub's subscription hears revocations (ChatEvents turns it on and off).
+  const sessionCache = new SessionCache({
+    ttlMs: deps.config.auth.sessionCacheMs,
+    maxEntries: 10_000,
+  });
+  chatEvents.watchRevocations(sessionCache);
   const sessions = new SessionService(new SessionRepository(deps.pool), {
     serverKey: deps.secrets.serverKey,
     logger: deps.logger,
     onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    cache: sessionCache,
   });
   const auth = new AuthService(users, sessions, rateLimits, {
     serverKey: deps.secrets.serverKey,

@@ -120,6 +120,13 @@ const envSchema = z.object({
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
   VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  /** How long a node trusts a session it looked up, while it hears revocations; 0: never. */
+  VUTLER_SESSION_CACHE_MS: z.coerce
+    .number({ error: 'must be a whole number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(0, { error: 'must be 0 or more' })
+    .max(60_000, { error: 'must be at most 60000' })
+    .default(5_000),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -246,6 +253,11 @@ export interface Config {
      * ladder of allowed costs. For tests and development only: never in production.
      */
     allowWeakKdf: boolean;
+    /**
+     * Milliseconds a looked-up session is remembered in process (0: off). Revocations heard over
+     * Redis clear it at once; this bounds one whose announcement was lost.
+     */
+    sessionCacheMs: number;
   };
   storage: {
     backend: 'fs' | 'webdav';
@@ -400,6 +412,7 @@ export function loadConfig(env: Env = process.env): Config {
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
     auth: {
       allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+      sessionCacheMs: e.VUTLER_SESSION_CACHE_MS,
     },
     storage: {
       backend: e.VUTLER_STORAGE,
