@@ -104,9 +104,11 @@ export class MessageReader {
       chatId: view.chatId,
       seq: view.seq,
       senderId: view.senderId,
+      senderAgent: view.senderAgent,
       epoch: view.epoch,
       createdAt: view.createdAt,
       mentions: view.mentions,
+      decryptionPermissions: policyOf(view.decryptionPermissions),
     };
     if (!view.senderId) return bare({ ...base, status: 'rejected', reason: 'no sender' });
     if (!view.chain || !view.signature) {

@@ -48,6 +48,7 @@ import { AuditClient } from './audit.ts';
 import { ChatsClient } from './chat.ts';
 import type { ClientContext, Me } from './context.ts';
 import { DriveClient } from './drive.ts';
+import { GithubClient } from './github.ts';
 import { type FetchLike, Http, VutlerApiError, VutlerClientError } from './http.ts';
 import { DeviceState, type KeyStore, MemoryKeyStore } from './keystore.ts';
 import { IndexedDbKeyStore } from './keystore-idb.ts';
@@ -80,6 +81,14 @@ export {
   textPreview,
   UploadInterruptedError,
 } from './drive.ts';
+export type {
+  ConnectRepoInput,
+  DeploymentView,
+  IntegrationView,
+  NewIntegration,
+  RepoView,
+} from './github.ts';
+export { GithubClient } from './github.ts';
 export type { IdentityPin, Json, KeyStore } from './keystore.ts';
 export type { LiveEvent, LiveOptions, LiveSubscription } from './live.ts';
 export type { Memory, MemoryGrantView } from './memory.ts';
@@ -177,6 +186,8 @@ export class VutlerClient implements ClientContext {
   readonly drive: DriveClient;
   /** MCP clients connected by OAuth consent. */
   readonly connectedClients: ConnectedClientsClient;
+  /** The GitHub connector: accounts, repositories, deploys, rollback. */
+  readonly github: GithubClient;
 
   constructor(private readonly opts: ClientOptions) {
     const fetchImpl: FetchLike = opts.fetch ?? ((input, init) => fetch(input, init));
@@ -191,6 +202,7 @@ export class VutlerClient implements ClientContext {
     this.chats = new ChatsClient(this, this.trust);
     this.agents = new AgentsClient(this);
     this.connectedClients = new ConnectedClientsClient(this);
+    this.github = new GithubClient(this);
     this.memory = new MemoryClient(this, () => this.agents.gateway());
     this.audit = new AuditClient(this.http, () => this.agents.gateway());
     this.drive = new DriveClient(this.http, this.chats, this.trust, () => {

@@ -1,5 +1,5 @@
 /** SDK types shared by chat.ts and live.ts (no runtime), so neither imports the other. */
-import type { MessageBody } from '../crypto/messages.ts';
+import type { AgentPolicy, MessageBody } from '../crypto/messages.ts';
 import type { MessageView } from '../wire/chat.ts';
 
 /**
@@ -22,9 +22,16 @@ export interface ChatMessage {
   chatId: string;
   seq: number;
   senderId: string | null;
+  /**
+   * Set when an agent wrote it through the gateway on `senderId`'s behalf: with `status: 'ok'`
+   * the signature was checked against this device's pinned gateway key.
+   */
+  senderAgent: string | null;
   epoch: number;
   createdAt: string;
   mentions: string[];
+  /** The sender's signed agent policy: `{ agents: 'deny' }` hides it from every agent. */
+  decryptionPermissions: AgentPolicy;
   status: MessageStatus;
   sequence?: SequenceStatus;
   /** With `sequence: 'gap'`: how many of the sender's messages are missing before this one. */

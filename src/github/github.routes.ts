@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
 import type { SessionService } from '../auth/session.service.ts';
-import { NotFoundError } from '../errors.ts';
+import { AppError, NotFoundError } from '../errors.ts';
 import { uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
 import type { GithubModule } from './github.module.ts';
@@ -99,8 +99,18 @@ export function githubRoutes(sessions: SessionService, github: GithubModule) {
     c.json((await svc()).oauthStart(c.get('auth').userId)),
   );
   app.get('/github/oauth/callback', session, async (c) => {
-    const q = queryParams(c, callbackQuery);
-    return c.json(await (await svc()).oauthCallback(c.get('auth').userId, q.code, q.state), 201);
+    // GitHub sends the person's browser here: a page navigation goes back to the GitHub page,
+    // saying how it went; API clients get the integration as JSON.
+    const page = (c.req.header('accept') ?? '').includes('text/html');
+    try {
+      const q = queryParams(c, callbackQuery);
+      const made = await (await svc()).oauthCallback(c.get('auth').userId, q.code, q.state);
+      if (page) return c.redirect('/#/github?connected=1', 303);
+      return c.json(made, 201);
+    } catch (err) {
+      if (!page || !(err instanceof AppError) || err.status >= 500) throw err;
+      return c.redirect(`/#/github?error=${encodeURIComponent(err.type)}`, 303);
+    }
   });
 
   app.post('/github/repos', session, async (c) => {

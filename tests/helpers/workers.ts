@@ -11,6 +11,7 @@ import { type AnthropicStandIn, startAnthropicStandIn } from './anthropic-standi
 import { silentLogger, startTestServer, type TestServer } from './app.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { gatewayKeyLine } from './gateway.ts';
+import { type GithubStandIn, startGithubStandIn } from './github-standin.ts';
 import { person } from './people.ts';
 
 const BIN = path.resolve('bin/vutler.js');
@@ -88,6 +89,8 @@ export interface AgentEnv {
   readonly standin: AnthropicStandIn;
   readonly apiKey: string;
   readonly workers: WorkerProcess[];
+  /** With `github: true`: the GitHub stand-in server and workers point at (and at-rest keys). */
+  readonly github: GithubStandIn;
   /** Environment for another `vutler worker` on the same database, Redis and gateway key. */
   workerEnv(extra?: Record<string, string>): Record<string, string>;
   startWorker(extra?: Record<string, string>): Promise<WorkerProcess>;
@@ -95,17 +98,31 @@ export interface AgentEnv {
 
 /**
  * For a describe block: a fresh database, its own redis-server, the app on a socket, the
- * Anthropic stand-in and (unless `worker: false`) one `vutler worker` process.
+ * Anthropic stand-in and (unless `worker: false`) one `vutler worker` process; with `github`,
+ * also the GitHub stand-in (agents and deploys in one place, as the web app sees them).
  */
-export function useAgentEnv(opts: { worker?: Record<string, string> | false } = {}): AgentEnv {
+export function useAgentEnv(
+  opts: { worker?: Record<string, string> | false; github?: boolean } = {},
+): AgentEnv {
   const state: Partial<Record<keyof AgentEnv, unknown>> & { stopRedis?: () => Promise<void> } = {};
   const workers: WorkerProcess[] = [];
   let dir = '';
   const apiKey = `sk-ant-test-${randomBytes(8).toString('hex')}`;
   const prefix = `w${randomBytes(5).toString('hex')}`;
   let key = '';
+  const atRest = `k1:${randomBytes(32).toString('base64')}`;
   const env = (): AgentEnv => state as unknown as AgentEnv;
+  const githubEnv = (): Record<string, string> =>
+    opts.github
+      ? {
+          GITHUB_URL: env().github.url,
+          GITHUB_API_URL: env().github.apiUrl,
+          GITHUB_RETRY_BASE_MS: '10',
+          VUTLER_AT_REST_KEYS: atRest,
+        }
+      : {};
   const workerEnv = (extra: Record<string, string> = {}) => ({
+    ...githubEnv(),
     DATABASE_URL: env().db.url,
     REDIS_URL: env().redisUrl,
     VUTLER_REDIS_PREFIX: prefix,
@@ -136,7 +153,9 @@ export function useAgentEnv(opts: { worker?: Record<string, string> | false } = 
     state.redis = new Redis(r.url, { maxRetriesPerRequest: 2 });
     state.db = await createTestDatabase();
     state.standin = await startAnthropicStandIn({ apiKey });
+    if (opts.github) state.github = await startGithubStandIn();
     state.server = await startTestServer(env().db.pool, env().redis, {
+      ...githubEnv(),
       VUTLER_REDIS_PREFIX: prefix,
       VUTLER_GATEWAY_KEY: key,
     });
@@ -146,6 +165,7 @@ export function useAgentEnv(opts: { worker?: Record<string, string> | false } = 
     await Promise.all(workers.map((w) => w.stop()));
     await (state.server as TestServer | undefined)?.close();
     await (state.standin as AnthropicStandIn | undefined)?.close();
+    await (state.github as GithubStandIn | undefined)?.close();
     (state.redis as Redis | undefined)?.disconnect();
     await state.stopRedis?.();
     await (state.db as TestDatabase | undefined)?.drop();

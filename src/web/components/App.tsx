@@ -2,13 +2,16 @@ import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
+import { go, route } from '../lib/route.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
+import { AuditPage } from './AuditPage.tsx';
 import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
 import { ErrorBox, useAction } from './common.tsx';
 import { DrivePanel } from './DrivePanel.tsx';
+import { GithubPage } from './GithubPage.tsx';
 import { SetupConfirm, SetupPhrase } from './Setup.tsx';
 
 /** Never a blank screen: a render error shows what happened and a way out. */
@@ -44,15 +47,30 @@ function Workspace() {
     return stopChats;
   }, []);
   const files = useStore(filesOpen);
+  const page = useStore(route).page;
   const openId = state.openChatId;
   const unreadCount = totalUnread(state);
   useEffect(() => {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
   }, [unreadCount]);
   return (
-    <div class={`workspace${openId || files ? ' has-chat' : ''}`}>
+    <div class={`workspace${openId || files || page !== '' ? ' has-chat' : ''}`}>
       <header class="top">
         <span class="brand">Vutler</span>
+        <nav class="pages" aria-label="Pages">
+          {(
+            [
+              ['', 'Chats'],
+              ['agents', 'Agents'],
+              ['audit', 'Audit'],
+              ['github', 'GitHub'],
+            ] as const
+          ).map(([p, label]) => (
+            <a key={p} href={`#/${p}`} aria-current={page === p ? 'page' : undefined}>
+              {label}
+            </a>
+          ))}
+        </nav>
         <span class={`conn conn-${state.connection}`} role="status">
           {state.connection === 'online'
             ? 'Live'
@@ -62,7 +80,14 @@ function Workspace() {
                 ? 'Session ended'
                 : 'Offline — reconnecting'}
         </span>
-        <button type="button" aria-pressed={files} onClick={() => filesOpen.set(!files)}>
+        <button
+          type="button"
+          aria-pressed={files && page === ''}
+          onClick={() => {
+            if (page !== '') go('');
+            filesOpen.set(page !== '' || !files);
+          }}
+        >
           Files
         </button>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>
@@ -81,7 +106,11 @@ function Workspace() {
       <div class="panes">
         <ChatList state={state} />
         <main class="chat-pane">
-          {files ? (
+          {page === 'audit' ? (
+            <AuditPage />
+          ) : page === 'github' ? (
+            <GithubPage />
+          ) : files ? (
             <DrivePanel />
           ) : openId ? (
             <ChatView chatId={openId} state={state} />

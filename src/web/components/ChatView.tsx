@@ -7,11 +7,13 @@ import {
   displayName,
   loadEarlier,
   openChat,
+  runsFor,
   sendMessage,
   typingIn,
 } from '../lib/chats.ts';
 import { sendTyping } from '../lib/live.ts';
 import { client } from '../lib/session.ts';
+import { AgentRuns, GatewayWarning, useChatGrants } from './AgentBits.tsx';
 import { Composer } from './Composer.tsx';
 import { ErrorBox, useAction } from './common.tsx';
 import { FileCard } from './FileCard.tsx';
@@ -49,33 +51,64 @@ function DeleteButton({ m }: { m: ChatMessage }) {
   );
 }
 
+function senderLabel(m: ChatMessage, state: ChatState): string {
+  const who = m.senderAgent ? `@${m.senderAgent}` : displayName(m.senderId, state);
+  return m.status === 'rejected' || m.status === 'tampered'
+    ? `Unverified (claims to be ${who})`
+    : who;
+}
+
 function Message({ m, state }: { m: ChatMessage; state: ChatState }) {
-  const mine = m.senderId === client.user?.id;
-  const cls = `msg ${mine ? 'msg-mine' : 'msg-theirs'} msg-${m.status}`;
+  const mine = m.senderId === client.user?.id && !m.senderAgent;
+  const agent = m.senderAgent !== null;
+  const cls = `msg ${mine ? 'msg-mine' : 'msg-theirs'} msg-${m.status}${agent ? ' msg-agent' : ''}`;
+  const hidden = m.decryptionPermissions.agents === 'deny';
   return (
-    <li class={cls} data-seq={m.seq} data-status={m.status}>
+    <li
+      class={cls}
+      data-seq={m.seq}
+      data-status={m.status}
+      data-agent={m.senderAgent ?? undefined}
+      data-id={m.id}
+    >
       <div class="msg-meta">
-        <span class="msg-sender">
-          {m.status === 'rejected' || m.status === 'tampered'
-            ? `Unverified (claims to be ${displayName(m.senderId, state)})`
-            : displayName(m.senderId, state)}
-        </span>
+        <span class="msg-sender">{senderLabel(m, state)}</span>
+        {agent && m.status === 'ok' && (
+          <span class="tag tag-agent">
+            {m.senderId === client.user?.id
+              ? 'agent · on your behalf'
+              : `agent · for ${displayName(m.senderId, state)}`}
+          </span>
+        )}
         <time dateTime={m.createdAt}>{time(m.createdAt)}</time>
         {mine && m.status === 'ok' && <DeleteButton m={m} />}
       </div>
+      {agent && m.status === 'ok' && (
+        <p class="verified small" title="Signed by the gateway key this device pinned">
+          ✓ Verified: signed by the pinned gateway key
+        </p>
+      )}
       {m.status === 'ok' && m.body?.text && <p class="msg-body">{m.body.text}</p>}
       {m.status === 'ok' &&
         m.body?.attachments.map((a) => <FileCard key={a.shareId} shareId={a.shareId} card={m} />)}
+      {m.status === 'ok' && hidden && (
+        <p class="tag tag-hidden small" title="Signed by its sender: no agent may read it">
+          Hidden from agents
+        </p>
+      )}
       {m.status === 'deleted' && <p class="msg-body muted">Message deleted</p>}
       {m.status === 'no-key' && (
         <p class="msg-body warning">This message was sent before you had the chat key.</p>
       )}
       {(m.status === 'rejected' || m.status === 'tampered') && (
         <p class="msg-body warning" role="alert">
-          ⚠ Failed verification — this message may have been forged or altered and is not shown.
+          {agent
+            ? '⚠ Not verified — this agent message is not signed by the gateway key this device pinned, so it is not shown.'
+            : '⚠ Failed verification — this message may have been forged or altered and is not shown.'}
           <span class="small"> ({m.reason ?? 'bad signature'})</span>
         </p>
       )}
+      <AgentRuns runs={runsFor(m.id, state)} chatId={m.chatId} authorId={m.senderId} />
     </li>
   );
 }
@@ -95,6 +128,7 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
     .map((m) => m.userId)
     .filter((id) => id !== client.user?.id);
   const changed = useChangedIdentities(memberIds);
+  const grants = useChatGrants(chatId, state);
   const last = messages[messages.length - 1]?.seq;
   useEffect(() => {
     list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
@@ -128,6 +162,7 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
         </button>
       </header>
       {showMembers && <Members chat={entry.chat} state={state} />}
+      <GatewayWarning problem={state.gatewayProblem} />
       {(messages[0]?.seq ?? 1) > 1 && (
         <div class="earlier">
           <button type="button" disabled={earlier.busy} onClick={() => void earlier.run()}>
@@ -148,8 +183,9 @@ export function ChatView({ chatId, state }: { chatId: string; state: ChatState }
       <Composer
         chatId={chatId}
         agents={state.agents}
+        grantedAgents={grants}
         disabled={blocked}
-        onSend={(text) => sendMessage(chatId, text)}
+        onSend={(text, opts) => sendMessage(chatId, text, opts)}
         onTyping={() => sendTyping(chatId)}
       />
     </section>

@@ -1,19 +1,23 @@
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { mentionAt } from '../lib/pure.ts';
+import { agentsLink, mentionAt, mentionsIn } from '../lib/pure.ts';
 import { ErrorBox } from './common.tsx';
 
 /**
  * Enter sends, Shift+Enter starts a new line. Typing `@` offers the known agents (a combobox:
- * arrows move, Enter or Tab picks, Escape closes).
+ * arrows move, Enter or Tab picks, Escape closes). "Hide from agents" signs `{ agents: 'deny' }`
+ * into the message; mentioning an agent this person has not granted the chat says so before sending.
  */
 export function Composer(props: {
   chatId: string;
   agents: string[];
+  /** Agents this person granted this chat (undefined: not known yet, so no hint). */
+  grantedAgents?: Set<string>;
   disabled?: string;
-  onSend: (text: string) => Promise<void>;
+  onSend: (text: string, opts: { hidden: boolean }) => Promise<void>;
   onTyping: () => void;
 }) {
   const [text, setText] = useState('');
+  const [hidden, setHidden] = useState(false);
   const [caret, setCaret] = useState(0);
   const [active, setActive] = useState(0);
   const [dismissed, setDismissed] = useState(false);
@@ -27,11 +31,13 @@ export function Composer(props: {
   const send = () => {
     const body = text.trim();
     if (!body) return;
+    const opts = { hidden };
     setText('');
     setCaret(0);
+    setHidden(false);
     setError(undefined);
     queue.current = queue.current.then(() =>
-      props.onSend(body).catch((err: unknown) => {
+      props.onSend(body, opts).catch((err: unknown) => {
         setError(err);
         setText((t) => t || body);
       }),
@@ -42,6 +48,8 @@ export function Composer(props: {
   const options = mention ? props.agents.filter((a) => a.startsWith(mention.query)) : [];
   const listOpen = options.length > 0;
   const listId = `agents-${props.chatId}`;
+  const granted = props.grantedAgents;
+  const ungranted = granted ? mentionsIn(text, props.agents).filter((a) => !granted.has(a)) : [];
 
   const pick = (name: string) => {
     if (!mention) return;
@@ -93,6 +101,17 @@ export function Composer(props: {
       }}
     >
       <ErrorBox error={error} />
+      {ungranted.map((a) => (
+        <p key={a} class="hint" role="status">
+          @{a} has no grant for this chat, so it cannot read or answer here.{' '}
+          <a href={agentsLink(props.chatId, a)}>Grant it on the Agents page</a>
+        </p>
+      ))}
+      {hidden && mentionsIn(text, props.agents).length > 0 && (
+        <p class="hint" role="status">
+          This message is hidden from agents: a mentioned agent cannot read it and will not answer.
+        </p>
+      )}
       {props.disabled && (
         <p class="warning" role="alert">
           {props.disabled}
@@ -137,6 +156,16 @@ export function Composer(props: {
           Send
         </button>
       </div>
+      <label class="hide-agents small">
+        <input
+          type="checkbox"
+          checked={hidden}
+          disabled={!!props.disabled}
+          onChange={(e) => setHidden((e.target as HTMLInputElement).checked)}
+        />{' '}
+        Hide from agents
+        <span class="muted"> (no agent may read this message, even with a grant)</span>
+      </label>
       <div id={listId} role="listbox" aria-label="Agents" class="mentions" hidden={!listOpen}>
         {options.map((name, i) => (
           <div

@@ -4,7 +4,8 @@
  * lib/live.ts and are applied by `onEvent`; messages merge by seq, so a replay is a no-op.
  */
 import type { Chat, ChatMessage, LiveEvent } from '../../client/index.ts';
-import { mentionsIn, mergeMessages } from './pure.ts';
+import { type AgentRun, applyAgentStatus, mentionsIn, mergeMessages } from './pure.ts';
+import { go, route } from './route.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
 
@@ -37,6 +38,13 @@ export interface ChatState {
   typing: Record<string, Record<string, number>>;
   profiles: Record<string, Profile>;
   agents: string[];
+  /** Agent runs started by mentions, by run id (live `agent.status` events). */
+  runs: Record<string, AgentRun>;
+  /**
+   * Why agents' messages cannot be checked on this device (the gateway key could not be pinned,
+   * or the server now answers with another one); empty when all is well.
+   */
+  gatewayProblem: string;
   connection: Connection;
   openChatId: string | undefined;
 }
@@ -48,6 +56,8 @@ const initial: ChatState = {
   typing: {},
   profiles: {},
   agents: ['claude'],
+  runs: {},
+  gatewayProblem: '',
   connection: 'connecting',
   openChatId: undefined,
 };
@@ -99,7 +109,7 @@ export function chatTitle(chat: Chat, s = chatState.get()): string {
 }
 
 export function previewOf(m: ChatMessage, s = chatState.get()): string {
-  const who = displayName(m.senderId, s);
+  const who = m.senderAgent ? `@${m.senderAgent}` : displayName(m.senderId, s);
   if (m.status === 'ok') {
     const text = (m.body?.text ?? '').replace(/\s+/g, ' ').slice(0, 80);
     // A file card's name is inside the share: the list says only that a file came.
@@ -186,6 +196,8 @@ export function markRead(chatId: string): void {
 }
 
 export async function openChat(chatId: string | undefined): Promise<void> {
+  // Picking a chat leaves the other pages.
+  if (chatId && route.get().page !== '') go('');
   chatState.update((s) => ({ ...s, openChatId: chatId }));
   filesOpen.set(false);
   if (!chatId) return;
@@ -292,6 +304,12 @@ export function onEvent(ev: LiveEvent): void {
     case 'key.rotated':
       void refreshChat(ev.chatId).catch(() => undefined);
       return;
+    case 'agent.status':
+      chatState.update((s) => ({
+        ...s,
+        runs: { ...s.runs, [ev.runId]: applyAgentStatus(s.runs[ev.runId], ev) },
+      }));
+      return;
     case 'typing':
       chatState.update((s) => ({
         ...s,
@@ -314,9 +332,24 @@ export function typingIn(chatId: string, s: ChatState): string[] {
     .map(([userId]) => displayName(userId, s));
 }
 
-export async function sendMessage(chatId: string, text: string): Promise<void> {
+/** The runs a message's mentions started, oldest first. */
+export function runsFor(messageId: string, s: ChatState): AgentRun[] {
+  return Object.values(s.runs)
+    .filter((r) => r.messageId === messageId)
+    .sort((a, b) => a.agentName.localeCompare(b.agentName));
+}
+
+/** `hidden`: signed `{ agents: 'deny' }`, so no agent reads this message even in a granted chat. */
+export async function sendMessage(
+  chatId: string,
+  text: string,
+  opts: { hidden?: boolean } = {},
+): Promise<void> {
   const mentions = mentionsIn(text, chatState.get().agents);
-  const view = await client.chats.send(chatId, text, { mentions });
+  const view = await client.chats.send(chatId, text, {
+    mentions,
+    decryptionPermissions: opts.hidden ? { agents: 'deny' } : {},
+  });
   // The live socket usually delivers it too; merging by seq keeps one copy.
   addMessage(await client.chats.open(view));
 }

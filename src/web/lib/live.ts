@@ -3,7 +3,7 @@
  * the browser says it is online again) and resumes from the last seq held per opened chat: the
  * server replays the gap once, and merging by seq makes any overlap harmless.
  */
-import type { LiveSubscription } from '../../client/index.ts';
+import { type LiveSubscription, VutlerClientError } from '../../client/index.ts';
 import {
   type Connection,
   chatState,
@@ -62,6 +62,8 @@ async function connect(): Promise<void> {
     setConnection('online');
     // Chats created or joined while we were away are not in the cursors: list them again.
     void refreshChats().catch(() => undefined);
+    // A gateway key that could not be fetched before (not one that changed) is tried again.
+    if (chatState.get().gatewayProblem && !gatewayKeyChanged) void pinGateway();
   } catch {
     if (chatState.get().connection === 'ended') return;
     setConnection('offline');
@@ -101,6 +103,9 @@ export async function startChats(): Promise<void> {
   window.addEventListener('offline', goOffline);
   window.addEventListener('online', goOnline);
   document.addEventListener('visibilitychange', onVisible);
+  // Agents' messages are checked against the gateway key this device pinned (first use pins it);
+  // before any history is opened, or every agent reply would read as unverifiable.
+  await pinGateway();
   await refreshChats();
   client
     .listAgentTokens()
@@ -110,6 +115,21 @@ export async function startChats(): Promise<void> {
     })
     .catch(() => undefined);
   await connect();
+}
+
+let gatewayKeyChanged = false;
+
+async function pinGateway(): Promise<void> {
+  let gatewayProblem = '';
+  try {
+    await client.agents.gateway();
+  } catch (err) {
+    gatewayKeyChanged = err instanceof VutlerClientError && err.code === 'gateway-key-changed';
+    gatewayProblem = gatewayKeyChanged
+      ? "The server's gateway key is not the one this device pinned: agents' messages are shown as not verified. Ask your administrator before trusting any agent reply."
+      : 'The gateway key could not be fetched: agents’ messages cannot be verified yet.';
+  }
+  chatState.update((s) => ({ ...s, gatewayProblem }));
 }
 
 export function stopChats(): void {

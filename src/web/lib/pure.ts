@@ -28,3 +28,82 @@ export function mentionsIn(text: string, agents: Iterable<string>): string[] {
   const names = [...text.matchAll(MENTION)].map((m) => m[1]!.replace(/[.-]+$/, ''));
   return [...new Set(names)].filter((n) => known.has(n));
 }
+
+/** One agent run a mention started, as its `agent.status` events tell it. */
+export interface AgentRun {
+  runId: string;
+  chatId: string;
+  agentName: string;
+  /** The message that mentioned the agent. */
+  messageId: string;
+  status: 'queued' | 'thinking' | 'tool' | 'done' | 'failed';
+  /** The tools the model called, in order. */
+  tools: string[];
+  code?: string;
+  reason?: string;
+  replyId?: string;
+  at: string;
+}
+
+export type AgentStatusLike = Omit<AgentRun, 'tools'> & { tool?: string };
+
+const PHASE: Record<AgentRun['status'], number> = {
+  queued: 0,
+  thinking: 1,
+  tool: 2,
+  done: 3,
+  failed: 3,
+};
+
+/**
+ * Folds one `agent.status` event into the run. The relay's `queued` and the worker's events come
+ * from different processes and may cross: a run never goes back to an earlier phase, and once
+ * done or failed it stays so (a replayed event changes nothing).
+ */
+export function applyAgentStatus(prev: AgentRun | undefined, ev: AgentStatusLike): AgentRun {
+  const tools = prev?.tools ?? [];
+  const withTool = ev.status === 'tool' && ev.tool ? [...tools, ev.tool] : tools;
+  if (prev && (PHASE[ev.status] < PHASE[prev.status] || PHASE[prev.status] === 3)) {
+    // A late tool event still names a tool the model used.
+    return withTool === tools ? prev : { ...prev, tools: withTool };
+  }
+  const { tool: _tool, ...rest } = ev;
+  return { ...prev, ...rest, tools: withTool };
+}
+
+/** Failure codes that mean "this agent may not read or post here": the Agents page fixes them. */
+export const GRANT_FAILURES = new Set(['no-grant', 'grant-expired', 'bad-grant', 'no-write']);
+
+/** What a person reads for a run's state. */
+export function describeRun(run: AgentRun): string {
+  const name = `@${run.agentName}`;
+  switch (run.status) {
+    case 'queued':
+      return `${name} is queued…`;
+    case 'thinking':
+      return `${name} is thinking…`;
+    case 'tool':
+      return `${name} is using ${run.tools[run.tools.length - 1] ?? 'a tool'}…`;
+    case 'done':
+      return `${name} replied`;
+    case 'failed':
+      return `${name} could not answer: ${run.reason ?? run.code ?? 'unknown reason'}`;
+  }
+}
+
+/** Where a person grants an agent this chat: the Agents page, told which chat and agent. */
+export function agentsLink(chatId: string, agentName: string): string {
+  return `#/agents?${new URLSearchParams({ chat: chatId, agent: agentName }).toString()}`;
+}
+
+/** One CSV field (RFC 4180), with spreadsheet formulas defused. */
+export function csvField(v: string | number | boolean | null | undefined): string {
+  let s = v === null || v === undefined ? '' : String(v);
+  // A cell starting with = + - @ is run as a formula by spreadsheets: keep it text.
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(header: string[], rows: (string | number | boolean | null)[][]): string {
+  return `${[header, ...rows].map((r) => r.map(csvField).join(',')).join('\r\n')}\r\n`;
+}

@@ -56,6 +56,37 @@ describe('connecting GitHub', () => {
     expect(tampered.status).toBe(400);
   });
 
+  it('sends a browser finishing the OAuth flow back to the GitHub page, saying how it went', async () => {
+    t.standin.oauth.clientSecret = CLIENT_SECRET;
+    const alice = await person(t.server.url, 'alice');
+    const h = json(alice.client.session?.token ?? '');
+    const start = await fetch(`${t.server.url}/api/github/oauth/start`, {
+      method: 'POST',
+      headers: h,
+    });
+    const { url } = (await start.json()) as { url: string };
+    const authorize = await fetch(url, { redirect: 'manual' });
+    const qs = new URL(authorize.headers.get('location') ?? '').search;
+    const page = { ...h, accept: 'text/html,application/xhtml+xml' };
+    const done = await fetch(`${t.server.url}/api/github/oauth/callback${qs}`, {
+      headers: page,
+      redirect: 'manual',
+    });
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe('/#/github?connected=1');
+    const listed = await fetch(`${t.server.url}/api/github/integrations`, { headers: h });
+    expect(((await listed.json()) as { integrations: unknown[] }).integrations).toHaveLength(1);
+    // A used state goes back too, with the problem's type and nothing connected twice.
+    const again = await fetch(`${t.server.url}/api/github/oauth/callback${qs}`, {
+      headers: page,
+      redirect: 'manual',
+    });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toMatch(/^\/#\/github\?error=[a-z-]+$/);
+    const after = await fetch(`${t.server.url}/api/github/integrations`, { headers: h });
+    expect(((await after.json()) as { integrations: unknown[] }).integrations).toHaveLength(1);
+  });
+
   it('connects a pasted token, never returns it, creates the webhook, and refuses bad input', async () => {
     const alice = await person(t.server.url, 'alice');
     const h = json(alice.client.session?.token ?? '');

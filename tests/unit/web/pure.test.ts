@@ -7,9 +7,11 @@ const msg = (seq: number, text = `m${seq}`): ChatMessage => ({
   chatId: 'c',
   seq,
   senderId: 'u',
+  senderAgent: null,
   epoch: 0,
   createdAt: new Date(seq * 1000).toISOString(),
   mentions: [],
+  decryptionPermissions: {},
   status: 'ok',
   body: { text, replyTo: null, attachments: [] },
 });
