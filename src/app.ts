@@ -61,6 +61,7 @@ import type { BlobStore } from './vdrive/storage/types.ts';
 import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
 import { VdriveService } from './vdrive/vdrive.service.ts';
 import { webRoutes } from './web/static.routes.ts';
+import { type QueueMetrics, startQueueMetrics } from './workers/queue-metrics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -295,6 +296,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.onError(onError(deps.logger));
   keepHeadersOnHead(app);
   let unobserve: (() => void) | undefined;
+  let queueMetrics: QueueMetrics | undefined;
   let hubRetry: NodeJS.Timeout | undefined;
   let stopped = false;
   let reaper: ReturnType<typeof setInterval> | undefined;
@@ -305,6 +307,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       unobserve = observe('wsConnections', () => [{ value: hub.size }]);
+      // Queue depths, job outcomes and outbox lag, only where /metrics is on.
+      if (deps.config.ops.metricsToken) queueMetrics = startQueueMetrics(deps);
       try {
         await hub.start();
       } catch (err) {
@@ -341,6 +345,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       clearTimeout(hubRetry);
       clearInterval(reaper);
       unobserve?.();
+      await queueMetrics?.close();
       await hub.stop();
       await services.gateway.close();
     },

@@ -97,7 +97,13 @@ export interface AgentEnv {
  * For a describe block: a fresh database, its own redis-server, the app on a socket, the
  * Anthropic stand-in and (unless `worker: false`) one `vutler worker` process.
  */
-export function useAgentEnv(opts: { worker?: Record<string, string> | false } = {}): AgentEnv {
+export function useAgentEnv(
+  opts: {
+    worker?: Record<string, string> | false;
+    /** More server settings, read when the server starts (after earlier `beforeAll`s ran). */
+    server?: () => Record<string, string>;
+  } = {},
+): AgentEnv {
   const state: Partial<Record<keyof AgentEnv, unknown>> & { stopRedis?: () => Promise<void> } = {};
   const workers: WorkerProcess[] = [];
   let dir = '';
@@ -139,6 +145,7 @@ export function useAgentEnv(opts: { worker?: Record<string, string> | false } = 
     state.server = await startTestServer(env().db.pool, env().redis, {
       VUTLER_REDIS_PREFIX: prefix,
       VUTLER_GATEWAY_KEY: key,
+      ...opts.server?.(),
     });
     if (opts.worker !== false) await startWorker(opts.worker ?? {});
   });

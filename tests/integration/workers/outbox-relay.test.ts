@@ -161,10 +161,10 @@ describe(OutboxRelay.name, () => {
     const started = async (pollMs = 100) => {
       const before = new Set(await listeners());
       const r = await relay(pollMs);
-      const [pid] = await eventually(async () => {
-        const mine = (await listeners()).filter((p) => !before.has(p));
-        return mine.length ? mine : undefined;
-      }, 'the LISTEN backend');
+      const pid = await eventually(
+        async () => (await listeners()).find((p) => !before.has(p)),
+        'the LISTEN backend',
+      );
       return { r, pid: pid as number };
     };
     const settle = () => new Promise((res) => setTimeout(res, 400)); // > pollMs: any re-listen ran
