@@ -47,6 +47,7 @@ import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
 import { observe } from './metrics.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
+import { adminRoutes } from './ops/admin.routes.ts';
 import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
 import { securityHeaders } from './ops/security-headers.ts';
@@ -285,6 +286,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   );
   app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
   app.route('/api', directoryRoutes(services.sessions, services.directory));
+  const admin = adminRoutes(deps.config, deps.redis);
+  app.route('/', admin.app);
   app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
@@ -346,6 +349,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       clearInterval(reaper);
       unobserve?.();
       await queueMetrics?.close();
+      await admin.close();
       await hub.stop();
       await services.gateway.close();
     },
