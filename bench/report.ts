@@ -75,8 +75,18 @@ export function buildReport(resultsDir: string): string {
       without.push(`${file} (unreadable)`);
       continue;
     }
-    const rows = rowsOf(name, r);
-    if (rows.length === 0) without.push(file);
+    let rows = rowsOf(name, r);
+    if (rows.length === 0) {
+      // Still a row: the benchmark ran, its figures are in its own .md.
+      without.push(file);
+      rows = [
+        {
+          figure: `no \`summary\` in ${file}: see bench/results/${name}.md`,
+          value: Number.NaN,
+          unit: '',
+        },
+      ];
+    }
     const machine = `${r.cpus ?? '?'}× ${r.cpu ?? 'unknown'}, ${r.node ?? ''}`.trim();
     const date = r.date?.slice(0, 16).replace('T', ' ') ?? '—';
     for (const row of rows) {
@@ -84,7 +94,7 @@ export function buildReport(resultsDir: string): string {
         row.baselineValue && row.unit !== 'ratio' ? row.value / row.baselineValue : undefined;
       const met = row.met === undefined ? '—' : row.met ? 'yes' : '**no**';
       lines.push(
-        `| ${name} | ${row.figure} | ${fmt(row.value)} ${row.unit} | ${row.baseline ?? '—'} | ${fmt(row.baselineValue)} | ${fmt(ratio ?? (row.unit === 'ratio' ? row.value : undefined))} | ${row.target ?? '—'} | ${met} | ${machine} | ${date} |`,
+        `| ${name} | ${row.figure} | ${`${fmt(row.value)} ${row.unit}`.trim()} | ${row.baseline ?? '—'} | ${fmt(row.baselineValue)} | ${fmt(ratio ?? (row.unit === 'ratio' ? row.value : undefined))} | ${row.target ?? '—'} | ${met} | ${machine} | ${date} |`,
       );
     }
   }

@@ -49,6 +49,7 @@ import { MemoryService } from './memory/memory.service.ts';
 import { observe } from './metrics.ts';
 import { installNodeCrypto } from './node-crypto.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
+import { adminRoutes } from './ops/admin.routes.ts';
 import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
 import { securityHeaders } from './ops/security-headers.ts';
@@ -63,6 +64,7 @@ import type { BlobStore } from './vdrive/storage/types.ts';
 import { isChunkUpload, vdriveRoutes } from './vdrive/vdrive.routes.ts';
 import { VdriveService } from './vdrive/vdrive.service.ts';
 import { webRoutes } from './web/static.routes.ts';
+import { type QueueMetrics, startQueueMetrics } from './workers/queue-metrics.ts';
 
 export interface AppDeps {
   config: Config;
@@ -294,6 +296,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   );
   app.route('/api', vdriveRoutes(services.sessions, services.files, services.shares));
   app.route('/api', directoryRoutes(services.sessions, services.directory));
+  const admin = adminRoutes(deps.config, deps.redis);
+  app.route('/', admin.app);
   app.route('/', webRoutes());
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
@@ -305,6 +309,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.onError(onError(deps.logger));
   keepHeadersOnHead(app);
   let unobserve: (() => void) | undefined;
+  let queueMetrics: QueueMetrics | undefined;
   let hubRetry: NodeJS.Timeout | undefined;
   let stopped = false;
   let reaper: ReturnType<typeof setInterval> | undefined;
@@ -315,6 +320,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
     start: async (server) => {
       injectWebSocket(server);
       unobserve = observe('wsConnections', () => [{ value: hub.size }]);
+      // Queue depths, job outcomes and outbox lag, only where /metrics is on.
+      if (deps.config.ops.metricsToken) queueMetrics = startQueueMetrics(deps);
       try {
         await hub.start();
       } catch (err) {
@@ -351,6 +358,8 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
       clearTimeout(hubRetry);
       clearInterval(reaper);
       unobserve?.();
+      await queueMetrics?.close();
+      await admin.close();
       await hub.stop();
       await services.gateway.close();
     },

@@ -219,6 +219,10 @@ const envSchema = z.object({
     .string()
     .min(24, { error: 'must be at least 24 characters (openssl rand -hex 24)' })
     .optional(),
+  VUTLER_ADMIN_TOKEN: z
+    .string()
+    .min(24, { error: 'must be at least 24 characters (openssl rand -hex 24)' })
+    .optional(),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -369,6 +373,8 @@ export interface Config {
   ops: {
     /** Bearer token for `GET /metrics`; absent: the route answers 404. */
     metricsToken: string | undefined;
+    /** Admin credential for Bull Board at `/admin/queues`; absent: the route answers 404. */
+    adminToken: string | undefined;
   };
 }
 
@@ -500,7 +506,7 @@ export function loadConfig(env: Env = process.env): Config {
         ? new Uint8Array(Buffer.from(e.VUTLER_SERVER_SECRET, 'base64'))
         : undefined,
     },
-    ops: { metricsToken: e.VUTLER_METRICS_TOKEN },
+    ops: { metricsToken: e.VUTLER_METRICS_TOKEN, adminToken: e.VUTLER_ADMIN_TOKEN },
   };
 }
 

@@ -125,7 +125,7 @@ export const metrics = {
   }),
   jobs: new Counter({
     name: 'vutler_jobs_total',
-    help: 'Background jobs finished, by queue and outcome (completed, failed, retried)',
+    help: "Background jobs finished, by queue and outcome (completed, failed: no attempts left); cluster-wide, from the queues' event streams",
     labelNames: ['queue', 'outcome'] as const,
     registers: [metricsRegistry],
   }),

@@ -9,6 +9,7 @@ import type { SessionService } from '../auth/session.service.ts';
 import { tokenKind } from '../auth/tokens.ts';
 import { AppError } from '../errors.ts';
 import { uuid } from '../http/schemas.ts';
+import { metrics } from '../metrics.ts';
 import { type ChatHub, CLOSE, type Conn } from './hub.ts';
 
 /** Larger client frames are refused by `ws` itself (close 1009) before they are buffered. */
@@ -154,13 +155,18 @@ export function wsRoute(
       },
       onMessage(evt, ws) {
         const data = typeof evt.data === 'string' ? evt.data : null;
-        if (data === null) return ws.close(CLOSE.badRequest, 'frames must be JSON text');
+        if (data === null) {
+          metrics.wsFrames.inc({ type: 'binary', outcome: 'refused' });
+          return ws.close(CLOSE.badRequest, 'frames must be JSON text');
+        }
         let frame: ClientFrame;
         try {
           const parsed = clientFrame.safeParse(JSON.parse(data));
           if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid frame');
           frame = parsed.data;
+          metrics.wsFrames.inc({ type: frame.type, outcome: 'ok' });
         } catch (err) {
+          metrics.wsFrames.inc({ type: 'invalid', outcome: 'malformed' });
           if (!helloSeen)
             return ws.close(CLOSE.badRequest, 'the first frame must be {"type":"hello"}');
           if (++badFrames > 20) return ws.close(CLOSE.badRequest, 'too many malformed frames');

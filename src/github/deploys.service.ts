@@ -89,6 +89,8 @@ export class DeploysService {
       // The running deploy queues the next one when it ends.
       if (await repo.otherRunning(d.repo_id, d.environment, d.id))
         return { d, go: false, outcome: 'waiting' as const };
+      // Pushes that raced each other may have left older ones queued: they never run now.
+      await repo.supersedeOlder(d.id);
       await repo.start(d.id, jobId);
       return { d: { ...d, state: 'in_progress' }, go: true };
     });

@@ -92,7 +92,10 @@ const SQL = {
   repo: `SELECT ${REPO_COLS} FROM connected_repos WHERE id = $1`,
   reposOf: `SELECT ${REPO_COLS} FROM connected_repos WHERE user_id = $1 ORDER BY created_at`,
   reposForEvent: `SELECT ${REPO_COLS} FROM connected_repos WHERE integration_id = $1 AND github_repo_id = $2`,
-  lockRepo: `SELECT id FROM connected_repos WHERE id = $1 FOR UPDATE`,
+  // NO KEY UPDATE: serialises the deploy state machine per repository without blocking the
+  // foreign-key checks (KEY SHARE) of a push inserting deployments meanwhile — FOR UPDATE would,
+  // and a push holding a queued row while waiting on it deadlocks with a claim superseding that row.
+  lockRepo: `SELECT id FROM connected_repos WHERE id = $1 FOR NO KEY UPDATE`,
   insertDelivery: `INSERT INTO webhook_deliveries (delivery_id, integration_id, event, action, outcome)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id`,
   supersedeQueued: `UPDATE deployments SET state = 'superseded', finished_at = now(),
@@ -101,6 +104,40 @@ const SQL = {
   insertDeployment: `INSERT INTO deployments (repo_id, environment, ref, sha, trigger, delivery_id, requested_by)
     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
   insertOutbox: `INSERT INTO outbox (queue, job_name, payload) VALUES ('deploys', $1, $2) RETURNING id`,
+  // A push in one statement (one round trip, no explicit transaction): record the delivery (its
+  // primary key dedupes), and for a fresh one queue a deployment and its outbox row per matching
+  // repository, superseding the queued deploys this statement sees. Two pushes racing on one
+  // repository may each miss the other's new row; the worker's claim supersedes those
+  // (supersedeOlder), so only the newest runs. Data-modifying CTEs always run to completion.
+  acceptPush: `WITH integ AS (SELECT id FROM github_integrations WHERE id = $1),
+    candidates AS (
+      SELECT r.id, r.environment FROM connected_repos r JOIN integ ON r.integration_id = integ.id
+      WHERE r.github_repo_id = $2 AND r.auto_deploy_enabled AND r.branch = $3 AND $4::boolean),
+    delivery AS (
+      INSERT INTO webhook_deliveries (delivery_id, integration_id, event, action, outcome)
+      SELECT $5, integ.id, 'push', $6,
+        CASE WHEN EXISTS (SELECT 1 FROM candidates) THEN 'deploy' ELSE 'ignored' END FROM integ
+      ON CONFLICT (delivery_id) DO NOTHING RETURNING delivery_id),
+    targets AS (SELECT c.id, c.environment FROM candidates c WHERE EXISTS (SELECT 1 FROM delivery)),
+    superseded AS (
+      UPDATE deployments d SET state = 'superseded', finished_at = now(),
+        reason = 'superseded by a newer deploy'
+      FROM targets t WHERE d.repo_id = t.id AND d.environment = t.environment AND d.state = 'queued'
+      RETURNING d.id),
+    inserted AS (
+      INSERT INTO deployments (repo_id, environment, ref, sha, trigger, delivery_id)
+      SELECT id, environment, $7, $8, 'push', $5 FROM targets RETURNING id),
+    queued AS (
+      INSERT INTO outbox (queue, job_name, payload)
+      SELECT 'deploys', 'deploy', jsonb_build_object('deploymentId', id) FROM inserted RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM integ) AS known, EXISTS (SELECT 1 FROM delivery) AS fresh,
+      ARRAY(SELECT id FROM inserted)::text[] AS deployments,
+      (SELECT count(*) FROM queued)::int AS queued, (SELECT count(*) FROM superseded)::int AS superseded`,
+  // When a deploy starts, the queued ones older than it of its repo and environment never will.
+  supersedeOlder: `UPDATE deployments o SET state = 'superseded', finished_at = now(),
+      reason = 'superseded by a newer deploy'
+    FROM deployments d WHERE d.id = $1 AND o.repo_id = d.repo_id AND o.environment = d.environment
+      AND o.state = 'queued' AND o.id <> d.id AND o.created_at <= d.created_at RETURNING o.id`,
   deployment: `SELECT * FROM deployments WHERE id = $1`,
   deploymentForUpdate: `SELECT * FROM deployments WHERE id = $1 FOR UPDATE`,
   running: `SELECT id FROM deployments WHERE repo_id = $1 AND environment = $2 AND state = 'in_progress' AND id <> $3`,
@@ -297,6 +334,49 @@ export class GithubRepository {
       v.requestedBy,
     ]);
     return rows[0] as DeploymentRow;
+  }
+
+  /**
+   * A push delivery, whole, in one statement (see SQL.acceptPush). `known` false: the integration
+   * is gone; `fresh` false: a redelivery (nothing queued).
+   */
+  async acceptPush(v: {
+    integrationId: string;
+    githubRepoId: number;
+    /** The pushed branch; null for a tag or another ref. */
+    branch: string | null;
+    /** False for a deletion or an all-zero `after`: recorded, never deployed. */
+    deployable: boolean;
+    deliveryId: string;
+    action: string | null;
+    ref: string;
+    sha: string;
+  }): Promise<{ known: boolean; fresh: boolean; deployments: string[] }> {
+    const { rows } = await this.db.query<{
+      known: boolean;
+      fresh: boolean;
+      deployments: string[];
+    }>(SQL.acceptPush, [
+      v.integrationId,
+      v.githubRepoId,
+      v.branch,
+      v.deployable,
+      v.deliveryId,
+      v.action,
+      v.ref,
+      v.sha,
+    ]);
+    const r = rows[0];
+    return {
+      known: r?.known ?? false,
+      fresh: r?.fresh ?? false,
+      deployments: r?.deployments ?? [],
+    };
+  }
+
+  /** Marks the queued deploys older than `id` (same repo and environment) superseded. */
+  async supersedeOlder(id: string): Promise<string[]> {
+    return (await this.db.query<{ id: string }>(SQL.supersedeOlder, [id])).rows.map((r) => r.id);
   }
 
   async enqueue(jobName: string, payload: Record<string, unknown>): Promise<string> {

@@ -33,6 +33,8 @@ const workflowRunSchema = z.object({
 const NIL = '00000000-0000-0000-0000-000000000000';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ZERO_SHA = /^0+$/;
+/** Integrations whose verifier is kept (each a few hundred bytes). */
+const MAX_VERIFIERS = 1024;
 
 /**
  * Verifies, dedupes and records GitHub deliveries. One transaction per delivery: the delivery
@@ -42,6 +44,13 @@ const ZERO_SHA = /^0+$/;
 export class WebhooksService {
   /** A secret no integration has: unknown integrations are verified against it, for timing. */
   private readonly dummy = new Webhooks({ secret: randomBytes(32).toString('hex') });
+  /**
+   * Verifiers of recently seen integrations, keyed by id and checked against the sealed secret
+   * read on every request: a rotated or removed secret is never used, and a hit skips the
+   * unsealing and setup. The opened secrets stay in this process's memory only (never logged,
+   * never stored); the map is bounded, oldest out first.
+   */
+  private readonly verifiers = new Map<string, { sealed: Buffer; hooks: Webhooks }>();
 
   constructor(
     private readonly pool: Pool,
@@ -55,13 +64,35 @@ export class WebhooksService {
    */
   async verify(integrationId: string, body: string, signature: string | undefined) {
     const integration = await this.repo.integration(UUID.test(integrationId) ? integrationId : NIL);
-    const secret = integration && this.secrets.open(integration, 'webhook_secret_encrypted');
-    const hooks = secret ? new Webhooks({ secret }) : this.dummy;
-    const ok = await hooks.verify(body, signature ?? '').catch(() => false);
-    if (!integration || !secret) throw new NotFoundError();
+    const hooks = integration ? this.verifierFor(integration) : undefined;
+    if (!hooks && UUID.test(integrationId)) this.verifiers.delete(integrationId);
+    const ok = await (hooks ?? this.dummy).verify(body, signature ?? '').catch(() => false);
+    if (!integration || !hooks) throw new NotFoundError();
     if (!ok || !signature)
       throw new UnauthorizedError('The X-Hub-Signature-256 signature does not match.');
     return integration;
+  }
+
+  private verifierFor(row: IntegrationRow): Webhooks | undefined {
+    const sealed = row.webhook_secret_encrypted;
+    if (!sealed) return undefined;
+    const hit = this.verifiers.get(row.id);
+    if (hit?.sealed.equals(sealed)) {
+      // Most recently used last, so eviction takes the coldest.
+      this.verifiers.delete(row.id);
+      this.verifiers.set(row.id, hit);
+      return hit.hooks;
+    }
+    const secret = this.secrets.open(row, 'webhook_secret_encrypted');
+    if (!secret) return undefined;
+    const hooks = new Webhooks({ secret });
+    this.verifiers.delete(row.id);
+    this.verifiers.set(row.id, { sealed: Buffer.from(sealed), hooks });
+    if (this.verifiers.size > MAX_VERIFIERS) {
+      const oldest = this.verifiers.keys().next().value;
+      if (oldest !== undefined) this.verifiers.delete(oldest);
+    }
+    return hooks;
   }
 
   async receive(
@@ -74,41 +105,11 @@ export class WebhooksService {
       typeof (payload as { action?: unknown })?.action === 'string'
         ? ((payload as { action: string }).action as string).slice(0, 100)
         : null;
+    if (event === 'push') return this.push(integration, deliveryId, action, payload);
     return withTransaction(this.pool, async (client) => {
       const repo = new GithubRepository(client);
       const record = (outcome: Exclude<DeliveryOutcome, 'duplicate'>) =>
         repo.insertDelivery(deliveryId, integration.id, event, action, outcome);
-      if (event === 'push') {
-        const push = pushSchema.safeParse(payload);
-        if (!push.success) throw new BadRequestError('The push payload is not one GitHub sends.');
-        const p = push.data;
-        const branch = p.ref.startsWith('refs/heads/') ? p.ref.slice('refs/heads/'.length) : null;
-        const targets =
-          branch && !p.deleted && !ZERO_SHA.test(p.after)
-            ? (await repo.reposForEvent(integration.id, p.repository.id)).filter(
-                (r) => r.auto_deploy_enabled && r.branch === branch,
-              )
-            : [];
-        if (!(await record(targets.length ? 'deploy' : 'ignored')))
-          return { outcome: 'duplicate', deployments: [] };
-        const deployments: string[] = [];
-        for (const r of targets) {
-          await repo.lockRepo(r.id);
-          await repo.supersedeQueued(r.id, r.environment);
-          const d = await repo.insertDeployment({
-            repoId: r.id,
-            environment: r.environment,
-            ref: p.ref,
-            sha: p.after,
-            trigger: 'push',
-            deliveryId,
-            requestedBy: null,
-          });
-          await repo.enqueue('deploy', { deploymentId: d.id });
-          deployments.push(d.id);
-        }
-        return { outcome: deployments.length ? 'deploy' : 'ignored', deployments };
-      }
       if (event === 'workflow_run') {
         const run = workflowRunSchema.safeParse(payload);
         const running =
@@ -136,6 +137,33 @@ export class WebhooksService {
       if (!(await record(outcome))) return { outcome: 'duplicate', deployments: [] };
       return { outcome, deployments: [] };
     });
+  }
+
+  /** A push: the delivery, its deployments and their outbox rows in one statement. */
+  private async push(
+    integration: IntegrationRow,
+    deliveryId: string,
+    action: string | null,
+    payload: unknown,
+  ): Promise<DeliveryResult> {
+    const push = pushSchema.safeParse(payload);
+    if (!push.success) throw new BadRequestError('The push payload is not one GitHub sends.');
+    const p = push.data;
+    const branch = p.ref.startsWith('refs/heads/') ? p.ref.slice('refs/heads/'.length) : null;
+    const r = await this.repo.acceptPush({
+      integrationId: integration.id,
+      githubRepoId: p.repository.id,
+      branch,
+      deployable: branch !== null && !p.deleted && !ZERO_SHA.test(p.after),
+      deliveryId,
+      action,
+      ref: p.ref,
+      sha: p.after,
+    });
+    // Removed between the signature check and now: as if it had never existed.
+    if (!r.known) throw new NotFoundError();
+    if (!r.fresh) return { outcome: 'duplicate', deployments: [] };
+    return { outcome: r.deployments.length ? 'deploy' : 'ignored', deployments: r.deployments };
   }
 }
 

@@ -24,7 +24,8 @@ export function httpMetrics(): MiddlewareHandler {
   };
 }
 
-function sameToken(given: string, expected: string): boolean {
+/** Constant-time comparison of a presented credential with the configured one. */
+export function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);

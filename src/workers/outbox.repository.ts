@@ -22,6 +22,9 @@ const SQL = {
     RETURNING id`,
   markDone: `UPDATE outbox SET done_at = now(), outcome = $2, failure = $3 WHERE id = $1 AND done_at IS NULL`,
   isDone: `SELECT done_at IS NOT NULL AS done FROM outbox WHERE id = $1`,
+  // The partial index idx_outbox_undispatched holds exactly these rows, oldest first.
+  lag: `SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS lag FROM outbox
+    WHERE dispatched_at IS NULL AND done_at IS NULL`,
 } as const;
 
 /** The only SQL over `outbox` on the worker side (writers insert rows in their own transactions). */
@@ -75,5 +78,10 @@ export class OutboxRepository {
 
   async isDone(id: string): Promise<boolean> {
     return (await this.pool.query<{ done: boolean }>(SQL.isDone, [id])).rows[0]?.done ?? true;
+  }
+
+  /** Seconds the oldest row not yet relayed has waited (0 when none waits). */
+  async lagSeconds(): Promise<number> {
+    return (await this.pool.query<{ lag: number }>(SQL.lag)).rows[0]?.lag ?? 0;
   }
 }

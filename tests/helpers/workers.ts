@@ -102,7 +102,12 @@ export interface AgentEnv {
  * also the GitHub stand-in (agents and deploys in one place, as the web app sees them).
  */
 export function useAgentEnv(
-  opts: { worker?: Record<string, string> | false; github?: boolean } = {},
+  opts: {
+    worker?: Record<string, string> | false;
+    github?: boolean;
+    /** More server settings, read when the server starts (after earlier `beforeAll`s ran). */
+    server?: () => Record<string, string>;
+  } = {},
 ): AgentEnv {
   const state: Partial<Record<keyof AgentEnv, unknown>> & { stopRedis?: () => Promise<void> } = {};
   const workers: WorkerProcess[] = [];
@@ -158,6 +163,7 @@ export function useAgentEnv(
       ...githubEnv(),
       VUTLER_REDIS_PREFIX: prefix,
       VUTLER_GATEWAY_KEY: key,
+      ...opts.server?.(),
     });
     if (opts.worker !== false) await startWorker(opts.worker ?? {});
   });

@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { useTestServer } from '../helpers/app.ts';
+import { sample, scrape as scrapeWith } from '../helpers/metrics.ts';
 import { person } from '../helpers/people.ts';
 import { helloSocket } from '../helpers/ws.ts';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
 
-async function scrape(url: string, token = TOKEN) {
-  return fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-}
-
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const ok = Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`));
-    if (ok) return Number(m[3]);
-  }
-  return Number.NaN;
-}
+const scrape = (url: string, token = TOKEN) => scrapeWith(url, token);
 
 describe('GET /metrics', () => {
   const ctx = useTestServer({ VUTLER_METRICS_TOKEN: TOKEN });

@@ -170,6 +170,39 @@ describe('auto-deploys (vutler worker + GitHub stand-in)', () => {
     );
   });
 
+  it('runs exactly one of 19 pushes that arrive at once behind a running deploy; the rest are superseded', async () => {
+    // Concurrent deliveries commit side by side, so each may miss the others' rows: the worker's
+    // claim supersedes what they left queued, and only one of them reaches GitHub.
+    let release!: () => void;
+    const held = new Promise<number>((r) => (release = () => r(200)));
+    let first = true;
+    hook.set(async () => {
+      if (!first) return 200;
+      first = false;
+      return held;
+    });
+    await t.db.pool.query(
+      `UPDATE connected_repos SET strategy = jsonb_set(strategy, '{timeoutMs}', '60000') WHERE id = $1`,
+      [env.repo.id],
+    );
+    const before = hook.calls.length;
+    const running = await push(env);
+    await hook.received(before + 1);
+    const racing = await Promise.all(Array.from({ length: 19 }, () => push(env)));
+    release();
+    expect((await settled(running.id)).state).toBe('success');
+    const states = await Promise.all(racing.map((p) => settled(p.id)));
+    expect(states.filter((r) => r.state === 'success')).toHaveLength(1);
+    expect(states.filter((r) => r.state === 'superseded')).toHaveLength(18);
+    for (const r of states.filter((x) => x.state === 'superseded'))
+      expect(r.github_deployment_id).toBeNull();
+    expect(hook.calls.length - before).toBe(2);
+    await t.db.pool.query(
+      `UPDATE connected_repos SET strategy = jsonb_set(strategy, '{timeoutMs}', '1000') WHERE id = $1`,
+      [env.repo.id],
+    );
+  });
+
   it('retries GitHub 5xx with backoff and still posts every status once', async () => {
     hook.set(async () => 200);
     t.standin.fail('POST', /\/deployments\/\d+\/statuses$/, 502, 2);

@@ -100,6 +100,39 @@ describe('POST /webhooks/github/:integrationId', () => {
     expect(bad.status).toBe(401);
   });
 
+  it('verifies with the current secret only: a replaced secret is refused at once, a removed integration is 404', async () => {
+    const alice = await person(t.server.url, 'rotor');
+    const secrets = new IntegrationSecrets(
+      new KeyringSealer(
+        new AtRestKeyring([{ id: 'k1', key: Buffer.from(KEYS.slice(3), 'base64') }]),
+      ),
+    );
+    const repo = new GithubRepository(t.db.pool);
+    const row = await repo.upsertIntegration({
+      userId: alice.id,
+      githubUserId: 2,
+      login: 'rotor',
+      kind: 'token',
+      access: secrets.seal('access_token_encrypted', alice.id, 2, 'ghp_unused_unused_unused'),
+      refresh: null,
+      secret: secrets.seal('webhook_secret_encrypted', alice.id, 2, 'first-secret'),
+      scopes: [],
+    });
+    const ping = (secret: string) =>
+      deliver(t.server.url, row.id, 'ping', examplesOf('ping')[0], { secret });
+    // Seen (and its verifier kept) with the first secret.
+    expect((await ping('first-secret')).status).toBe(202);
+    expect((await ping('first-secret')).status).toBe(202);
+    await repo.setWebhookSecret(
+      row.id,
+      secrets.seal('webhook_secret_encrypted', alice.id, 2, 'second-secret'),
+    );
+    expect((await ping('first-secret')).status).toBe(401);
+    expect((await ping('second-secret')).status).toBe(202);
+    await repo.deleteIntegration(row.id, alice.id);
+    expect((await ping('second-secret')).status).toBe(404);
+  });
+
   it('answers an unknown or malformed integration id with 404, signed or not', async () => {
     for (const id of [randomUUID(), 'not-a-uuid']) {
       const res = await deliver(t.server.url, id, 'ping', examplesOf('ping')[0], {

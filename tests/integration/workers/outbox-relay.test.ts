@@ -136,4 +136,73 @@ describe(OutboxRelay.name, () => {
     expect(await row(unknown)).toMatchObject({ outcome: 'failed', failure: 'bad-payload' });
     expect(await inRedis(bad)).toBeUndefined();
   });
+
+  describe('when its LISTEN connection is killed around stop()', () => {
+    const listeners = async () =>
+      (
+        await db.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+             AND query = 'LISTEN vutler_outbox' AND pid <> pg_backend_pid()`,
+        )
+      ).rows.map((r) => r.pid);
+    const kill = (pid: number) => db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+    let uncaught: Error[] = [];
+    const onUncaught = (err: Error) => uncaught.push(err);
+    beforeAll(async () => {
+      // The earlier tests' relays stop, so every LISTEN backend left is the one under test.
+      for (const r of relays) await r.stop();
+      process.prependListener('uncaughtException', onUncaught);
+    });
+    afterAll(() => {
+      process.removeListener('uncaughtException', onUncaught);
+    });
+
+    /** The relay's own LISTEN backend, once it is up (others' have stopped by then). */
+    const started = async (pollMs = 100) => {
+      const before = new Set(await listeners());
+      const r = await relay(pollMs);
+      const pid = await eventually(
+        async () => (await listeners()).find((p) => !before.has(p)),
+        'the LISTEN backend',
+      );
+      return { r, pid: pid as number };
+    };
+    const settle = () => new Promise((res) => setTimeout(res, 400)); // > pollMs: any re-listen ran
+
+    it.each([
+      [
+        'right after stop() returned',
+        async (r: OutboxRelay, pid: number) => {
+          await r.stop();
+          await kill(pid);
+        },
+      ],
+      [
+        'while stop() is running',
+        async (r: OutboxRelay, pid: number) => {
+          await Promise.all([r.stop(), kill(pid)]);
+        },
+      ],
+      [
+        'just before stop()',
+        async (r: OutboxRelay, pid: number) => {
+          await kill(pid);
+          await r.stop();
+        },
+      ],
+    ])('releases it exactly once, %s, and does not listen again', async (_when, scenario) => {
+      uncaught = [];
+      const { r, pid } = await started();
+      const idleBefore = db.pool.idleCount;
+      await scenario(r, pid);
+      await settle();
+      expect(uncaught.map((e) => e.message)).toEqual([]);
+      // Stopped means stopped: no connection of this relay listens any more.
+      expect(await listeners()).not.toContain(pid);
+      expect(await listeners()).toEqual([]);
+      // The killed connection went back to no one: the pool neither holds it nor lost others.
+      expect(db.pool.idleCount).toBeLessThanOrEqual(idleBefore + 1);
+      expect((await db.pool.query('SELECT 1 AS ok')).rows[0]).toEqual({ ok: 1 });
+    });
+  });
 });

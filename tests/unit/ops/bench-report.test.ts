@@ -38,5 +38,9 @@ describe('BENCHMARKS.md report', () => {
     );
     expect(md).toMatch(/\| chat \| chat: throughput at max.*\| 0\.740 \| ratio ≥ 0\.5 \| yes \|/);
     expect(md).toContain('without a `summary` (see their .md): odd.json');
+    // Every benchmark with results has a row, summary or not.
+    expect(md).toContain('| odd | no `summary` in odd.json: see bench/results/odd.md | — |');
+    for (const name of ['chat', 'mcp', 'odd'])
+      expect(md).toMatch(new RegExp(`^\\| ${name} \\|`, 'm'));
   });
 });
