@@ -104,6 +104,7 @@ export {
   rewrapMasterKey,
   unwrapMasterKey,
 } from './masterkey.ts';
+export * from './log-anchor.ts';
 export * from './membership.ts';
 export {
   type AgentPolicy,

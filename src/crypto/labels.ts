@@ -40,6 +40,8 @@ export const Label = {
   membershipSig: 'vutler/v1/membership/sig',
   /** SHA-256 of a signed membership-log entry: the next entry's `prevHash`. */
   membershipHash: 'vutler/v1/membership/hash',
+  /** A member's signed statement that its client verified a chat's log up to a head. */
+  membershipAnchorSig: 'vutler/v1/membership/anchor/sig',
   messageAad: 'vutler/v1/message/aad',
   messageSig: 'vutler/v1/message/sig',
   /** SHA-256 of a message's signature: the link the sender's next message names as `prev`. */
