@@ -97,6 +97,7 @@ export {
   verifyIdentityPublic,
 } from './identity.ts';
 export { Label } from './labels.ts';
+export * from './log-anchor.ts';
 export {
   createMasterKey,
   type MasterKeyWrapper,
@@ -104,7 +105,6 @@ export {
   rewrapMasterKey,
   unwrapMasterKey,
 } from './masterkey.ts';
-export * from './log-anchor.ts';
 export * from './membership.ts';
 export {
   type AgentPolicy,

@@ -66,8 +66,15 @@ export function logAnchorFromJson(chatId: string, userId: string, json: unknown)
     throw new CryptoError('bad_encoding', 'an anchor must be a JSON object');
   }
   const o = json as Record<string, unknown>;
-  if (!Number.isInteger(o.length) || typeof o.head !== 'string' || typeof o.signature !== 'string') {
-    throw new CryptoError('bad_encoding', 'an anchor has an integer length, a head and a signature');
+  if (
+    !Number.isInteger(o.length) ||
+    typeof o.head !== 'string' ||
+    typeof o.signature !== 'string'
+  ) {
+    throw new CryptoError(
+      'bad_encoding',
+      'an anchor has an integer length, a head and a signature',
+    );
   }
   return {
     chatId,

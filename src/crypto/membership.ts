@@ -459,7 +459,10 @@ function anchorPosition(
       );
     }
     if (!constantTimeEqual(state.hashes[length - 1]!, head)) {
-      throw new CryptoError('bad_anchor', `the log's first ${length} entries are not the anchored ones`);
+      throw new CryptoError(
+        'bad_anchor',
+        `the log's first ${length} entries are not the anchored ones`,
+      );
     }
     start = length;
   }

@@ -1,3 +1,4 @@
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
   type Bytes,
   base64Decode,
@@ -7,7 +8,6 @@ import {
   toBytes,
   wipe,
 } from './bytes.ts';
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { CryptoError, mapErrors } from './errors.ts';
 
 /**
