@@ -55,12 +55,15 @@ export function lengthPrefixed(bytes: Uint8Array): Bytes {
 // bind to the same bytes. Reject them instead.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+// One encoder for the module: it holds no state between calls.
+const UTF8 = new TextEncoder();
+
 export function utf8Encode(s: string): Bytes {
   if (typeof s !== 'string') throw new CryptoError('bad_input', 'expected a string');
   if (LONE_SURROGATE.test(s)) {
     throw new CryptoError('bad_encoding', 'string contains a lone UTF-16 surrogate');
   }
-  return new TextEncoder().encode(s) as Bytes;
+  return UTF8.encode(s) as Bytes;
 }
 
 export function utf8Decode(b: Uint8Array): string {
