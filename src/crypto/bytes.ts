@@ -188,6 +188,20 @@ export function randomBytes(n: number): Bytes {
   return out;
 }
 
+/**
+ * `expectLength` without the `ArrayBuffer` check, for bytes that are only copied (framed, hashed):
+ * reading `.buffer` of a small typed array makes V8 move it off the heap, which on a cold
+ * membership log is thousands of allocations.
+ */
+export function checkLength(b: Uint8Array, n: number, what: string): Uint8Array {
+  if (!(b instanceof Uint8Array))
+    throw new CryptoError('bad_input', `${what} must be a Uint8Array`);
+  if (b.length !== n) {
+    throw new CryptoError('bad_length', `${what} must be ${n} bytes, got ${b.length}`);
+  }
+  return b;
+}
+
 export function expectLength(b: Uint8Array, n: number, what: string): Bytes {
   if (!(b instanceof Uint8Array))
     throw new CryptoError('bad_input', `${what} must be a Uint8Array`);

@@ -2,6 +2,7 @@ import {
   type Bytes,
   base64Decode,
   base64Encode,
+  checkLength,
   constantTimeEqual,
   expectLength,
   hexEncode,
@@ -162,12 +163,12 @@ function signedInput(e: UnsignedMembershipEntry): Bytes {
     utf8Encode(e.action),
     idBytes(e.actorId, 'actor id'),
     idBytes(e.subjectId, 'subject id'),
-    expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint'),
+    checkLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint'),
     utf8Encode(e.role),
-    expectLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash'),
+    checkLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash'),
     e.keyCommitment === null
       ? new Uint8Array(0)
-      : expectLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment'),
+      : checkLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment'),
   );
 }
 
@@ -188,7 +189,7 @@ export function verifyMembershipSignature(
 // Synchronous: a cold log is a thousand small hashes, where WebCrypto's per-call cost dominates.
 function hashOfSigned(signed: Uint8Array, signature: Uint8Array): Bytes {
   return sha256Sync(
-    domain(Label.membershipHash, signed, expectLength(signature, SIGNATURE_BYTES, 'signature')),
+    domain(Label.membershipHash, signed, checkLength(signature, SIGNATURE_BYTES, 'signature')),
   );
 }
 
@@ -310,7 +311,7 @@ export function applyMembershipEntry(
   checkEpoch(e.epoch);
   const rule = Object.hasOwn(rules, e.action) ? rules[e.action] : undefined;
   if (!rule) throw logError(`unknown log action ${e.action}`);
-  const fp = hexEncode(expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'fingerprint'));
+  const fp = hexEncode(checkLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'fingerprint'));
   // The actor's key is the one the log recorded when they joined (create: the entry's own).
   const actorFp = e.action === 'create' ? fp : s.fingerprints.get(e.actorId);
   rule(s, e, fp);
