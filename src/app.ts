@@ -19,6 +19,8 @@ import { RecoveryChallenges } from './auth/recovery-challenges.ts';
 import { SessionRepository } from './auth/session.repository.ts';
 import { SessionService } from './auth/session.service.ts';
 import { SessionCache } from './auth/session-cache.ts';
+import { anchorRoutes } from './chat/anchors.routes.ts';
+import { AnchorService } from './chat/anchors.service.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -94,6 +96,8 @@ export interface Services {
   agentTokens: AgentTokenService;
   chatEvents: ChatEvents;
   chats: ChatService;
+  /** Members' signed membership-log anchors (a new device verifies from there). */
+  anchors: AnchorService;
   gateway: Gateway;
   auditChain: AuditChainService;
   /** Built once the gateway key is loaded (grants are checked against its pins). */
@@ -176,6 +180,7 @@ export function createServices(deps: AppDeps): Services {
     chatEvents,
     access,
     chats,
+    anchors: new AnchorService(deps.pool, access),
     oauth: createOAuth(deps.pool, deps.config.oauth),
     gateway,
     memory: lazy(async () => {
@@ -271,6 +276,7 @@ export function createApp(deps: AppDeps, services: Services = createServices(dep
   app.route('/api', keysRoutes(services.sessions, services.keys, routeOpts));
   app.route('/api', agentTokenRoutes(services.sessions, services.agentTokens));
   app.route('/api', chatRoutes(services.sessions, services.chats));
+  app.route('/api', anchorRoutes(services.sessions, services.anchors));
   app.route('/api', gatewayRoutes(services.sessions, services.gateway));
   app.route('/api', auditRoutes(services.sessions, services.gateway.audit, services.auditChain));
   app.route('/api', memoryRoutes(services.sessions, services.memory));

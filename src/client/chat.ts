@@ -26,7 +26,7 @@ import {
 import { uuidv7 } from '../crypto/uuid.ts';
 import type { ChatView, KeyWrapView, MessageView } from '../wire/chat.ts';
 import { MessageReader } from './chat-read.ts';
-import { ChatLogs, clientError } from './chatlog.ts';
+import { ChatLogs, clientError, type LogVerification } from './chatlog.ts';
 import type { ClientContext } from './context.ts';
 import { VutlerApiError } from './http.ts';
 import type { TrustClient } from './trust.ts';
@@ -93,6 +93,24 @@ export class ChatsClient implements LiveChats {
   /** Fetches what is new in the log and verifies it onto what this device holds. */
   sync(chatId: string): Promise<MembershipState> {
     return this.logs.sync(chatId);
+  }
+
+  /** How this client last verified the chat's log: how many entries, signatures checked from where. */
+  verification(chatId: string): LogVerification | undefined {
+    return this.logs.verification(chatId);
+  }
+
+  /**
+   * Publishes a signed log anchor for the state held now (done on its own in the background
+   * every `ANCHOR_EVERY` entries); a new device of this account checks signatures only after it.
+   */
+  publishAnchor(chatId: string): Promise<void> {
+    return this.logs.publishAnchor(chatId);
+  }
+
+  /** Resolves once background anchor uploads are done. */
+  anchorsSettled(): Promise<void> {
+    return this.logs.anchorsSettled();
   }
 
   // ---------------------------------------------------------------------------------------

@@ -113,6 +113,16 @@ export class DeviceState {
     await this.store.put(this.k('log', chatId), state);
   }
 
+  /** Length of the newest log anchor this account published for a chat (see `ChatLogs`). */
+  async anchored(chatId: string): Promise<number> {
+    const v = await this.store.get(this.k('anchor', chatId));
+    return typeof v === 'number' ? v : 0;
+  }
+
+  async setAnchored(chatId: string, length: number): Promise<void> {
+    await this.store.put(this.k('anchor', chatId), length);
+  }
+
   /** This device's random chain id (base64), made on first use. */
   async chainId(make: () => string): Promise<string> {
     const key = this.k('device', 'chain-id');

@@ -55,12 +55,15 @@ export function lengthPrefixed(bytes: Uint8Array): Bytes {
 // bind to the same bytes. Reject them instead.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+// One encoder for the module: it holds no state between calls.
+const UTF8 = new TextEncoder();
+
 export function utf8Encode(s: string): Bytes {
   if (typeof s !== 'string') throw new CryptoError('bad_input', 'expected a string');
   if (LONE_SURROGATE.test(s)) {
     throw new CryptoError('bad_encoding', 'string contains a lone UTF-16 surrogate');
   }
-  return new TextEncoder().encode(s) as Bytes;
+  return UTF8.encode(s) as Bytes;
 }
 
 export function utf8Decode(b: Uint8Array): string {
@@ -183,6 +186,20 @@ export function randomBytes(n: number): Bytes {
     globalThis.crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65_536)));
   }
   return out;
+}
+
+/**
+ * `expectLength` without the `ArrayBuffer` check, for bytes that are only copied (framed, hashed):
+ * reading `.buffer` of a small typed array makes V8 move it off the heap, which on a cold
+ * membership log is thousands of allocations.
+ */
+export function checkLength(b: Uint8Array, n: number, what: string): Uint8Array {
+  if (!(b instanceof Uint8Array))
+    throw new CryptoError('bad_input', `${what} must be a Uint8Array`);
+  if (b.length !== n) {
+    throw new CryptoError('bad_length', `${what} must be ${n} bytes, got ${b.length}`);
+  }
+  return b;
 }
 
 export function expectLength(b: Uint8Array, n: number, what: string): Bytes {

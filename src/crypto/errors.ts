@@ -30,6 +30,8 @@ export type CryptoErrorCode =
   | 'not_extractable'
   /** A membership log breaks a rule, a chain link or does not extend what the caller holds. */
   | 'bad_log'
+  /** A log does not contain the prefix an anchor names (shorter, or other entries). */
+  | 'bad_anchor'
   /** A chat key does not match the commitment published for its epoch. */
   | 'commitment_mismatch'
   /** The platform lacks WebCrypto or one of the algorithms used. */

@@ -97,6 +97,7 @@ export {
   verifyIdentityPublic,
 } from './identity.ts';
 export { Label } from './labels.ts';
+export * from './log-anchor.ts';
 export {
   createMasterKey,
   type MasterKeyWrapper,

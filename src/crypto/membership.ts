@@ -2,6 +2,7 @@ import {
   type Bytes,
   base64Decode,
   base64Encode,
+  checkLength,
   constantTimeEqual,
   expectLength,
   hexEncode,
@@ -11,7 +12,7 @@ import {
 import { KEY_COMMITMENT_BYTES } from './chatkeys.ts';
 import { CryptoError } from './errors.ts';
 import { checkEpoch, domain, epochBytes, idBytes, Label } from './labels.ts';
-import { ed25519Sign, ed25519Verify, SIGNATURE_BYTES, sha256 } from './primitives.ts';
+import { ed25519Sign, ed25519Verify, SIGNATURE_BYTES, sha256Sync } from './primitives.ts';
 
 /**
  * The signed membership log of one chat. Every change of who may read it is an entry signed by
@@ -162,12 +163,12 @@ function signedInput(e: UnsignedMembershipEntry): Bytes {
     utf8Encode(e.action),
     idBytes(e.actorId, 'actor id'),
     idBytes(e.subjectId, 'subject id'),
-    expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint'),
+    checkLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint'),
     utf8Encode(e.role),
-    expectLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash'),
+    checkLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash'),
     e.keyCommitment === null
       ? new Uint8Array(0)
-      : expectLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment'),
+      : checkLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment'),
   );
 }
 
@@ -185,13 +186,14 @@ export function verifyMembershipSignature(
   return ed25519Verify(actorEd25519PublicKey, e.signature, signedInput(e));
 }
 
-function hashOfSigned(signed: Uint8Array, signature: Uint8Array): Promise<Bytes> {
-  return sha256(
-    domain(Label.membershipHash, signed, expectLength(signature, SIGNATURE_BYTES, 'signature')),
+// Synchronous: a cold log is a thousand small hashes, where WebCrypto's per-call cost dominates.
+function hashOfSigned(signed: Uint8Array, signature: Uint8Array): Bytes {
+  return sha256Sync(
+    domain(Label.membershipHash, signed, checkLength(signature, SIGNATURE_BYTES, 'signature')),
   );
 }
 
-export function membershipEntryHash(e: MembershipEntry): Promise<Bytes> {
+export async function membershipEntryHash(e: MembershipEntry): Promise<Bytes> {
   return hashOfSigned(signedInput(e), e.signature);
 }
 
@@ -309,7 +311,7 @@ export function applyMembershipEntry(
   checkEpoch(e.epoch);
   const rule = Object.hasOwn(rules, e.action) ? rules[e.action] : undefined;
   if (!rule) throw logError(`unknown log action ${e.action}`);
-  const fp = hexEncode(expectLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'fingerprint'));
+  const fp = hexEncode(checkLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'fingerprint'));
   // The actor's key is the one the log recorded when they joined (create: the entry's own).
   const actorFp = e.action === 'create' ? fp : s.fingerprints.get(e.actorId);
   rule(s, e, fp);
@@ -332,24 +334,82 @@ export interface VerifyLogOptions {
   rules?: Record<string, MembershipRule>;
 }
 
+/** A prefix of a log the caller already trusts as verified: `length` entries ending in `head`. */
+export interface TrustedPrefix {
+  length: number;
+  head: Uint8Array;
+}
+
+/**
+ * Options of a cold verification that may start its signature checks late (docs/CRYPTO.md
+ * "Trust anchors"). Every entry still has its rules applied and its hash chained; only
+ * signatures before the newest anchor are taken as checked by the anchor's signer.
+ */
+export interface AnchoredVerifyOptions extends Omit<VerifyLogOptions, 'from'> {
+  /** The caller's own signed anchor (checked by the caller): entry `length - 1` must hash to `head`. */
+  trustedPrefix?: TrustedPrefix;
+  /**
+   * The caller. The newest `add` of this user with this identity digest is signed by a member
+   * who verified everything before it (clients verify before appending) and who already holds
+   * every key of the chat, so that entry's signature vouches for the prefix it chains to.
+   */
+  self?: { userId: string; fingerprint: Uint8Array };
+}
+
+export interface AnchoredVerification {
+  state: MembershipState;
+  /** Position from which signatures were checked (0: all of them). */
+  checkedFrom: number;
+  /**
+   * userId → identity digest (hex) of the actors whose entries all lie before `checkedFrom`:
+   * their keys were not fetched, so the caller checks them against what it has pinned.
+   */
+  vouchedActors: Map<string, string>;
+}
+
 /**
  * Verifies entries (all of a log, or the part after `from`) and returns the resulting state.
- * Rules run in order; hashes, key look-ups and signatures run concurrently. Throws `bad_log`
- * or `bad_signature`; never returns a partially verified state.
+ * Rules run in order; key look-ups and signatures run concurrently. Throws `bad_log` or
+ * `bad_signature`; never returns a partially verified state.
  */
 export async function verifyMembershipLog(
   entries: MembershipEntry[],
   opts: VerifyLogOptions,
 ): Promise<MembershipState> {
-  const state = opts.from ? cloneMembershipState(opts.from) : emptyMembershipState(opts.chatId);
+  const { chatId, keyOf, from, rules } = opts;
+  return (await verifyLog(entries, { chatId, keyOf, rules }, from)).state;
+}
+
+/**
+ * A cold verification (no state held) that checks signatures only from the newest anchor on:
+ * the caller's `trustedPrefix` or the entry adding `self`, whichever is later. A prefix that
+ * does not match `trustedPrefix` is `bad_anchor`. Without anchors it is the full verification.
+ */
+export function verifyMembershipLogAnchored(
+  entries: MembershipEntry[],
+  opts: AnchoredVerifyOptions,
+): Promise<AnchoredVerification> {
+  return verifyLog(entries, opts, undefined);
+}
+
+async function verifyLog(
+  entries: MembershipEntry[],
+  opts: AnchoredVerifyOptions,
+  from: MembershipState | undefined,
+): Promise<AnchoredVerification> {
+  const state = from ? cloneMembershipState(from) : emptyMembershipState(opts.chatId);
   if (state.chatId !== opts.chatId) throw logError('state belongs to another chat');
   const signed = entries.map(signedInput);
-  const hashes = await Promise.all(entries.map((e, i) => hashOfSigned(signed[i]!, e.signature)));
   const actorFps: string[] = [];
   entries.forEach((e, i) => {
-    actorFps.push(applyMembershipEntry(state, e, hashes[i]!, opts.rules));
+    actorFps.push(
+      applyMembershipEntry(state, e, hashOfSigned(signed[i]!, e.signature), opts.rules),
+    );
   });
   if (state.length === 0) throw logError('the log is empty');
+  const checkedFrom = anchorPosition(state, entries, opts);
+  const vouchedActors = new Map<string, string>();
+  for (let i = 0; i < checkedFrom; i++) vouchedActors.set(entries[i]!.actorId, actorFps[i]!);
   const keys = new Map<string, Promise<Uint8Array>>();
   const keyFor = (userId: string, fp: string) => {
     const k = `${userId}:${fp}`;
@@ -360,19 +420,67 @@ export async function verifyMembershipLog(
     }
     return p;
   };
+  const checked = entries.slice(checkedFrom);
   const results = await Promise.all(
-    entries.map(async (e, i) =>
-      ed25519Verify(await keyFor(e.actorId, actorFps[i]!), e.signature, signed[i]!),
+    checked.map(async (e, i) =>
+      ed25519Verify(
+        await keyFor(e.actorId, actorFps[checkedFrom + i]!),
+        e.signature,
+        signed[checkedFrom + i]!,
+      ),
     ),
   );
   const bad = results.indexOf(false);
   if (bad !== -1) {
     throw new CryptoError(
       'bad_signature',
-      `log entry ${entries[bad]!.position} is not signed by its actor`,
+      `log entry ${checked[bad]!.position} is not signed by its actor`,
     );
   }
-  return state;
+  for (const e of checked) vouchedActors.delete(e.actorId);
+  return { state, checkedFrom, vouchedActors };
+}
+
+/** Index of the first entry whose signature must be checked (anchors only on a cold start). */
+function anchorPosition(
+  state: MembershipState,
+  entries: MembershipEntry[],
+  opts: AnchoredVerifyOptions,
+): number {
+  let start = 0;
+  if (opts.trustedPrefix) {
+    const { length, head } = opts.trustedPrefix;
+    if (!Number.isInteger(length) || length < 1) {
+      throw new CryptoError('bad_input', 'an anchored prefix has at least one entry');
+    }
+    if (length > state.length) {
+      throw new CryptoError(
+        'bad_anchor',
+        `the log has ${state.length} entries, fewer than the ${length} anchored`,
+      );
+    }
+    if (!constantTimeEqual(state.hashes[length - 1]!, head)) {
+      throw new CryptoError(
+        'bad_anchor',
+        `the log's first ${length} entries are not the anchored ones`,
+      );
+    }
+    start = length;
+  }
+  if (opts.self) {
+    const fp = expectLength(opts.self.fingerprint, FINGERPRINT_DIGEST_BYTES, 'own fingerprint');
+    for (let i = entries.length - 1; i >= start; i--) {
+      const e = entries[i]!;
+      if (
+        e.action === 'add' &&
+        e.subjectId === opts.self.userId &&
+        constantTimeEqual(e.subjectFingerprint, fp)
+      ) {
+        return i;
+      }
+    }
+  }
+  return start;
 }
 
 /** Did `userId` legitimately hold the key of `epoch` (a member at some point during it)? */

@@ -56,6 +56,7 @@ const CRYPTO_STATUS: Record<CryptoErrorCode, number> = {
   bad_signature: 400,
   bad_key: 400,
   bad_log: 400,
+  bad_anchor: 400,
   commitment_mismatch: 400,
   not_extractable: 500,
   unsupported: 500,

@@ -30,6 +30,7 @@ describe(onError.name, () => {
       'decrypt_failed',
       'bad_key',
       'bad_log',
+      'bad_anchor',
       'commitment_mismatch',
     ] as const) {
       expect((await answer(code)).status, code).toBe(400);

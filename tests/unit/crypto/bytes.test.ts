@@ -111,6 +111,22 @@ describe('domain separation', () => {
   it('length-prefixes with u16be', () => {
     expect(lengthPrefixed(Uint8Array.of(7))).toEqual(Uint8Array.of(0, 1, 7));
   });
+
+  it('frames exactly label ‖ 0x00 ‖ lengthPrefixed(field)* (written in one buffer)', async () => {
+    const labels = Object.values(Label);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...labels),
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }),
+        (label, fields) => {
+          expect(domain(label, ...fields)).toEqual(
+            concat(utf8Encode(label), Uint8Array.of(0), ...fields.map(lengthPrefixed)),
+          );
+        },
+      ),
+    );
+    await expectCryptoError(() => domain(Label.messageAad, new Uint8Array(0x10000)), 'bad_length');
+  });
 });
 
 describe(ByteReader.name, () => {

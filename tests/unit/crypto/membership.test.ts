@@ -12,9 +12,13 @@ import {
   membershipEntryFromJson,
   membershipEntryHash,
   membershipEntryToJson,
+  membershipStateToJson,
+  signLogAnchor,
   signMembershipEntry,
   type UnsignedMembershipEntry,
+  verifyLogAnchor,
   verifyMembershipLog,
+  verifyMembershipLogAnchored,
 } from '../../../src/crypto/index.ts';
 import { expectCryptoError, flipBit, makeUser, type TestUser } from './helpers.ts';
 
@@ -303,5 +307,175 @@ describe('membership log', () => {
       rules: { ...MEMBERSHIP_RULES, 'agent-grant': grant },
     });
     expect(s.length).toBe(2);
+  });
+  describe('anchored cold verification', () => {
+    /** keyOf that records whose keys were asked for. */
+    function countingKeyOf() {
+      const asked: string[] = [];
+      return {
+        asked,
+        keyOf: async (userId: string, fpHex: string) => {
+          asked.push(userId);
+          return keyOf(userId, fpHex);
+        },
+      };
+    }
+
+    it('checks signatures only from the newest anchor and derives the same state', async () => {
+      const { entries } = await story();
+      const full = await verifyMembershipLog(entries, { chatId: CHAT, keyOf });
+      const self = { userId: dave.id, fingerprint: await fp(dave) };
+      // Dave's new device: Bob's signed add of Dave (position 5) vouches for 0..4.
+      const k = countingKeyOf();
+      const byAdd = await verifyMembershipLogAnchored(entries, {
+        chatId: CHAT,
+        keyOf: k.keyOf,
+        self,
+      });
+      expect(byAdd.checkedFrom).toBe(5);
+      expect(k.asked).toEqual([bob.id]);
+      expect(membershipStateToJson(byAdd.state)).toEqual(membershipStateToJson(full));
+      // Alice acted only before the anchor: the caller checks her against its pins.
+      expect([...byAdd.vouchedActors]).toEqual([[alice.id, hexEncode(await fp(alice))]]);
+      // The own anchor after 4 entries; with both, the later one wins.
+      const prefix = { length: 4, head: full.hashes[3]! };
+      const own = await verifyMembershipLogAnchored(entries, {
+        chatId: CHAT,
+        keyOf,
+        trustedPrefix: prefix,
+      });
+      expect(own.checkedFrom).toBe(4);
+      expect(membershipStateToJson(own.state)).toEqual(membershipStateToJson(full));
+      const both = await verifyMembershipLogAnchored(entries, {
+        chatId: CHAT,
+        keyOf,
+        trustedPrefix: { length: 3, head: full.hashes[2]! },
+        self,
+      });
+      expect(both.checkedFrom).toBe(5);
+      const later = await verifyMembershipLogAnchored(entries, {
+        chatId: CHAT,
+        keyOf,
+        trustedPrefix: { length: 6, head: full.hashes[5]! },
+        self,
+      });
+      expect(later.checkedFrom).toBe(6);
+      // No anchor applies (Alice created the chat; an add of Dave with another key): all checked.
+      for (const s of [
+        { userId: alice.id, fingerprint: await fp(alice) },
+        { userId: dave.id, fingerprint: await fp(carol) },
+      ]) {
+        const none = countingKeyOf();
+        const r = await verifyMembershipLogAnchored(entries, {
+          chatId: CHAT,
+          keyOf: none.keyOf,
+          self: s,
+        });
+        expect(r.checkedFrom).toBe(0);
+        expect(new Set(none.asked)).toEqual(new Set([alice.id, bob.id]));
+        expect(r.vouchedActors.size).toBe(0);
+      }
+    });
+
+    it('still refuses a forged or unsigned entry after the anchor, and any change before it', async () => {
+      const { entries, steps } = await story();
+      const full = await verifyMembershipLog(entries, { chatId: CHAT, keyOf });
+      const self = { userId: dave.id, fingerprint: await fp(dave) };
+      const forgedAdd = entries.map((e, i) =>
+        i === 5 ? { ...e, signature: flipBit(e.signature, 9) } : e,
+      );
+      await expectCryptoError(
+        verifyMembershipLogAnchored(forgedAdd, { chatId: CHAT, keyOf, self }),
+        'bad_signature',
+      );
+      // An entry after the own anchor, made by Carol's key in Bob's name.
+      const [forged] = await build(
+        [{ ...steps[5]!, by: carol, subject: carol, subjectId: carol.id }],
+        6,
+        full.head,
+      );
+      const trustedPrefix = { length: 6, head: full.head };
+      await expectCryptoError(
+        verifyMembershipLogAnchored([...entries, forged!], { chatId: CHAT, keyOf, trustedPrefix }),
+        'bad_signature',
+      );
+      // Positive control: that entry is only caught by its signature (an anchor covering it would pass it).
+      const tampered = await verifyMembershipLogAnchored([...entries, forged!], {
+        chatId: CHAT,
+        keyOf,
+        trustedPrefix: { length: 7, head: await membershipEntryHash(forged!) },
+      });
+      expect(tampered.state.members.has(carol.id)).toBe(true);
+      // Before the anchor, the hash chain carries the anchor's signature back to entry 0: a
+      // changed signature or field there breaks the link to the next entry.
+      for (const i of [1, 4]) {
+        const changed = entries.map((e, j) =>
+          j === i ? { ...e, signature: flipBit(e.signature, 3) } : e,
+        );
+        await expectCryptoError(
+          verifyMembershipLogAnchored(changed, { chatId: CHAT, keyOf, self }),
+          'bad_log',
+        );
+      }
+      const promoted = entries.map((e, j) => (j === 2 ? { ...e, role: 'admin' } : e));
+      await expectCryptoError(
+        verifyMembershipLogAnchored(promoted, { chatId: CHAT, keyOf, self }),
+        'bad_log',
+      );
+      // Rules still run on the vouched part: a prefix that breaks one is refused.
+      const badPrefix = await build([
+        steps[0]!,
+        { ...steps[1]!, epoch: 1 },
+        { ...steps[5]!, epoch: 1 },
+      ]);
+      await expectCryptoError(
+        verifyMembershipLogAnchored(badPrefix, { chatId: CHAT, keyOf, self }),
+        'bad_log',
+      );
+    });
+
+    it('refuses a log that does not hold the anchored prefix', async () => {
+      const { entries, steps } = await story();
+      const full = await verifyMembershipLog(entries, { chatId: CHAT, keyOf });
+      const v = (es: MembershipEntry[], length: number, head: Uint8Array) =>
+        verifyMembershipLogAnchored(es, { chatId: CHAT, keyOf, trustedPrefix: { length, head } });
+      await expectCryptoError(v(entries, 4, full.hashes[2]!), 'bad_anchor');
+      await expectCryptoError(v(entries.slice(0, 3), 4, full.hashes[3]!), 'bad_anchor');
+      // Another valid history of the same length (Carol never added) under the anchored head.
+      const other = await build([
+        steps[0]!,
+        steps[1]!,
+        { ...steps[4]!, by: alice, actorId: alice.id, subject: alice, subjectId: alice.id },
+        { ...steps[5]!, by: alice, actorId: alice.id },
+      ]);
+      expect((await verifyMembershipLog(other, { chatId: CHAT, keyOf })).length).toBe(4);
+      await expectCryptoError(v(other, 4, full.hashes[3]!), 'bad_anchor');
+      // Positive control: the right head passes.
+      expect((await v(entries, 4, full.hashes[3]!)).checkedFrom).toBe(4);
+    });
+  });
+
+  it('signs log anchors bound to one chat, one user, one length and one head', async () => {
+    const head = new Uint8Array(32).fill(7);
+    const a = await signLogAnchor(
+      { chatId: CHAT, userId: alice.id, length: 4, head },
+      alice.keys.ed25519.privateKey,
+    );
+    const pub = alice.keys.ed25519.publicKey;
+    expect(await verifyLogAnchor(a, pub)).toBe(true);
+    expect(await verifyLogAnchor(a, bob.keys.ed25519.publicKey)).toBe(false);
+    expect(
+      await verifyLogAnchor({ ...a, chatId: '018f3c1a-7b2c-7d3e-8f40-000000000000' }, pub),
+    ).toBe(false);
+    expect(await verifyLogAnchor({ ...a, userId: bob.id }, pub)).toBe(false);
+    expect(await verifyLogAnchor({ ...a, length: 5 }, pub)).toBe(false);
+    expect(await verifyLogAnchor({ ...a, head: flipBit(head, 0) }, pub)).toBe(false);
+    const { logAnchorFromJson, logAnchorToJson } = await import('../../../src/crypto/index.ts');
+    expect(
+      logAnchorFromJson(CHAT, alice.id, JSON.parse(JSON.stringify(logAnchorToJson(a)))),
+    ).toEqual(a);
+    expect(() =>
+      logAnchorFromJson(CHAT, alice.id, { length: 1.5, head: '', signature: '' }),
+    ).toThrow();
   });
 });
