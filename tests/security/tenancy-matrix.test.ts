@@ -94,7 +94,7 @@ describe('cross-tenant matrix over every route and tool', () => {
 
   it('answers every route the same for another user’s id as for a missing one', async () => {
     const before = await bobRows();
-    const bin = () => new Uint8Array(64);
+    const bin = () => new Uint8Array(new ArrayBuffer(64));
     const routes: Array<[string, string, Kind, unknown?]> = [
       ['GET', '/api/files/:id', 'file'],
       ['GET', '/api/files/:id/upload', 'file'],
@@ -147,7 +147,7 @@ describe('cross-tenant matrix over every route and tool', () => {
           body === undefined
             ? undefined
             : isBytes
-              ? (body as Uint8Array)
+              ? new Blob([body as Uint8Array<ArrayBuffer>])
               : JSON.stringify(body).replace('"ALICE"', JSON.stringify(alice.who.id)),
       });
       return { status: res.status, text: await res.text() };
