@@ -15,8 +15,8 @@ import { idsOf, mcpCall, type Tenant, tenant, tool } from './world.ts';
  * Never a 5xx, never an `internal` refusal or JSON-RPC internal error, never a byte of the other
  * tenant, and a refused call changes no stored row (the audit log aside: refusals are audited).
  */
-const RUNS_PER_TOOL = Number(process.env.FUZZ_MCP_RUNS_PER_TOOL ?? 150);
-const RPC_RUNS = Number(process.env.FUZZ_MCP_RPC_RUNS ?? 500);
+const RUNS_PER_TOOL = Number(process.env.FUZZ_MCP_RUNS_PER_TOOL ?? 250);
+const RPC_RUNS = Number(process.env.FUZZ_MCP_RPC_RUNS ?? 1000);
 /** Tools whose accepted calls write: their refused calls are checked one by one. */
 const WRITES = new Set(['post_message', 'remember', 'forget', 'trigger_deploy']);
 const AUDIT_TABLES = /^(decryption_audit_log|audit_checkpoints): /;
