@@ -15,8 +15,8 @@ import { idsOf, mcpCall, type Tenant, tenant, tool } from './world.ts';
  * Never a 5xx, never an `internal` refusal or JSON-RPC internal error, never a byte of the other
  * tenant, and a refused call changes no stored row (the audit log aside: refusals are audited).
  */
-const RUNS_PER_TOOL = Number(process.env.FUZZ_MCP_RUNS_PER_TOOL ?? 250);
-const RPC_RUNS = Number(process.env.FUZZ_MCP_RPC_RUNS ?? 1000);
+const RUNS_PER_TOOL = Number(process.env.FUZZ_MCP_RUNS_PER_TOOL ?? 100);
+const RPC_RUNS = Number(process.env.FUZZ_MCP_RPC_RUNS ?? 400);
 /** Tools whose accepted calls write: their refused calls are checked one by one. */
 const WRITES = new Set(['post_message', 'remember', 'forget', 'trigger_deploy']);
 const AUDIT_TABLES = /^(decryption_audit_log|audit_checkpoints): /;
@@ -53,10 +53,14 @@ describe('MCP fuzzing of every tool', () => {
         .rows[0]?.n,
     );
 
-  /** What the other tenant owns and the caller did not send must not come back. */
+  /** Everything Alice's agent ever sent: it may store Bob's ids as text and read them back. */
+  let sentEver = '';
+  /** What the other tenant owns and the caller never sent must not come back. */
   function leakCheck(label: string, sent: string, answer: string) {
+    sentEver += sent;
     expect(answer, label).not.toContain(bob.secret);
-    for (const id of idsOf(bob)) if (!sent.includes(id)) expect(answer, label).not.toContain(id);
+    for (const id of idsOf(bob))
+      if (!sentEver.includes(id)) expect(answer, label).not.toContain(id);
   }
 
   it('lists every tool to an agent allowed everything', async () => {
@@ -131,7 +135,7 @@ describe('MCP fuzzing of every tool', () => {
       figures.push(`${name} ${ok}/${refused}/${invalid}`);
     }
     console.log(`MCP tool fuzz (ok/refused/invalid): ${figures.join(', ')}`);
-  });
+  }, 600_000);
 
   // Counterexamples the fuzzing found, kept as fixed cases (both were `internal` before).
   it('refuses a replyTo that is not a message id (UUIDv7) as invalid input', async () => {
