@@ -18,6 +18,7 @@ import { KeysService } from './auth/keys.service.ts';
 import { RecoveryChallenges } from './auth/recovery-challenges.ts';
 import { SessionRepository } from './auth/session.repository.ts';
 import { SessionService } from './auth/session.service.ts';
+import { SessionCache } from './auth/session-cache.ts';
 import { chatRoutes } from './chat/chat.routes.ts';
 import { ChatService } from './chat/chat.service.ts';
 import { ChatEvents } from './chat/events.ts';
@@ -46,6 +47,7 @@ import { requestIdAndLog } from './http/request-id.ts';
 import { memoryRoutes } from './memory/memory.routes.ts';
 import { MemoryService } from './memory/memory.service.ts';
 import { observe } from './metrics.ts';
+import { installNodeCrypto } from './node-crypto.ts';
 import { createOAuth, type OAuthService, oauthRoutes } from './oauth/index.ts';
 import { keepHeadersOnHead } from './ops/head.ts';
 import { httpMetrics, metricsRoutes } from './ops/metrics.routes.ts';
@@ -104,16 +106,24 @@ export interface Services {
 
 export function createServices(deps: AppDeps): Services {
   installNodeEd25519();
+  installNodeCrypto({ verifyCacheEntries: deps.config.gateway.verifyCacheEntries });
   const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
   const limits = { ...LIMITS, ...deps.limits };
   const { allowWeakKdf } = deps.config.auth;
   const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
   // Repositories are built once here; each service gets only what it uses.
   const users = new AuthRepository(deps.pool);
+  // Trusted only while the hub's subscription hears revocations (ChatEvents turns it on and off).
+  const sessionCache = new SessionCache({
+    ttlMs: deps.config.auth.sessionCacheMs,
+    maxEntries: 10_000,
+  });
+  chatEvents.watchRevocations(sessionCache);
   const sessions = new SessionService(new SessionRepository(deps.pool), {
     serverKey: deps.secrets.serverKey,
     logger: deps.logger,
     onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    cache: sessionCache,
   });
   const auth = new AuthService(users, sessions, rateLimits, {
     serverKey: deps.secrets.serverKey,

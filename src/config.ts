@@ -120,6 +120,13 @@ const envSchema = z.object({
     .optional(),
   VUTLER_GATEWAY_KEY_FILE: z.string().min(1).optional(),
   VUTLER_KDF_ALLOW_WEAK: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
+  /** How long a node trusts a session it looked up, while it hears revocations; 0: never. */
+  VUTLER_SESSION_CACHE_MS: z.coerce
+    .number({ error: 'must be a whole number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(0, { error: 'must be 0 or more' })
+    .max(60_000, { error: 'must be at most 60000' })
+    .default(5_000),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -143,6 +150,12 @@ const envSchema = z.object({
   VUTLER_GATEWAY_SEARCH_WINDOW: positiveInt
     .max(5000, { error: 'must be at most 5000' })
     .default(500),
+  VUTLER_VERIFY_CACHE_ENTRIES: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(0, { error: 'must be 0 (off) or more' })
+    .max(1_000_000, { error: 'must be at most 1000000' })
+    .default(50_000),
   VUTLER_GATEWAY_FILE_MAX_BYTES: positiveInt
     .max(64 * 1024 * 1024, { error: 'must be at most 64 MiB' })
     .default(1024 * 1024),
@@ -246,6 +259,11 @@ export interface Config {
      * ladder of allowed costs. For tests and development only: never in production.
      */
     allowWeakKdf: boolean;
+    /**
+     * Milliseconds a looked-up session is remembered in process (0: off). Revocations heard over
+     * Redis clear it at once; this bounds one whose announcement was lost.
+     */
+    sessionCacheMs: number;
   };
   storage: {
     backend: 'fs' | 'webdav';
@@ -277,6 +295,8 @@ export interface Config {
     fileMaxBytes: number;
     /** The agent token `vutler mcp --stdio` acts with (else `--token-file`). */
     agentToken: string | undefined;
+    /** Ed25519 verification results remembered (never keys or plaintext); 0 turns it off. */
+    verifyCacheEntries: number;
   };
   oauth: {
     /** Access tokens for /mcp live this long; clients refresh them. */
@@ -400,6 +420,7 @@ export function loadConfig(env: Env = process.env): Config {
     redis: { url: e.REDIS_URL, prefix: e.VUTLER_REDIS_PREFIX },
     auth: {
       allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
+      sessionCacheMs: e.VUTLER_SESSION_CACHE_MS,
     },
     storage: {
       backend: e.VUTLER_STORAGE,
@@ -432,6 +453,7 @@ export function loadConfig(env: Env = process.env): Config {
       searchWindow: e.VUTLER_GATEWAY_SEARCH_WINDOW,
       fileMaxBytes: e.VUTLER_GATEWAY_FILE_MAX_BYTES,
       agentToken: e.VUTLER_AGENT_TOKEN,
+      verifyCacheEntries: e.VUTLER_VERIFY_CACHE_ENTRIES,
     },
     oauth: {
       accessTtlSeconds: e.VUTLER_OAUTH_ACCESS_TTL_SECONDS,

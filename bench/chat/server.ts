@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type WebSocket from 'ws';
 import { VutlerClient } from '../../src/client/index.ts';
+import type { SummaryRow } from '../report.ts';
 import { LightSender, lightReceiver, type LightSender as Sender } from './light.ts';
 import {
   type Level,
@@ -97,6 +98,7 @@ function mapLimit<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Prom
 }
 
 export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag: string) {
+  const loadStart = os.loadavg();
   const layout = makeLayout(o.users, o.chats, o.members, 0xc4a7);
   const rec = new Recorder();
   const t0 = Date.now();
@@ -338,7 +340,15 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
     }
   }
   for (const s of sides) s.closeAll();
-  return report(o, results, { vutler, relay, sealMs, presealed: pairs * perPair, rec, commit });
+  return report(o, results, {
+    vutler,
+    relay,
+    sealMs,
+    presealed: pairs * perPair,
+    rec,
+    commit,
+    load: { start: loadStart, end: os.loadavg() },
+  });
 }
 
 function report(
@@ -351,6 +361,8 @@ function report(
     presealed: number;
     rec: Recorder;
     commit: { p50: number; p90: number; p99: number };
+    /** os.loadavg() (1, 5, 15 min) when the run started and ended. */
+    load: { start: number[]; end: number[] };
   },
 ): number {
   const f1 = (n: number | undefined) =>
@@ -390,7 +402,54 @@ function report(
         ? `not measured (needs a ${TARGET_P99_LEVEL} level)`
         : `${vAt.latencyMs.p99 <= TARGET_P99_MS && keptUp ? 'MET' : 'MISSED'}: Vutler p99 at ${TARGET_P99_LEVEL} deliveries/s = ${vAt.latencyMs.p99.toFixed(1)} ms (target ≤ ${TARGET_P99_MS}), achieved ${Math.round(vAt.deliveriesPerSec)} deliveries/s`,
   };
+  const relayMs = rMax ? perMsg(rMax, rMax.cpu?.server) : undefined;
+  const pgMs = vMax ? perMsg(vMax, vMax.cpu?.postgres) : undefined;
+  const relayPgMs = rMax ? perMsg(rMax, rMax.cpu?.postgres) : undefined;
+  const rAt = get('relay', String(TARGET_P99_LEVEL));
+  const round = (n: number, d = 3) => +n.toFixed(d);
+  const baseline = 'persisted relay (bench/chat/relay-server.ts), same run';
+  const summary: SummaryRow[] = [];
+  if (vMax && rMax && ratio !== undefined)
+    summary.push({
+      figure: 'chat (server mode): deliveries/s at saturation ("max")',
+      value: Math.round(vMax.deliveriesPerSec),
+      unit: 'deliveries/s',
+      baseline,
+      baselineValue: Math.round(rMax.deliveriesPerSec),
+      target: `ratio ≥ ${TARGET_RATIO} (this run: ${ratio.toFixed(2)})`,
+      met: ratio >= TARGET_RATIO,
+    });
+  if (serverMs !== undefined)
+    summary.push({
+      figure: 'chat (server mode): server CPU per message at "max"',
+      value: round(serverMs),
+      unit: 'ms',
+      baseline,
+      ...(relayMs !== undefined ? { baselineValue: round(relayMs) } : {}),
+      target: `≤ ${TARGET_SERVER_MS} ms`,
+      met: serverMs <= TARGET_SERVER_MS,
+    });
+  if (pgMs !== undefined)
+    summary.push({
+      figure: 'chat (server mode): PostgreSQL CPU per message at "max"',
+      value: round(pgMs),
+      unit: 'ms',
+      baseline,
+      ...(relayPgMs !== undefined ? { baselineValue: round(relayPgMs) } : {}),
+    });
+  if (vAt)
+    summary.push({
+      figure: `chat (server mode): p99 send→deliver at ${TARGET_P99_LEVEL} deliveries/s`,
+      value: round(vAt.latencyMs.p99, 1),
+      unit: 'ms',
+      baseline,
+      ...(rAt ? { baselineValue: round(rAt.latencyMs.p99, 1) } : {}),
+      target: `≤ ${TARGET_P99_MS} ms, keeping up`,
+      met: vAt.latencyMs.p99 <= TARGET_P99_MS && keptUp,
+    });
+  const loadNote = `Load average (1/5/15 min) at start ${x.load.start.map((n) => n.toFixed(2)).join(' / ')}, at end ${x.load.end.map((n) => n.toFixed(2)).join(' / ')} on ${os.cpus().length} cores: above ~1 the figures are disturbed by other jobs (CPU per message less so than throughput and latency).`;
   const notes: string[] = [
+    loadNote,
     `Commit latency of this PostgreSQL (one-row autocommit INSERT, measured in this run): p50 ${x.commit.p50.toFixed(1)} ms, p90 ${x.commit.p90.toFixed(1)} ms, p99 ${x.commit.p99.toFixed(1)} ms. Vutler hands out each chat's gap-free seq under the chat's row lock, held until commit, so the messages of one chat commit one after another: at "max" the ceiling is roughly ${o.chats} chats ÷ the mean commit time, whatever the CPU. The relay has no such lock and its commits share WAL flushes.`,
   ];
   for (const s of [x.vutler, x.relay])
@@ -429,7 +488,7 @@ function report(
   writeFileSync(path.join(o.resultsDir, 'chat-server.md'), md);
   writeFileSync(
     path.join(o.resultsDir, 'chat-server.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus[0]?.model, cpus: cpus.length, config: { ...o, levels: o.levels.map((l) => l.label) }, results, ratioAtMax: ratio ?? null, serverCpuMsPerMessageAtMax: serverMs ?? null, commitLatencyMs: x.commit, verdict, notes }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus[0]?.model, cpus: cpus.length, loadAverage: x.load, summary, config: { ...o, levels: o.levels.map((l) => l.label) }, results, ratioAtMax: ratio ?? null, serverCpuMsPerMessageAtMax: serverMs ?? null, commitLatencyMs: x.commit, verdict, notes }, null, 2)}\n`,
   );
   return 0;
 }

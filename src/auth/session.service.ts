@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { UnauthorizedError } from '../errors.ts';
 import type { SessionRepository, SessionRow } from './session.repository.ts';
+import type { SessionCache, SessionsRevoked } from './session-cache.ts';
 import { hashToken, hmac, newToken } from './tokens.ts';
 import type { IssuedSession } from './types.ts';
 
-/** Which sessions ended: some by id, or every session of a user. */
-export type SessionsRevoked = { sessionIds: string[] } | { userId: string };
+export type { SessionsRevoked };
 
 export const SESSION_TTL_SECONDS = 30 * 24 * 3600;
 export const RECOVERY_TTL_SECONDS = 15 * 60;
@@ -32,8 +32,18 @@ export class SessionService {
       logger: Logger;
       /** After a revocation commits: the WebSocket hubs of every node close those sessions' sockets. */
       onRevoked?: (revoked: SessionsRevoked) => Promise<void>;
+      /**
+       * Live sessions remembered for a few seconds (see SessionCache); without it every
+       * request reads PostgreSQL. The revocation channel turns it on and off.
+       */
+      cache?: SessionCache;
     },
   ) {}
+
+  /** The in-process memory of live sessions, if this service has one (read-only use). */
+  get cache(): SessionCache | undefined {
+    return this.opts.cache;
+  }
 
   /** The CSRF token for a cookie session is bound to it and needs no storage. */
   csrfTokenFor(sessionId: string): string {
@@ -59,13 +69,26 @@ export class SessionService {
     };
   }
 
-  /** The live session behind a token, or 401. Touches `last_seen_at` at most once a minute. */
-  async authenticate(token: string): Promise<SessionRow> {
-    const session = await this.repo.liveSession(hashToken(token));
-    if (!session) throw new UnauthorizedError('The session is invalid, expired or revoked.');
+  /**
+   * The live session behind a token, or 401. Touches `last_seen_at` at most once a minute.
+   * `fresh` skips the cache (a WebSocket hello, which then lives on: read PostgreSQL).
+   */
+  async authenticate(token: string, opts: { fresh?: boolean } = {}): Promise<SessionRow> {
+    const hash = hashToken(token);
+    const cache = this.opts.cache;
+    const key = cache?.enabled ? hash.toString('base64') : undefined;
+    let session = key && !opts.fresh ? cache!.get(key) : undefined;
+    if (!session) {
+      const generation = cache?.generation() ?? 0;
+      session = await this.repo.liveSession(hash);
+      if (!session) throw new UnauthorizedError('The session is invalid, expired or revoked.');
+      if (key) cache!.remember(key, session, generation);
+    }
     // One UPDATE per session at a time, even with many requests in flight on it.
     if (Date.now() - session.last_seen_at.getTime() > 60_000 && !this.touching.has(session.id)) {
       this.touching.add(session.id);
+      // The cached row (the same object) stops asking for another touch for a minute.
+      session.last_seen_at = new Date();
       this.repo
         .touchSession(session.id)
         .catch((err: Error) =>
@@ -91,6 +114,8 @@ export class SessionService {
    * user in the same statement as the change), so live sockets close at once on every node.
    */
   async revoked(revoked: SessionsRevoked): Promise<void> {
+    // This node refuses the revoked sessions before anyone hears of it.
+    this.opts.cache?.forget(revoked);
     await this.opts.onRevoked?.(revoked);
   }
 }

@@ -25,6 +25,16 @@ export interface HubListener {
 }
 
 /**
+ * Something that must hear every session revocation while it trusts what it remembers (the
+ * session cache): told when the revocation channel is up, when it drops, and of each revocation.
+ */
+export interface RevocationWatcher {
+  forget(revoked: SessionsRevoked): void;
+  channelUp(): void;
+  channelDown(): void;
+}
+
+/**
  * Fan-out between API nodes over Redis pub/sub. Events carry ciphertext and ids, never plaintext;
  * pub/sub keeps nothing, and a node that misses an event is caught up from PostgreSQL by seq.
  */
@@ -32,6 +42,7 @@ export class ChatEvents {
   private readonly channel: string;
   private readonly sessionChannel: string;
   private readonly listeners = new Set<HubListener>();
+  private readonly watchers = new Set<RevocationWatcher>();
 
   constructor(
     private readonly redis: Redis,
@@ -73,6 +84,14 @@ export class ChatEvents {
     }
   }
 
+  /**
+   * `w` hears of revocations through the next subscription (`subscribe`), and of that
+   * subscription's state: up once Redis confirmed it, down from the moment its connection drops.
+   */
+  watchRevocations(w: RevocationWatcher): void {
+    this.watchers.add(w);
+  }
+
   /** Subscribes on a dedicated connection; returns the unsubscribe function. */
   async subscribe(listener: HubListener): Promise<() => Promise<void>> {
     const sub = this.redis.duplicate();
@@ -80,8 +99,11 @@ export class ChatEvents {
     sub.on('message', (channel: string, payload: string) => {
       try {
         if (channel === this.channel) listener.onEvent(JSON.parse(payload) as ChatEvent, payload);
-        else if (channel === this.sessionChannel)
-          listener.onSessionsRevoked(JSON.parse(payload) as SessionsRevoked);
+        else if (channel === this.sessionChannel) {
+          const revoked = JSON.parse(payload) as SessionsRevoked;
+          for (const w of this.watchers) w.forget(revoked);
+          listener.onSessionsRevoked(revoked);
+        }
       } catch (err) {
         this.logger.error({ err: { message: (err as Error).message } }, 'bad chat event');
       }
@@ -95,7 +117,12 @@ export class ChatEvents {
     }
     // ioredis re-subscribes by itself after a reconnect; `ready` fires once that is done.
     let lost = false;
-    sub.on('close', () => (lost = true));
+    let closed = false;
+    for (const w of this.watchers) w.channelUp();
+    sub.on('close', () => {
+      lost = true;
+      for (const w of this.watchers) w.channelDown();
+    });
     sub.on('ready', () => {
       if (!lost) return;
       // Wait for Redis to confirm the subscription before catching up, so that anything
@@ -103,6 +130,7 @@ export class ChatEvents {
       sub.subscribe(this.channel, this.sessionChannel).then(
         () => {
           lost = false;
+          if (!closed) for (const w of this.watchers) w.channelUp();
           listener.onResubscribed();
         },
         (err: Error) =>
@@ -111,7 +139,9 @@ export class ChatEvents {
     });
     this.listeners.add(listener);
     return async () => {
+      closed = true;
       this.listeners.delete(listener);
+      for (const w of this.watchers) w.channelDown();
       await closeRedis(sub);
     };
   }

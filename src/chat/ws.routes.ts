@@ -105,7 +105,8 @@ export function wsRoute(
         return ws.close(CLOSE.unauthorized, 'unauthorized: send a session token');
       let who: { userId: string; sessionId: string; expiresAt: Date };
       try {
-        const session = await auth.authenticate(t);
+        // Fresh from PostgreSQL: the socket lives on, and its expiry timer starts from this row.
+        const session = await auth.authenticate(t, { fresh: true });
         if (session.purpose !== 'login')
           return ws.close(CLOSE.unauthorized, 'unauthorized: not a login session');
         who = { userId: session.user_id, sessionId: session.id, expiresAt: session.expires_at };

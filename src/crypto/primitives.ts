@@ -31,7 +31,20 @@ export function subtle(): SubtleCrypto {
 }
 
 export async function sha256(data: Uint8Array): Promise<Bytes> {
+  if (platformSha256) return platformSha256(toBytes(data));
   return new Uint8Array(await subtle().digest('SHA-256', toBytes(data)));
+}
+
+/** A synchronous SHA-256 a platform may plug in (same output as WebCrypto's digest). */
+export type Sha256 = (data: Bytes) => Bytes;
+let platformSha256: Sha256 | undefined;
+
+/**
+ * Lets a platform plug in a faster SHA-256 (the server installs Node's `createHash`: one
+ * synchronous call instead of a WebCrypto job on the thread pool). Browsers keep WebCrypto.
+ */
+export function useSha256(hash: Sha256 | undefined): void {
+  platformSha256 = hash;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -60,11 +73,30 @@ export async function hkdfBytes(
   if (!Number.isInteger(length) || length < 1 || length > 255 * 32) {
     throw new CryptoError('bad_length', `HKDF-SHA-256 cannot produce ${length} bytes`);
   }
+  if (platformHkdf && ikm instanceof Uint8Array) {
+    const hkdf = platformHkdf;
+    return mapErrors('bad_input', 'HKDF failed', async () =>
+      hkdf(toBytes(ikm), toBytes(salt), toBytes(info), length),
+    );
+  }
   const base = await asHkdfKey(ikm);
   return mapErrors('bad_input', 'HKDF failed', async () => {
     const params = { name: 'HKDF', hash: 'SHA-256', salt: toBytes(salt), info: toBytes(info) };
     return new Uint8Array(await subtle().deriveBits(params, base, length * 8));
   });
+}
+
+/** A synchronous HKDF-SHA-256 over raw input keying material a platform may plug in. */
+export type Hkdf = (ikm: Bytes, salt: Bytes, info: Bytes, length: number) => Bytes;
+let platformHkdf: Hkdf | undefined;
+
+/**
+ * Lets a platform plug in a synchronous HKDF for raw IKM (the server installs Node's `hkdfSync`:
+ * WebCrypto's import + derive costs far more than the hash itself). Derived AES keys are then
+ * imported from bytes that are wiped at once. Browsers keep WebCrypto.
+ */
+export function useHkdf(hkdf: Hkdf | undefined): void {
+  platformHkdf = hkdf;
 }
 
 /** HKDF-SHA-256 straight into a non-extractable AES-256-GCM key. */
@@ -74,6 +106,14 @@ export async function hkdfAesKey(
   info: Uint8Array,
   usages: AesUsage[] = ['encrypt', 'decrypt'],
 ): Promise<CryptoKey> {
+  if (platformHkdf && ikm instanceof Uint8Array) {
+    const raw = await hkdfBytes(ikm, salt, info, KEY_BYTES);
+    try {
+      return await importAesKey(raw, usages);
+    } finally {
+      wipe(raw);
+    }
+  }
   const base = await asHkdfKey(ikm);
   return mapErrors('bad_input', 'HKDF failed', () =>
     subtle().deriveKey(
@@ -134,9 +174,30 @@ export async function aesGcmDecrypt(
     throw new CryptoError('truncated', 'AES-GCM ciphertext is shorter than its tag');
   }
   return mapErrors('decrypt_failed', 'decryption failed (wrong key, context or data)', async () => {
+    if (platformAesGcmDecrypt) {
+      if (!key.usages.includes('decrypt')) throw new Error('key not usable for decryption');
+      return platformAesGcmDecrypt(key, nonce, toBytes(ciphertext), toBytes(aad));
+    }
     const params = { name: 'AES-GCM', iv: nonce, additionalData: toBytes(aad), tagLength: 128 };
     return new Uint8Array(await subtle().decrypt(params, key, toBytes(ciphertext)));
   });
+}
+
+/**
+ * A synchronous AES-256-GCM decryption a platform may plug in: `ciphertext` ends with the
+ * 16-byte tag; throws on any authentication failure and then returns (and leaves) no plaintext.
+ * It is handed the CryptoKey itself, never its bytes.
+ */
+export type AesGcmDecrypter = (key: CryptoKey, iv: Bytes, ciphertext: Bytes, aad: Bytes) => Bytes;
+let platformAesGcmDecrypt: AesGcmDecrypter | undefined;
+
+/**
+ * Lets a platform plug in a synchronous AES-GCM decryption (the server installs Node's
+ * `createDecipheriv` over `KeyObject.from(key)`: the gateway opens dozens of messages per call,
+ * and one WebCrypto job each costs more than the decryption). Browsers keep WebCrypto.
+ */
+export function useAesGcmDecrypter(decrypter: AesGcmDecrypter | undefined): void {
+  platformAesGcmDecrypt = decrypter;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,6 +311,10 @@ export async function x25519(privateKey: CryptoKey, publicRaw: Uint8Array): Prom
     'bad_key',
     'X25519 rejected the public key (low order?)',
     async () => {
+      if (platformX25519) {
+        if (!privateKey.usages.includes('deriveBits')) throw new Error('key cannot derive');
+        return platformX25519(privateKey, pub);
+      }
       const peer = await subtle().importKey('raw', pub, { name: 'X25519' }, true, []);
       return new Uint8Array(
         await subtle().deriveBits({ name: 'X25519', public: peer }, privateKey, 256),
@@ -260,6 +325,18 @@ export async function x25519(privateKey: CryptoKey, publicRaw: Uint8Array): Prom
     throw new CryptoError('bad_key', 'X25519 shared secret is all zero (low-order public key)');
   }
   return shared;
+}
+
+/** A synchronous X25519 a platform may plug in: handed the CryptoKey, never its bytes. */
+export type X25519Deriver = (privateKey: CryptoKey, publicRaw: Bytes) => Bytes;
+let platformX25519: X25519Deriver | undefined;
+
+/**
+ * Lets a platform plug in a synchronous X25519 (the server installs Node's `diffieHellman` over
+ * `KeyObject.from(privateKey)`). The all-zero check above still applies. Browsers keep WebCrypto.
+ */
+export function useX25519(derive: X25519Deriver | undefined): void {
+  platformX25519 = derive;
 }
 
 export async function ed25519Sign(privateKey: CryptoKey, data: Uint8Array): Promise<Bytes> {

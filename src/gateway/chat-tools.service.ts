@@ -185,12 +185,18 @@ export class ChatToolsService {
     const readable = stored.filter(
       (m) => !m.deleted && !withheldFrom(m.decryptionPermissions, caller.agentName),
     );
-    const epochs = rows.filter((r) => readable.some((m) => m.id === r.id)).map((r) => r.epoch);
-    const ring = await this.keys.open(caller, chatId, epochs);
+    const readableIds = new Set(readable.map((m) => m.id));
+    const epochs = rows.filter((r) => readableIds.has(r.id)).map((r) => r.epoch);
     const people = [
       ...new Set(readable.filter((m) => !m.senderAgent && m.senderId).map((m) => m.senderId!)),
     ];
-    const signingKeys = await this.pins.senderKeys(people);
+    // One read of the pins for the owner (grants) and the senders (messages).
+    const pinned =
+      epochs.length > 0
+        ? await this.pins.callKeys(caller.userId, people)
+        : { owner: undefined, senders: new Map<string, Uint8Array>() };
+    const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned);
+    const signingKeys = pinned.senders;
     let decrypted = 0;
     const messages = await Promise.all(
       rows.map(async (r, i): Promise<AgentMessage> => {

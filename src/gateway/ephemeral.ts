@@ -30,6 +30,8 @@ export class EphemeralKeys {
     chatId: string,
     epochs: number[],
     now = Date.now(),
+    /** The owner's pinned key when the caller already read it (`IdentityPins.callKeys`). */
+    pinned?: { owner: Uint8Array | undefined },
   ): Promise<CallKeyring> {
     const keys = new Map<number, ChatKey>();
     const refused = new Map<number, KeyringFailure>();
@@ -43,7 +45,7 @@ export class EphemeralKeys {
       epochs: wanted,
     });
     if (rows.length === 0) return { keys, refused };
-    const ownerKey = await this.pins.pinned(caller.userId);
+    const ownerKey = pinned ? pinned.owner : await this.pins.pinned(caller.userId);
     await Promise.all(
       rows.map(async (r) => {
         const context = {

@@ -4,6 +4,7 @@ import {
   ListToolsRequestSchema,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AuditUnavailableError } from '../audit/audit.service.ts';
@@ -140,6 +141,13 @@ async function callTool(
 
 const listings = new WeakMap<ToolDef, Tool>();
 
+/**
+ * The SDK builds a JSON Schema validator (a fresh Ajv with its formats) in every server it
+ * constructs, a noticeable share of a request's CPU here since each request gets its own server.
+ * It only checks elicitation answers, which this gateway never asks for: one serves them all.
+ */
+const jsonSchemaValidator = new AjvJsonSchemaValidator();
+
 /** A tool as `tools/list` shows it (JSON Schema draft-07), computed once per tool per process. */
 function listing(tool: ToolDef): Tool {
   if (tool.listing) return tool.listing;
@@ -175,6 +183,7 @@ export function buildMcpServer(
 ): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: { listChanged: false } },
+    jsonSchemaValidator,
     instructions:
       'Vutler gateway: end-to-end-encrypted chats this agent was granted. Every call is permission-checked and audited; content is decrypted for the call only.',
   });

@@ -16,6 +16,14 @@ export interface IdentityPins {
    * time: a later swap of a member's key in `users` cannot pass a forged message off as theirs.
    */
   senderKeys(userIds: string[]): Promise<Map<string, Uint8Array>>;
+  /**
+   * One read for a call: the owner's key as `pinned` gives it (never pinned here) and the
+   * senders' keys as `senderKeys` gives them.
+   */
+  callKeys(
+    ownerId: string,
+    senderIds: string[],
+  ): Promise<{ owner: Uint8Array | undefined; senders: Map<string, Uint8Array> }>;
 }
 
 export class GatewayIdentityPins implements IdentityPins {
@@ -42,10 +50,32 @@ export class GatewayIdentityPins implements IdentityPins {
   }
 
   async senderKeys(userIds: string[]): Promise<Map<string, Uint8Array>> {
-    const out = new Map<string, Uint8Array>();
     const ids = [...new Set(userIds)];
-    if (ids.length === 0) return out;
-    let rows = await this.repo.pins(ids);
+    if (ids.length === 0) return new Map<string, Uint8Array>();
+    return this.sendersFrom(ids, await this.repo.pins(ids));
+  }
+
+  async callKeys(ownerId: string, senderIds: string[]) {
+    const senders = [...new Set(senderIds)];
+    const rows = await this.repo.pins([...new Set([ownerId, ...senders])]);
+    // The owner's pin as read before any sender is pinned: this path never pins the owner.
+    const ownerRow = rows.find((r) => r.user_id === ownerId);
+    const owner = ownerRow ? await this.validPin(ownerRow) : undefined;
+    if (senders.length === 0) return { owner, senders: new Map<string, Uint8Array>() };
+    const wanted = new Set(senders);
+    return {
+      owner,
+      senders: await this.sendersFrom(
+        senders,
+        rows.filter((r) => wanted.has(r.user_id)),
+      ),
+    };
+  }
+
+  /** Valid pins of `ids` among `rows`, pinning the registered key of a sender with none yet. */
+  private async sendersFrom(ids: string[], pinRows: PinRow[]): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    let rows = pinRows;
     const missing = ids.filter((id) => !rows.some((r) => r.user_id === id));
     if (missing.length) {
       const registered = await this.repo.registeredSigningKeys(missing);

@@ -7,6 +7,7 @@ import {
   ValidationError,
   type ValidationIssue,
 } from '../errors.ts';
+import { readIncoming, untouchedIncoming } from './node-request.ts';
 import { unstorableTextIssues } from './schemas.ts';
 
 function issuesOf(error: z.ZodError): ValidationIssue[] {
@@ -68,7 +69,9 @@ export async function jsonBody<S extends z.ZodType>(
   let value: unknown;
   try {
     // Fatal decoding: bytes that are not UTF-8 are refused, not silently replaced by U+FFFD.
-    value = JSON.parse(UTF8.decode(await c.req.arrayBuffer()));
+    const incoming = untouchedIncoming(c);
+    const bytes = incoming ? await readIncoming(incoming) : await c.req.arrayBuffer();
+    value = JSON.parse(UTF8.decode(bytes));
   } catch (err) {
     if (err instanceof SyntaxError || err instanceof TypeError) throw new MalformedJsonError();
     throw err;
