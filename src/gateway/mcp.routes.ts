@@ -11,6 +11,7 @@ import { currentRequestId } from '../log.ts';
 import { isOAuthAccessToken, type OAuthService, originOf, resourceOf } from '../oauth/index.ts';
 import type { Gateway } from './gateway.module.ts';
 import { buildMcpServer } from './mcp.ts';
+import { splitInvalidParams, withParamErrors } from './rpc-params.ts';
 
 /** JSON-RPC batches are an old protocol feature; a few are fine, hundreds are abuse. */
 export const MAX_BATCH = 16;
@@ -157,6 +158,10 @@ export function mcpRoutes(deps: McpRouteDeps) {
         -32600,
         `Invalid request: a batch holds 1 to ${MAX_BATCH} messages.`,
       );
+    const batch = Array.isArray(body);
+    const { errors, rest } = splitInvalidParams(body);
+    if (errors.length > 0 && rest.length === 0) return withParamErrors(undefined, errors, batch);
+    if (errors.length > 0) body = batch ? rest : rest[0];
     const caller = {
       tokenId: principal.tokenId,
       userId: principal.userId,
@@ -186,7 +191,8 @@ export function mcpRoutes(deps: McpRouteDeps) {
     };
     await server.connect(transport);
     try {
-      return await transport.handleRequest(c.req.raw, { authInfo, parsedBody: body });
+      const res = await transport.handleRequest(c.req.raw, { authInfo, parsedBody: body });
+      return errors.length > 0 ? await withParamErrors(res, errors, batch) : res;
     } finally {
       await server.close();
     }

@@ -3,6 +3,10 @@ import { chatId } from './schemas.ts';
 import { defineTool } from './tool.ts';
 import { chatToolVisible } from './visibility.ts';
 
+const uuidv7 = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'a UUIDv7');
+
 export const postMessageTool = defineTool({
   name: 'post_message',
   title: 'Post a message',
@@ -12,10 +16,9 @@ export const postMessageTool = defineTool({
     .object({
       chatId,
       text: z.string().min(1).max(16_000),
-      replyTo: z.uuid().optional().describe('Id of the message this answers.'),
-      messageId: z
-        .string()
-        .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i, 'a UUIDv7')
+      // Message ids are UUIDv7 (the sealed body refuses anything else): checked here, not later.
+      replyTo: uuidv7.optional().describe('Id of the message this answers.'),
+      messageId: uuidv7
         .optional()
         .describe(
           'Idempotency: a UUIDv7 the caller chose. Posting again with the same id returns the message already posted instead of a second one.',
