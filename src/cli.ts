@@ -86,7 +86,10 @@ async function runGateway(config: Config, args: string[]): Promise<number> {
     process.stderr.write(`vutler: gateway needs fingerprint\n\n${USAGE}\n`);
     return 2;
   }
-  const { bundle } = await loadGatewayKeys(config, createLogger(config.log.level, pino.destination(2)));
+  const { bundle } = await loadGatewayKeys(
+    config,
+    createLogger(config.log.level, pino.destination(2)),
+  );
   process.stdout.write(`gateway fingerprint: ${bundle.fingerprint}\n`);
   return 0;
 }

@@ -2,11 +2,14 @@ import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
+import { go, route } from '../lib/route.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
+import { AgentsPage } from './AgentsPage.tsx';
 import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
+import { ConsentPage } from './ConsentPage.tsx';
 import { ErrorBox, useAction } from './common.tsx';
 import { DrivePanel } from './DrivePanel.tsx';
 import { SetupConfirm, SetupPhrase } from './Setup.tsx';
@@ -44,13 +47,19 @@ function Workspace() {
     return stopChats;
   }, []);
   const files = useStore(filesOpen);
+  const page = useStore(route).page;
+  const onAgents = page === 'agents';
   const openId = state.openChatId;
+  // Opening a chat (or the files) leaves the Agents page.
+  useEffect(() => {
+    if (openId && route.get().page === 'agents') go('');
+  }, [openId]);
   const unreadCount = totalUnread(state);
   useEffect(() => {
     document.title = unreadCount > 0 ? `(${unreadCount}) Vutler` : 'Vutler';
   }, [unreadCount]);
   return (
-    <div class={`workspace${openId || files ? ' has-chat' : ''}`}>
+    <div class={`workspace${openId || files || onAgents ? ' has-chat' : ''}`}>
       <header class="top">
         <span class="brand">Vutler</span>
         <span class={`conn conn-${state.connection}`} role="status">
@@ -62,8 +71,22 @@ function Workspace() {
                 ? 'Session ended'
                 : 'Offline — reconnecting'}
         </span>
-        <button type="button" aria-pressed={files} onClick={() => filesOpen.set(!files)}>
+        <button
+          type="button"
+          aria-pressed={files && !onAgents}
+          onClick={() => {
+            filesOpen.set(onAgents || !files);
+            if (onAgents) go('');
+          }}
+        >
           Files
+        </button>
+        <button
+          type="button"
+          aria-pressed={onAgents}
+          onClick={() => (onAgents ? go('') : go('agents'))}
+        >
+          Agents
         </button>
         <button type="button" onClick={() => void out.run()} disabled={out.busy}>
           Sign out
@@ -81,7 +104,9 @@ function Workspace() {
       <div class="panes">
         <ChatList state={state} />
         <main class="chat-pane">
-          {files ? (
+          {onAgents ? (
+            <AgentsPage />
+          ) : files ? (
             <DrivePanel />
           ) : openId ? (
             <ChatView chatId={openId} state={state} />
@@ -96,11 +121,22 @@ function Workspace() {
 
 export function App() {
   const s = useStore(screen);
+  const r = useStore(route);
   switch (s.name) {
     case 'loading':
       return <p class="loading">Loading Vutler…</p>;
     case 'signin':
-      return <SignIn email={s.email} notice={s.notice} />;
+      return (
+        <SignIn
+          email={s.email}
+          notice={
+            s.notice ??
+            (r.page === 'consent'
+              ? 'An MCP client asks to connect to your Vutler account: sign in to see what it asks for and decide.'
+              : undefined)
+          }
+        />
+      );
     case 'unlock':
       return <Unlock email={s.email} />;
     case 'signup':
@@ -114,6 +150,6 @@ export function App() {
         <SetupConfirm setup={s.setup} />
       );
     case 'app':
-      return <Workspace />;
+      return r.page === 'consent' ? <ConsentPage params={r.params} /> : <Workspace />;
   }
 }
