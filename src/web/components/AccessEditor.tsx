@@ -43,6 +43,7 @@ function ResourceEditor(props: {
   items: Item[];
   grants: GrantView[];
   onChange: (v: ResourceDraft) => void;
+  onRevoke?: (grantId: string) => void;
 }) {
   const { kind, value: d, onChange } = props;
   const id = (s: string) => `${props.idPrefix}-${kind}-${s}`;
@@ -122,6 +123,18 @@ function ResourceEditor(props: {
                             </select>
                           )}
                           {g && <span class="badge">{grantNote(g)}</span>}
+                          {g && props.onRevoke && (
+                            <button
+                              type="button"
+                              class="danger small"
+                              onClick={() => props.onRevoke?.(g.grantId)}
+                            >
+                              {`Revoke key for ${it.name}`}
+                            </button>
+                          )}
+                          {!g && on && decrypt && (kind === 'chat' || kind === 'files') && (
+                            <span class="badge">no key yet: granted when you save</span>
+                          )}
                         </li>
                       );
                     })}
@@ -238,6 +251,8 @@ export function AccessEditor(props: {
   items: { chat: Item[]; files: Item[]; github: Item[] };
   grants: GrantView[];
   onChange: (d: AccessDraft) => void;
+  /** Revokes one grant at once (the Agents page; a chat's rotates its key). */
+  onRevoke?: (grantId: string) => void;
 }) {
   const mine = props.grants.filter((g) => g.agentName === props.agentName);
   return (
@@ -257,6 +272,7 @@ export function AccessEditor(props: {
                 : kind === 'memory' && g.resourceType === 'memory',
           )}
           onChange={(v) => props.onChange({ ...props.draft, [kind]: v })}
+          onRevoke={props.onRevoke}
         />
       ))}
     </div>

@@ -16,6 +16,7 @@ import {
   type GatewayState,
   issueToken,
   loadAgents,
+  revokeGrant,
   revokeToken,
 } from '../lib/agents.ts';
 import { mcpConfigs, mcpUrl } from '../lib/mcp-config.ts';
@@ -46,8 +47,13 @@ export function GatewayKey({ gateway }: { gateway: GatewayState }) {
             </p>
           )}
           <p class="hint">
-            Grants are wrapped to this key, and agents' messages are checked against it. Compare it
-            with <code>vutler gateway fingerprint</code> on the server.
+            Grants are wrapped to this key, and agents' messages are checked against it.
+            {gateway.pin === 'pinned' && (
+              <>
+                {' '}
+                It should read as <code>vutler gateway fingerprint</code> prints it on the server.
+              </>
+            )}
           </p>
         </>
       ) : gateway.pin === 'changed' ? (
@@ -84,6 +90,10 @@ function AccessSection({ data, agent }: { data: AgentsData; agent: string }) {
     await loadAgents();
     setSaved(true);
   });
+  const revoke = useAction(async (grantId: string) => {
+    setSaved(false);
+    await revokeGrant(grantId);
+  });
   const blocked = data.gateway.fingerprint === undefined;
   return (
     <section class="panel" aria-labelledby="access-title">
@@ -110,8 +120,14 @@ function AccessSection({ data, agent }: { data: AgentsData; agent: string }) {
             setSaved(false);
             setDraft(d);
           }}
+          onRevoke={(id) => void revoke.run(id)}
         />
-        <ErrorBox error={save.error} />
+        {revoke.busy && (
+          <p class="muted" role="status">
+            Revoking the key and rotating the chat key…
+          </p>
+        )}
+        <ErrorBox error={save.error ?? revoke.error} />
         {saved && (
           <p class="ok" role="status">
             Saved.

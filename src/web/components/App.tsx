@@ -1,6 +1,6 @@
 import { Component, type ComponentChildren } from 'preact';
 import { useEffect } from 'preact/hooks';
-import { chatState, filesOpen, totalUnread } from '../lib/chats.ts';
+import { chatState, filesOpen, openChat, totalUnread } from '../lib/chats.ts';
 import { startChats, stopChats } from '../lib/live.ts';
 import { go, route } from '../lib/route.ts';
 import { screen, signOut } from '../lib/session.ts';
@@ -84,7 +84,12 @@ function Workspace() {
         <button
           type="button"
           aria-pressed={onAgents}
-          onClick={() => (onAgents ? go('') : go('agents'))}
+          onClick={() => {
+            if (onAgents) return go('');
+            // Closed, so that picking a chat in the list (even the same one) leaves the page.
+            void openChat(undefined);
+            go('agents');
+          }}
         >
           Agents
         </button>
