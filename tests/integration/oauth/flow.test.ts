@@ -89,7 +89,7 @@ describe('an MCP client connects by OAuth consent in the web app', () => {
     expect(res.status).toBe(200);
     const to = new URL(((await res.json()) as { redirectTo: string }).redirectTo);
     expect(`${to.origin}${to.pathname}`).toBe(REDIRECT);
-    expect(to.searchParams.get('state')).toBe(request.state);
+    expect(to.searchParams.get('state')).toBe(request.state ?? null);
     await transport.finishAuth(to.searchParams.get('code') ?? '');
     expect(provider.saved?.access_token).toMatch(/^vto_/);
 
