@@ -32,8 +32,7 @@ export function GatewayKey({ gateway }: { gateway: GatewayState }) {
         <>
           <p class="digits gw-digits" data-testid="gateway-fingerprint">
             {gateway.fingerprint.split(' ').map((g, i) => (
-              // biome-ignore lint/suspicious/noArrayIndexKey: groups of digits repeat
-              <span key={i}>{g}</span>
+              <span key={`${i}-${g}`}>{g}</span>
             ))}
           </p>
           {gateway.pin === 'first-use' ? (

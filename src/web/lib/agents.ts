@@ -12,7 +12,7 @@ import {
   type PermissionView,
   VutlerClientError,
 } from '../../client/index.ts';
-import { type AccessDraft, type Plan, planChanges } from './access.ts';
+import type { Plan } from './access.ts';
 import { chatState, chatTitle, refreshChats, sortedChats } from './chats.ts';
 import { client } from './session.ts';
 import { Store } from './store.ts';
@@ -110,15 +110,6 @@ export async function applyPlan(agentName: string, plan: Plan): Promise<void> {
     await client.agents.grantFile(id, agentName, { expiresAt: plan.expiresAt.files });
   if (plan.grantMemory) await client.memory.grant(agentName, { expiresAt: plan.expiresAt.memory });
   for (const id of plan.revoke) await client.agents.revokeGrant(id);
-}
-
-/** Saves an agent's access as drafted on the page, then reloads what the server has. */
-export async function saveAccess(agentName: string, draft: AccessDraft): Promise<void> {
-  const d = agentsData.get();
-  const permissions = d?.permissions ?? (await client.agents.permissions(agentName));
-  const grants = d?.grants ?? (await client.agents.grants(agentName));
-  await applyPlan(agentName, planChanges(agentName, draft, permissions, grants));
-  await loadAgents();
 }
 
 /** Revokes one grant (a chat's rotates the chat key). */

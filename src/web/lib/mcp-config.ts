@@ -66,7 +66,8 @@ export function mcpConfigs(origin: string, token: string): McpConfig[] {
         mcpServers: {
           [SERVER_NAME]: {
             command: 'npx',
-            args: ['mcp-remote', url, '--header', 'Authorization:${AUTH_HEADER}'],
+            // mcp-remote expands ${AUTH_HEADER} from env: the token stays out of `args`.
+            args: ['mcp-remote', url, '--header', `Authorization:$${'{AUTH_HEADER}'}`],
             env: { AUTH_HEADER: bearer },
           },
         },
