@@ -10,7 +10,14 @@ import { useTestServer } from '../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../helpers/gateway.ts';
 import { MemoryProvider } from '../helpers/oauth.ts';
 import { person } from '../helpers/people.ts';
-import { cspViolations, launch, openPerson, type Person, screenshot } from './browser.ts';
+import {
+  cspViolations,
+  fitsWidth,
+  launch,
+  openPerson,
+  type Person,
+  screenshot,
+} from './browser.ts';
 import { createDirectChat, send, signUp, waitForText } from './flows.ts';
 
 const key = await gatewayKeyLine();
@@ -150,6 +157,11 @@ describe('the Agents page and the consent page in Chromium', () => {
     expect(posted.isError, textOf(posted)).toBeFalsy();
     await mcp.close();
 
+    // The page fits a 360 px phone, token and configurations included.
+    await page.setViewportSize({ width: 360, height: 760 });
+    await screenshot(page, 'mobile-360-agents-token');
+    expect(await fitsWidth(page)).toBe(true);
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.getByRole('button', { name: 'I have copied it' }).click();
     await expect.poll(() => page.locator('#new-token').count()).toBe(0);
     await page.locator('.token-row[data-status="active"]', { hasText: 'e2e laptop' }).waitFor();
@@ -232,6 +244,10 @@ describe('the Agents page and the consent page in Chromium', () => {
     await chats.getByLabel('bob', { exact: true }).check();
     await C.page.locator('.consent-summary', { hasText: 'Chats: content (1 chosen)' }).waitFor();
     await screenshot(C.page, 'consent-chosen');
+    await C.page.setViewportSize({ width: 360, height: 760 });
+    await screenshot(C.page, 'mobile-360-consent');
+    expect(await fitsWidth(C.page)).toBe(true);
+    await C.page.setViewportSize({ width: 1280, height: 800 });
     await C.page.getByRole('button', { name: 'Allow' }).click();
     await expect.poll(() => redirected?.searchParams.get('code') ?? null, SLOW).not.toBeNull();
     expect(redirected?.searchParams.get('state')).toBe(authUrl.searchParams.get('state'));
