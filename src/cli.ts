@@ -4,6 +4,7 @@ import { CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from './config
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { EmbeddedError, startEmbeddedPostgres } from './embedded.ts';
+import { loadGatewayKeys } from './gateway/keys.ts';
 import { runStdio, StdioSetupError } from './gateway/stdio.ts';
 import { resealGithubSecrets } from './github/rotate.ts';
 import { addAtRestKey, loadGithubSealer } from './github/sealing.ts';
@@ -22,6 +23,8 @@ Commands:
             re-seal every sealed column with it
   mcp --stdio [--token-file <path>]
             the MCP gateway's tools over stdio for a local MCP client (token: VUTLER_AGENT_TOKEN)
+  gateway fingerprint
+            print the gateway key's fingerprint, to compare with the web app's Agents page
   audit verify [--user <id>]
             check the audit hash chains and signed checkpoints; names the first bad row (exit 1)
 
@@ -75,6 +78,20 @@ async function runKeys(config: Config, args: string[]): Promise<number> {
     await pool.end();
     await stopEmbedded?.();
   }
+}
+
+/** The same 30 digits the Agents page computes from the key it pinned (never the key itself). */
+async function runGateway(config: Config, args: string[]): Promise<number> {
+  if (args[0] !== 'fingerprint' || args.length > 1) {
+    process.stderr.write(`vutler: gateway needs fingerprint\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { bundle } = await loadGatewayKeys(
+    config,
+    createLogger(config.log.level, pino.destination(2)),
+  );
+  process.stdout.write(`gateway fingerprint: ${bundle.fingerprint}\n`);
+  return 0;
 }
 
 async function runMcp(config: Config, args: string[]): Promise<number> {
@@ -132,6 +149,7 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
     if (command === 'keys') return await runKeys(config, argv.slice(1));
+    if (command === 'gateway') return await runGateway(config, argv.slice(1));
     const mode = modes[command];
     if (!mode) {
       process.stderr.write(`vutler: unknown command '${command}'\n\n${USAGE}\n`);

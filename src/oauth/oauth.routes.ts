@@ -7,9 +7,9 @@ import { NotFoundError } from '../errors.ts';
 import { agentName, uuid } from '../http/schemas.ts';
 import { jsonBody, pathParams } from '../http/validate.ts';
 import { MAX_METADATA_BYTES } from './clients.ts';
-import { CONSENT_CSP, CONSENT_CSS, CONSENT_SCRIPT, consentPage, errorPage } from './consent.ts';
+import { AUTHORIZE_CSP, CONSENT_CSS, errorPage, suggestAgentName } from './consent.ts';
 import { OAuthError } from './errors.ts';
-import { type OAuthService, UnredirectableError } from './oauth.service.ts';
+import { type OAuthService, redirectHost, UnredirectableError } from './oauth.service.ts';
 
 export interface OAuthRouteDeps {
   oauth: OAuthService;
@@ -73,16 +73,21 @@ function redirectWith(uri: string, params: Record<string, string | undefined>): 
   return u.href;
 }
 
+// The original /authorize query, checked again on every use: nothing about it is kept server-side.
+const authorizationQuery = z
+  .record(z.string().max(100), z.string().max(4000))
+  .refine((r) => Object.keys(r).length <= 30, 'At most 30 parameters.');
+
 const consentBody = z
   .object({
-    // The original /authorize query, checked again here: nothing about it is kept server-side.
-    request: z
-      .record(z.string().max(100), z.string().max(4000))
-      .refine((r) => Object.keys(r).length <= 30),
+    request: authorizationQuery,
     decision: z.enum(['approve', 'deny']),
     agentName: agentName.optional(),
   })
   .strict();
+
+/** Where the web app's consent page lives: a route of the app bundle, the query after it. */
+export const CONSENT_ROUTE = '/#/consent';
 
 /**
  * The OAuth 2.1 authorization server (RFC 8414, 7591, 7009, PKCE) and the protected-resource
@@ -159,14 +164,17 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
 
   app.get('/oauth/authorize', async (c) => {
     c.header('cache-control', 'no-store');
-    c.header('content-security-policy', CONSENT_CSP);
+    c.header('content-security-policy', AUTHORIZE_CSP);
     c.header('x-frame-options', 'DENY');
     c.header('referrer-policy', 'no-referrer');
     let q: Record<string, string | undefined> = {};
     try {
       q = queryOf(c);
-      const req = await oauth.checkAuthorization(q, resourceOf(origin(c)));
-      return c.html(consentPage(req, q));
+      await oauth.checkAuthorization(q, resourceOf(origin(c)));
+      // A valid request goes on to the web app, which signs the person in and asks for consent
+      // there (the grant wraps are made in that page). The query rides in the fragment: the
+      // server needs nothing of it until the page sends it back with the decision.
+      return c.redirect(`${CONSENT_ROUTE}?${new URL(c.req.url).search.slice(1)}`, 302);
     } catch (err) {
       if (!(err instanceof OAuthError)) throw err;
       if (err instanceof UnredirectableError || !q.redirect_uri) return c.html(errorPage(err), 400);
@@ -182,11 +190,6 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
     }
   });
 
-  app.get('/oauth/consent.js', (c) => {
-    c.header('content-type', 'text/javascript; charset=utf-8');
-    c.header('cache-control', 'no-cache');
-    return c.body(CONSENT_SCRIPT);
-  });
   app.get('/oauth/consent.css', (c) => {
     c.header('content-type', 'text/css; charset=utf-8');
     c.header('cache-control', 'no-cache');
@@ -194,6 +197,25 @@ export function oauthRoutes(deps: OAuthRouteDeps) {
   });
 
   const session = requireSession(deps.sessions);
+  /** What the consent page shows: who asks and where the answer goes, checked afresh. */
+  app.post('/api/oauth/request', session, async (c) => {
+    const body = await jsonBody(c, z.object({ request: authorizationQuery }).strict());
+    c.header('cache-control', 'no-store');
+    try {
+      const req = await oauth.checkAuthorization(body.request, resourceOf(origin(c)));
+      return c.json({
+        clientId: req.clientId,
+        clientName: req.clientName,
+        redirectHost: redirectHost(req.redirectUri),
+        resource: req.resource,
+        suggestedAgent: suggestAgentName(req.clientName),
+      });
+    } catch (err) {
+      if (err instanceof OAuthError) return oauthError(c, err);
+      throw err;
+    }
+  });
+
   app.post('/api/oauth/consent', session, async (c) => {
     const body = await jsonBody(c, consentBody);
     c.header('cache-control', 'no-store');

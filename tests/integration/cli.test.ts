@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { gatewayPublicBundle, generateGatewayKeys } from '../../src/crypto/grants.ts';
 import { freePort } from '../../src/embedded.ts';
 
 const BIN = path.resolve('bin/vutler.js');
@@ -66,6 +67,21 @@ describe('the vutler CLI', () => {
     const { code, stderr } = await run(['fly'], cleanEnv({}));
     expect(code).toBe(2);
     expect(stderr).toMatch(/unknown command 'fly'/);
+  });
+
+  it('prints the gateway fingerprint the Agents page shows, and nothing of the key', async () => {
+    const { keys, serialized } = await generateGatewayKeys();
+    const { fingerprint } = await gatewayPublicBundle(keys);
+    const { code, stdout } = await run(
+      ['gateway', 'fingerprint'],
+      cleanEnv({ VUTLER_GATEWAY_KEY: serialized }),
+    );
+    expect(code).toBe(0);
+    expect(stdout).toBe(`gateway fingerprint: ${fingerprint}\n`);
+    expect(fingerprint).toMatch(/^(\d{5} ){5}\d{5}$/);
+    expect(stdout).not.toContain(serialized);
+    const bad = await run(['gateway', 'show'], cleanEnv({}));
+    expect(bad.code).toBe(2);
   });
 
   it('migrates DATABASE_URL with `vutler migrate`, idempotently', async () => {

@@ -5,10 +5,12 @@ import { startChats, stopChats } from '../lib/live.ts';
 import { go, route } from '../lib/route.ts';
 import { screen, signOut } from '../lib/session.ts';
 import { useStore } from '../lib/store.ts';
+import { AgentsPage } from './AgentsPage.tsx';
 import { AuditPage } from './AuditPage.tsx';
 import { Recover, SignIn, SignUp, Unlock } from './AuthPages.tsx';
 import { ChatList } from './ChatList.tsx';
 import { ChatView } from './ChatView.tsx';
+import { ConsentPage } from './ConsentPage.tsx';
 import { ErrorBox, useAction } from './common.tsx';
 import { DrivePanel } from './DrivePanel.tsx';
 import { GithubPage } from './GithubPage.tsx';
@@ -106,7 +108,9 @@ function Workspace() {
       <div class="panes">
         <ChatList state={state} />
         <main class="chat-pane">
-          {page === 'audit' ? (
+          {page === 'agents' ? (
+            <AgentsPage />
+          ) : page === 'audit' ? (
             <AuditPage />
           ) : page === 'github' ? (
             <GithubPage />
@@ -125,11 +129,22 @@ function Workspace() {
 
 export function App() {
   const s = useStore(screen);
+  const r = useStore(route);
   switch (s.name) {
     case 'loading':
       return <p class="loading">Loading Vutler…</p>;
     case 'signin':
-      return <SignIn email={s.email} notice={s.notice} />;
+      return (
+        <SignIn
+          email={s.email}
+          notice={
+            s.notice ??
+            (r.page === 'consent'
+              ? 'An MCP client asks to connect to your Vutler account: sign in to see what it asks for and decide.'
+              : undefined)
+          }
+        />
+      );
     case 'unlock':
       return <Unlock email={s.email} />;
     case 'signup':
@@ -143,6 +158,6 @@ export function App() {
         <SetupConfirm setup={s.setup} />
       );
     case 'app':
-      return <Workspace />;
+      return r.page === 'consent' ? <ConsentPage params={r.params} /> : <Workspace />;
   }
 }

@@ -7,6 +7,7 @@ import {
   sortedChats,
   unread,
 } from '../lib/chats.ts';
+import { go, route } from '../lib/route.ts';
 import { ErrorBox, Field, useAction } from './common.tsx';
 
 function ago(iso: string): string {
@@ -84,7 +85,11 @@ function NewChat({ onDone }: { onDone: () => void }) {
 export function ChatList({ state }: { state: ChatState }) {
   const [creating, setCreating] = useState(false);
   const chats = sortedChats(state);
-  const open = useAction(async (id: string) => openChat(id));
+  const open = useAction(async (id: string) => {
+    // Picking a chat (even the one already open) leaves the Agents, Audit or GitHub page.
+    if (route.get().page !== '') go('');
+    await openChat(id);
+  });
   return (
     <nav class="chat-list" aria-label="Chats">
       <div class="list-head">

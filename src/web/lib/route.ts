@@ -24,8 +24,7 @@ export function parseRoute(hash: string): Route {
 
 /** The fragment a `next` path leads to, or undefined for anything not in this app. */
 export function routeOfNext(next: string | null): string | undefined {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\'))
-    return undefined;
+  if (!next?.startsWith('/') || next.startsWith('//') || next.includes('\\')) return undefined;
   let u: URL;
   try {
     u = new URL(next, 'https://app.invalid');

@@ -121,9 +121,15 @@ describe('Client ID Metadata Documents', () => {
     );
     const authUrl = provider.authorizationUrl as URL;
     expect(authUrl.searchParams.get('client_id')).toBe(`${base}/client.json`);
-    const page = await fetch(authUrl);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toContain('Metadata Client');
+    const page = await fetch(authUrl, { redirect: 'manual' });
+    expect(page.status).toBe(302);
+    expect(page.headers.get('location')).toBe(`/#/consent${authUrl.search}`);
+    // The consent page learns the client's name from the fetched document.
+    const described = await alice.client.http.request<{ clientName: string }>(
+      '/api/oauth/request',
+      { body: { request: Object.fromEntries(authUrl.searchParams) } },
+    );
+    expect(described.clientName).toBe('Metadata Client');
     const res = await consent(
       url,
       alice.client.session?.token ?? '',

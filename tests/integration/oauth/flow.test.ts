@@ -1,90 +1,99 @@
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type Browser, chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestServer } from '../../helpers/app.ts';
 import { gatewayKeyLine } from '../../helpers/gateway.ts';
-import { MemoryProvider } from '../../helpers/oauth.ts';
+import { consent, MemoryProvider } from '../../helpers/oauth.ts';
 import { person } from '../../helpers/people.ts';
 
 const key = await gatewayKeyLine();
 const REDIRECT = 'http://127.0.0.1:33418/callback';
 
-describe('an MCP client connects by OAuth consent, with Chromium on the consent page', () => {
+/**
+ * The protocol around the consent page, without a browser: /authorize hands a valid request to
+ * the web app's consent route, the page's two calls (describe, decide) behave, and the SDK's
+ * OAuth provider ends with a working token. The page itself, in Chromium: tests/e2e/agents.test.ts.
+ */
+describe('an MCP client connects by OAuth consent in the web app', () => {
   const t = useTestServer({ VUTLER_GATEWAY_KEY: key });
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+
+  async function authorizationQuery() {
+    const provider = new MemoryProvider(REDIRECT);
+    const transport = new StreamableHTTPClientTransport(new URL('/mcp', t.server.url), {
+      authProvider: provider,
     });
-  });
-  afterAll(async () => {
-    await browser?.close();
+    await expect(
+      new Client({ name: 'oauth-test', version: '1.0.0' }).connect(transport),
+    ).rejects.toBeInstanceOf(UnauthorizedError);
+    const authUrl = provider.authorizationUrl;
+    if (!authUrl) throw new Error('the SDK built no authorization URL');
+    return { provider, transport, authUrl, request: Object.fromEntries(authUrl.searchParams) };
+  }
+
+  it('sends a valid request on to the web app, which describes it only to a signed-in person', async () => {
+    const { authUrl, request } = await authorizationQuery();
+    expect(authUrl.searchParams.get('resource')).toBe(`${t.server.url}/mcp`);
+    expect(authUrl.searchParams.get('code_challenge_method')).toBe('S256');
+    const res = await fetch(authUrl, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe(`/#/consent${authUrl.search}`);
+
+    const anon = await fetch(`${t.server.url}/api/oauth/request`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request }),
+    });
+    expect(anon.status).toBe(401);
+    const alice = await person(t.server.url, 'alice');
+    const described = await alice.client.http.request('/api/oauth/request', {
+      body: { request },
+    });
+    expect(described).toEqual({
+      clientId: request.client_id,
+      clientName: 'Test MCP Client',
+      redirectHost: '127.0.0.1:33418',
+      resource: `${t.server.url}/mcp`,
+      suggestedAgent: 'test-mcp-client',
+    });
+    // A request altered in the page is checked again and refused, with an OAuth error.
+    const altered = await fetch(`${t.server.url}/api/oauth/request`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${alice.client.session?.token}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ request: { ...request, redirect_uri: 'https://attacker.example/' } }),
+    });
+    expect(altered.status).toBe(400);
+    expect(((await altered.json()) as { error: string }).error).toBe('invalid_request');
   });
 
-  it('registers by DCR, the person consents in the browser, the SDK gets a token and calls a tool', async () => {
+  it('consent gives the SDK a token for the chosen agent; disconnecting ends it', async () => {
     const url = t.server.url;
     const alice = await person(url, 'alice');
     const bob = await person(url, 'bob');
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
     await alice.client.chats.send(chat.id, 'hello over oauth');
+    const { provider, transport, request } = await authorizationQuery();
 
-    const provider = new MemoryProvider(REDIRECT);
-    const mcpUrl = new URL('/mcp', url);
-    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
-    const client = new Client({ name: 'oauth-test', version: '1.0.0' });
-    // The first connect learns it must authorize: the SDK registered and built the URL.
-    await expect(client.connect(first)).rejects.toBeInstanceOf(UnauthorizedError);
-    const authUrl = provider.authorizationUrl;
-    expect(authUrl).toBeDefined();
-    expect(authUrl?.searchParams.get('resource')).toBe(`${url}/mcp`);
-    expect(authUrl?.searchParams.get('code_challenge_method')).toBe('S256');
-
-    // Sign-in: the person's session cookie (the web app's login page sets the same cookie).
-    const context = await browser.newContext();
-    await context.addCookies([
-      { name: 'vutler_session', value: alice.client.session?.token ?? '', url },
-    ]);
-    const page = await context.newPage();
-    const cspViolations: string[] = [];
-    page.on('console', (m) => {
-      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    // What the consent page does on "Allow": the access it chose, then the decision.
+    await alice.client.agents.setPermission({
+      agentName: 'desktop',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+      conditions: { resource_ids: [chat.id] },
     });
-    // The client's loopback listener: catch the redirect instead of running a server.
-    let redirected: URL | undefined;
-    await page.route(`${REDIRECT}**`, async (route) => {
-      redirected = new URL(route.request().url());
-      await route.fulfill({ status: 200, body: 'done' });
-    });
-    await page.goto(String(authUrl));
-    await expect.poll(() => page.locator('#consent').isVisible()).toBe(true);
-    expect(await page.locator('#client-name').textContent()).toBe('Test MCP Client');
-    expect(await page.locator('#redirect-host').textContent()).toBe('127.0.0.1:33418');
-    // Nothing is granted by default.
-    expect(await page.locator('#perm-chat-read').isChecked()).toBe(false);
-    await page.locator('#agent-name').fill('desktop');
-    await page.locator('#perm-chat-read').check();
-    await page.locator('#approve').click();
-    await expect.poll(() => redirected?.searchParams.get('code') ?? null).not.toBeNull();
-    expect(redirected?.searchParams.get('state')).toBe(authUrl?.searchParams.get('state'));
-    expect(cspViolations).toEqual([]);
-    await context.close();
-
-    await first.finishAuth(redirected?.searchParams.get('code') ?? '');
+    await alice.client.agents.grantChat(chat.id, 'desktop');
+    const res = await consent(url, alice.client.session?.token ?? '', request, 'desktop');
+    expect(res.status).toBe(200);
+    const to = new URL(((await res.json()) as { redirectTo: string }).redirectTo);
+    expect(`${to.origin}${to.pathname}`).toBe(REDIRECT);
+    expect(to.searchParams.get('state')).toBe(request.state ?? null);
+    await transport.finishAuth(to.searchParams.get('code') ?? '');
     expect(provider.saved?.access_token).toMatch(/^vto_/);
 
-    // The chat grant is made on alice's device, as on the Agents page.
-    await alice.client.agents.grantChat(chat.id, 'desktop');
+    const mcpUrl = new URL('/mcp', url);
     const mcp = new Client({ name: 'oauth-test', version: '1.0.0' });
     await mcp.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
     const who = await mcp.callTool({ name: 'whoami', arguments: {} });
@@ -107,7 +116,7 @@ describe('an MCP client connects by OAuth consent, with Chromium on the consent 
     await expect(bob.client.connectedClients.disconnect(listed[0]?.id ?? '')).rejects.toThrow();
 
     await alice.client.connectedClients.disconnect(listed[0]?.id ?? '');
-    const res = await fetch(mcpUrl, {
+    const after = await fetch(mcpUrl, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${provider.saved?.access_token}`,
@@ -116,46 +125,21 @@ describe('an MCP client connects by OAuth consent, with Chromium on the consent 
       },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
-    expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe(
+    expect(after.status).toBe(401);
+    expect(after.headers.get('www-authenticate')).toBe(
       `Bearer resource_metadata="${url}/.well-known/oauth-protected-resource/mcp"`,
     );
   });
 
-  it('a person who is not signed in is asked to sign in, and denying sends access_denied back', async () => {
-    const url = t.server.url;
-    const alice = await person(url, 'carol');
-    const provider = new MemoryProvider(REDIRECT);
-    const transport = new StreamableHTTPClientTransport(new URL('/mcp', url), {
-      authProvider: provider,
+  it('denying sends access_denied back and stores nothing', async () => {
+    const carol = await person(t.server.url, 'carol');
+    const { request } = await authorizationQuery();
+    const res = await carol.client.http.request<{ redirectTo: string }>('/api/oauth/consent', {
+      body: { request, decision: 'deny' },
     });
-    await expect(new Client({ name: 'x', version: '1' }).connect(transport)).rejects.toBeInstanceOf(
-      UnauthorizedError,
-    );
-
-    const anon = await browser.newContext();
-    const p1 = await anon.newPage();
-    await p1.goto(String(provider.authorizationUrl));
-    await expect.poll(() => p1.locator('#signin').isVisible()).toBe(true);
-    expect(await p1.locator('#consent').isVisible()).toBe(false);
-    await anon.close();
-
-    const ctx = await browser.newContext();
-    await ctx.addCookies([
-      { name: 'vutler_session', value: alice.client.session?.token ?? '', url },
-    ]);
-    const page = await ctx.newPage();
-    let redirected: URL | undefined;
-    await page.route(`${REDIRECT}**`, async (route) => {
-      redirected = new URL(route.request().url());
-      await route.fulfill({ status: 200, body: 'done' });
-    });
-    await page.goto(String(provider.authorizationUrl));
-    await expect.poll(() => page.locator('#consent').isVisible()).toBe(true);
-    await page.locator('#deny').click();
-    await expect.poll(() => redirected?.searchParams.get('error') ?? null).toBe('access_denied');
-    expect(redirected?.searchParams.get('code')).toBeNull();
-    await ctx.close();
-    expect(await alice.client.connectedClients.list()).toEqual([]);
+    const to = new URL(res.redirectTo);
+    expect(to.searchParams.get('error')).toBe('access_denied');
+    expect(to.searchParams.get('code')).toBeNull();
+    expect(await carol.client.connectedClients.list()).toEqual([]);
   });
 });

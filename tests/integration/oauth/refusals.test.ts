@@ -159,8 +159,9 @@ describe('the authorization server refuses what it must', () => {
     expect(await res.text()).toContain('invalid_request');
     const port = new URLSearchParams({ ...a.request, redirect_uri: 'http://127.0.0.1:5999/cb' });
     const ok = await fetch(`${t.server.url}/oauth/authorize?${port}`, { redirect: 'manual' });
-    expect(ok.status).toBe(200);
-    expect(ok.headers.get('content-security-policy')).toContain("script-src 'self'");
+    // Accepted: on to the web app's consent route with the same query.
+    expect(ok.status).toBe(302);
+    expect(ok.headers.get('location')).toBe(`/#/consent?${port}`);
     // The token request must name the same redirect as the authorization.
     const tk = await token(t.server.url, {
       grant_type: 'authorization_code',
@@ -359,6 +360,9 @@ describe('the authorization server refuses what it must', () => {
     const hostile = await fetch(`${t.server.url}/oauth/authorize?client_id=%3Cscript%3E&x=1&x=2`);
     expect(hostile.status).toBe(400);
     expect(await hostile.text()).not.toContain('<script>');
+    // The error page runs no script at all: its policy allows none.
+    expect(hostile.headers.get('content-security-policy')).toMatch(/^default-src 'none'/);
+    expect(hostile.headers.get('content-security-policy')).not.toContain('script-src');
     expect(await count(t, 'oauth_grants')).toBe(grants);
   });
 });
