@@ -4,6 +4,7 @@
  * "all history". Used by the Agents page and the consent page, so a person sees the same choice
  * in both places. It edits a draft only; the page saves it (lib/agents.ts).
  */
+import { useEffect, useRef } from 'preact/hooks';
 import type { AccessLevel, GrantScope, GrantView } from '../../gateway/types.ts';
 import {
   type AccessDraft,
@@ -36,12 +37,38 @@ function grantNote(g: GrantView | undefined): string {
   return `key granted (${g.scope === 'all_history' ? 'all history' : 'from now on'}, ${from === to ? `epoch ${from}` : `epochs ${from}–${to}`})`;
 }
 
+/** What a person who followed a chat's "no grant" link still has to do for that chat. */
+function linkedNote(
+  agent: string,
+  d: ResourceDraft,
+  item: Item | undefined,
+  grant: GrantView | undefined,
+): string {
+  if (!item) return 'The chat in this link is not one of your chats (any more).';
+  const name = `“${item.name}”`;
+  if (grant && d.level === 'decrypt_ephemeral' && d.items.includes(item.id))
+    return d.allowWrite
+      ? `${agent} holds the key of ${name} and may answer there.`
+      : `${agent} holds the key of ${name}; to let it answer there, tick “${WRITE_LABEL.chat}” and save.`;
+  const steps = [
+    ...(d.level === 'decrypt_ephemeral'
+      ? []
+      : [`choose “${LEVEL_LABEL.decrypt_ephemeral}”`]),
+    ...(d.items.includes(item.id) ? [] : [`tick ${name}`]),
+    ...(d.allowWrite ? [] : [`tick “${WRITE_LABEL.chat}”`]),
+  ];
+  return `To let ${agent} read and answer in ${name}: ${[...steps, 'save'].join(', then ')}.`;
+}
+
 function ResourceEditor(props: {
   idPrefix: string;
+  agentName: string;
   kind: Kind;
   value: ResourceDraft;
   items: Item[];
   grants: GrantView[];
+  /** Chats: the one a link came for, marked, with what is left to do, and focused once. */
+  linked?: string;
   onChange: (v: ResourceDraft) => void;
   onRevoke?: (grantId: string) => void;
 }) {
@@ -52,9 +79,34 @@ function ResourceEditor(props: {
   const all = d.allItems && canAllItems(kind, d.level);
   const toggle = (itemId: string, on: boolean) =>
     set({ items: on ? [...d.items, itemId] : d.items.filter((x) => x !== itemId) });
+  const linked = kind === 'chat' ? props.linked : undefined;
+  const linkedItem = linked ? props.items.find((it) => it.id === linked) : undefined;
+  const box = useRef<HTMLFieldSetElement>(null);
+  const focused = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    if (!linked || focused.current === linked) return;
+    focused.current = linked;
+    // The chat's own checkbox when it is listed, else the first control that leads to it.
+    const el =
+      (linkedItem && document.getElementById(id(`item-${linked}`))) ||
+      document.getElementById(id('all')) ||
+      document.getElementById(id('level'));
+    el?.focus({ preventScroll: true });
+    (el?.closest('li') ?? box.current)?.scrollIntoView({ block: 'center' });
+  }, [linked]);
   return (
-    <fieldset class="resource" data-kind={kind}>
+    <fieldset class="resource" data-kind={kind} ref={box}>
       <legend>{KIND_LABEL[kind]}</legend>
+      {linked && (
+        <p class="notice" data-testid="linked-chat" role="status">
+          {linkedNote(
+            props.agentName,
+            d,
+            linkedItem,
+            props.grants.find((g) => g.resourceId === linked),
+          )}
+        </p>
+      )}
       <div class="field">
         <label for={id('level')}>{`${KIND_LABEL[kind]} access`}</label>
         <select
@@ -93,7 +145,11 @@ function ResourceEditor(props: {
                       const on = d.items.includes(it.id);
                       const g = props.grants.find((x) => x.resourceId === it.id);
                       return (
-                        <li key={it.id}>
+                        <li
+                          key={it.id}
+                          class={it.id === linked ? 'linked' : undefined}
+                          data-linked={it.id === linked ? 'true' : undefined}
+                        >
                           <div class="check">
                             <input
                               type="checkbox"
@@ -250,6 +306,8 @@ export function AccessEditor(props: {
   draft: AccessDraft;
   items: { chat: Item[]; files: Item[]; github: Item[] };
   grants: GrantView[];
+  /** The chat a link to the Agents page came for (`#/agents?chat=…`). */
+  linkedChat?: string;
   onChange: (d: AccessDraft) => void;
   /** Revokes one grant at once (the Agents page; a chat's rotates its key). */
   onRevoke?: (grantId: string) => void;
@@ -261,6 +319,7 @@ export function AccessEditor(props: {
         <ResourceEditor
           key={kind}
           idPrefix={props.idPrefix}
+          agentName={props.agentName}
           kind={kind}
           value={props.draft[kind]}
           items={kind === 'memory' ? [] : props.items[kind]}
@@ -271,6 +330,7 @@ export function AccessEditor(props: {
                 ? g.resourceType === 'files'
                 : kind === 'memory' && g.resourceType === 'memory',
           )}
+          linked={kind === 'chat' ? props.linkedChat : undefined}
           onChange={(v) => props.onChange({ ...props.draft, [kind]: v })}
           onRevoke={props.onRevoke}
         />

@@ -20,6 +20,8 @@ import {
   revokeToken,
 } from '../lib/agents.ts';
 import { mcpConfigs, mcpUrl } from '../lib/mcp-config.ts';
+import { agentsLinkTarget } from '../lib/pure.ts';
+import { route } from '../lib/route.ts';
 import { useStore } from '../lib/store.ts';
 import { AccessEditor } from './AccessEditor.tsx';
 import { ErrorBox, useAction } from './common.tsx';
@@ -70,7 +72,16 @@ export function GatewayKey({ gateway }: { gateway: GatewayState }) {
   );
 }
 
-function AccessSection({ data, agent }: { data: AgentsData; agent: string }) {
+function AccessSection({
+  data,
+  agent,
+  linkedChat,
+}: {
+  data: AgentsData;
+  agent: string;
+  /** The chat a link (`#/agents?chat=…`) came for: shown, marked and focused. */
+  linkedChat?: string;
+}) {
   const initial = useMemo(
     () => draftFrom(agent, data.permissions, data.grants),
     [agent, data.permissions, data.grants],
@@ -115,6 +126,7 @@ function AccessSection({ data, agent }: { data: AgentsData; agent: string }) {
           draft={draft}
           items={data.items}
           grants={data.grants}
+          linkedChat={linkedChat}
           onChange={(d) => {
             setSaved(false);
             setDraft(d);
@@ -396,11 +408,22 @@ function AgentPicker(props: { names: string[]; value: string; onPick: (n: string
 export function AgentsPage() {
   const data = useStore(agentsData);
   const load = useAction(loadAgents);
-  const [agent, setAgent] = useState('claude');
-  const [extra, setExtra] = useState<string[]>([]);
+  // `#/agents?chat=<id>&agent=<name>`: what a chat's "no grant" hint links to.
+  const query = useStore(route).params.toString();
+  const target = useMemo(() => agentsLinkTarget(new URLSearchParams(query)), [query]);
+  const [agent, setAgent] = useState(target.agent ?? 'claude');
+  const [extra, setExtra] = useState<string[]>(target.agent ? [target.agent] : []);
   useEffect(() => {
     void load.run();
   }, []);
+  useEffect(() => {
+    const linked = target.agent;
+    if (!linked) return;
+    setExtra((x) => (x.includes(linked) ? x : [...x, linked]));
+    setAgent(linked);
+  }, [target]);
+  // The linked chat is shown for the linked agent only: picking another agent is not about it.
+  const linkedChat = !target.agent || agent === target.agent ? target.chat : undefined;
   const names = data ? [...new Set([...agentNames(data), ...extra])].sort() : [];
   return (
     <div class="agents-page">
@@ -421,7 +444,7 @@ export function AgentsPage() {
               setAgent(n);
             }}
           />
-          <AccessSection key={agent} data={data} agent={agent} />
+          <AccessSection key={agent} data={data} agent={agent} linkedChat={linkedChat} />
           <Tokens key={`t-${agent}`} data={data} agent={agent} />
           <ConnectedClients data={data} />
         </>

@@ -1,5 +1,6 @@
 /** The app's pure logic, kept apart from the DOM and the SDK so unit tests can reach it. */
 import type { ChatMessage } from '../../client/index.ts';
+import { agentName as agentNameSchema, uuid as uuidSchema } from '../../http/schemas.ts';
 
 /** Messages by seq, each once: the merge that makes replays and races harmless. */
 export function mergeMessages(a: ChatMessage[], b: ChatMessage[]): ChatMessage[] {
@@ -94,6 +95,26 @@ export function describeRun(run: AgentRun): string {
 /** Where a person grants an agent this chat: the Agents page, told which chat and agent. */
 export function agentsLink(chatId: string, agentName: string): string {
   return `#/agents?${new URLSearchParams({ chat: chatId, agent: agentName }).toString()}`;
+}
+
+/** What an Agents page link asks for: the agent to pick and the chat to show. */
+export interface AgentsLinkTarget {
+  agent?: string;
+  chat?: string;
+}
+
+/**
+ * The inverse of `agentsLink`, from the route's query (`#/agents?chat=<id>&agent=<name>`). A link
+ * is typed or pasted as often as clicked: a value that is not a valid agent name or chat id is
+ * left out (the page then opens as without it), never passed on.
+ */
+export function agentsLinkTarget(params: URLSearchParams): AgentsLinkTarget {
+  const out: AgentsLinkTarget = {};
+  const agent = agentNameSchema.safeParse(params.get('agent'));
+  if (agent.success) out.agent = agent.data;
+  const chat = uuidSchema.safeParse(params.get('chat'));
+  if (chat.success) out.chat = chat.data.toLowerCase();
+  return out;
 }
 
 /** One CSV field (RFC 4180), with spreadsheet formulas defused. */
