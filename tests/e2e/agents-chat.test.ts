@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditExport } from '../../src/audit/export.ts';
 import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES, sealMessage } from '../../src/crypto/messages.ts';
@@ -28,7 +28,15 @@ import {
   type Person,
   screenshot,
 } from './browser.ts';
-import { createDirectChat, send, signUp, waitForText } from './flows.ts';
+import {
+  createDirectChat,
+  recordAttr,
+  seenAttr,
+  send,
+  signUp,
+  waitForText,
+  waitForVerifiedChain,
+} from './flows.ts';
 
 const run = randomBytes(4).toString('hex');
 const alice = {
@@ -42,41 +50,6 @@ const secrets = {
   hidden: `Hidden from agents secret-${run}-h`,
   reply: `Bob said the launch code is tangerine-${run}.`,
 };
-
-/** Every value a selector's attribute takes from now on (live states pass quickly). */
-async function recordAttr(page: Page, attr: string, name: string) {
-  await page.evaluate(
-    ({ attr, name }) => {
-      const w = window as unknown as Record<string, string[]>;
-      const seen: string[] = [];
-      w[name] = seen;
-      const note = (el: Element) => {
-        const v = el.getAttribute(attr);
-        if (v && seen[seen.length - 1] !== v) seen.push(v);
-      };
-      document.querySelectorAll(`[${attr}]`).forEach(note);
-      new MutationObserver((records) => {
-        for (const r of records) {
-          if (r.type === 'attributes') note(r.target as Element);
-          for (const n of r.addedNodes)
-            if (n instanceof Element) {
-              if (n.hasAttribute(attr)) note(n);
-              n.querySelectorAll(`[${attr}]`).forEach(note);
-            }
-        }
-      }).observe(document.body, {
-        subtree: true,
-        childList: true,
-        attributes: true,
-        attributeFilter: [attr],
-      });
-    },
-    { attr, name },
-  );
-}
-
-const seenAttr = (page: Page, name: string) =>
-  page.evaluate((n) => (window as unknown as Record<string, string[]>)[n] ?? [], name);
 
 describe('agents, audit and GitHub deploys in the web app', () => {
   const t = useAgentEnv({ github: true, worker: { VUTLER_AUDIT_SEAL_INTERVAL_MS: '500' } });
@@ -304,16 +277,7 @@ describe('agents, audit and GitHub deploys in the web app', () => {
     await page.getByRole('link', { name: 'Audit' }).click();
     await page.getByRole('heading', { name: 'Audit log' }).waitFor();
     // Sealing runs in the worker: check again until the newest rows are sealed too.
-    const summary = page.locator('.chain-summary');
-    const again = page.getByRole('button', { name: 'Check again' });
-    for (let i = 0; i < 40; i++) {
-      await again.waitFor();
-      const txt = (await summary.textContent()) ?? '';
-      if ((await summary.getAttribute('data-chain')) === 'verified' && !txt.includes('waiting'))
-        break;
-      await page.waitForTimeout(500);
-      await again.click();
-    }
+    const summary = await waitForVerifiedChain(page);
     expect(await summary.getAttribute('data-chain')).toBe('verified');
     expect(await summary.textContent()).toContain('Hash chain verified on this device');
     const rows = page.locator('.audit-table tbody tr');

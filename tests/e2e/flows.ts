@@ -117,3 +117,60 @@ export function shownTexts(page: Page): Promise<string[]> {
 export async function waitForText(page: Page, text: string) {
   await page.locator('.messages .msg-body', { hasText: text }).first().waitFor({ timeout: 15_000 });
 }
+
+/**
+ * Records every value `attr` takes on the page from now on, under `window[name]` (live states
+ * such as a run's "queued" or a deploy's "in_progress" can pass between two polls).
+ */
+export async function recordAttr(page: Page, attr: string, name: string) {
+  await page.evaluate(
+    ({ attr, name }) => {
+      const w = window as unknown as Record<string, string[]>;
+      const seen: string[] = [];
+      w[name] = seen;
+      const note = (el: Element) => {
+        const v = el.getAttribute(attr);
+        if (v && seen[seen.length - 1] !== v) seen.push(v);
+      };
+      document.querySelectorAll(`[${attr}]`).forEach(note);
+      new MutationObserver((records) => {
+        for (const r of records) {
+          if (r.type === 'attributes') note(r.target as Element);
+          for (const n of r.addedNodes)
+            if (n instanceof Element) {
+              if (n.hasAttribute(attr)) note(n);
+              n.querySelectorAll(`[${attr}]`).forEach(note);
+            }
+        }
+      }).observe(document.body, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeFilter: [attr],
+      });
+    },
+    { attr, name },
+  );
+}
+
+/** What `recordAttr` saw so far. */
+export const seenAttr = (page: Page, name: string) =>
+  page.evaluate((n) => (window as unknown as Record<string, string[]>)[n] ?? [], name);
+
+/**
+ * On the Audit page: checks again until the chain summary reads verified with nothing left
+ * waiting for a seal (sealing runs in the worker), up to ~20 s. Returns the summary's locator.
+ */
+export async function waitForVerifiedChain(page: Page) {
+  const summary = page.locator('.chain-summary');
+  const again = page.getByRole('button', { name: 'Check again' });
+  for (let i = 0; i < 40; i++) {
+    await again.waitFor();
+    const txt = (await summary.textContent()) ?? '';
+    if ((await summary.getAttribute('data-chain')) === 'verified' && !txt.includes('waiting'))
+      break;
+    await page.waitForTimeout(500);
+    await again.click();
+  }
+  return summary;
+}

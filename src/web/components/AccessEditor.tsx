@@ -57,6 +57,7 @@ function linkedNote(
     ...(d.items.includes(item.id) ? [] : [`tick ${name}`]),
     ...(d.allowWrite ? [] : [`tick “${WRITE_LABEL.chat}”`]),
   ];
+  if (steps.length === 0) return `${name} is chosen, but ${agent} holds no key for it: save to grant it.`;
   return `To let ${agent} read and answer in ${name}: ${[...steps, 'save'].join(', then ')}.`;
 }
 
