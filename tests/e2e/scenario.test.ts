@@ -39,6 +39,8 @@ const secrets = {
   reply: `Bob said the boat leaves from pier nine-${run}.`,
 };
 const SLOW = { timeout: 60_000 };
+const POLL = { timeout: 10_000 };
+const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? '');
 const shot = (page: Page, step: string) => screenshot(page, `scenario-${step}`);
 /** What the model was sent last in a request: the newest turn (a tool's result, say). */
 const lastTurn = (r: RecordedRequest) =>
@@ -111,9 +113,7 @@ describe('issue 15 in one story: grant on the Agents page, @claude answers live,
     const note = chats.getByTestId('linked-chat');
     await note.waitFor(SLOW);
     expect(await note.textContent()).toContain('To let claude read and answer in “Bob”: choose');
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.id))
-      .toBe('agent-chat-level');
+    await expect.poll(() => focusedId(page), POLL).toBe('agent-chat-level');
     // Nothing is allowed by following a link: the person still chooses and saves.
     expect(await page.getByLabel('Chats access').inputValue()).toBe('denied');
     await shot(page, '03-agents-page-from-link');
@@ -259,9 +259,7 @@ describe('issue 15 in one story: grant on the Agents page, @claude answers live,
     const row = chats.locator('li[data-linked="true"]');
     await row.waitFor(SLOW);
     expect(await row.textContent()).toContain('Bob');
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.id))
-      .toBe(`agent-chat-item-${chatId}`);
+    await expect.poll(() => focusedId(page), POLL).toBe(`agent-chat-item-${chatId}`);
     const box2 = await row.boundingBox();
     const viewport = page.viewportSize()!;
     expect(box2 && box2.y >= 0 && box2.y + box2.height <= viewport.height).toBe(true);
@@ -270,6 +268,26 @@ describe('issue 15 in one story: grant on the Agents page, @claude answers live,
       .getByText('“Bob” is chosen, but claude holds no key for it: save to grant it.')
       .waitFor();
     await shot(page, '12-agents-page-from-failed-run');
+
+    // A link typed or pasted: another agent is picked (and listed); a chat not hers is said so,
+    // and a malformed agent name is ignored rather than used.
+    await page.evaluate((id) => {
+      location.hash = `#/agents?agent=desktop&chat=${id}`;
+    }, chatId);
+    await expect.poll(() => page.getByLabel('Agent', { exact: true }).inputValue()).toBe('desktop');
+    await chats
+      .getByTestId('linked-chat')
+      .getByText('To let desktop read and answer in “Bob”: choose')
+      .waitFor();
+    await expect.poll(() => focusedId(page), POLL).toBe('agent-chat-level');
+    await page.evaluate(() => {
+      location.hash = `#/agents?chat=${crypto.randomUUID()}&agent=Not%20valid`;
+    });
+    await chats
+      .getByTestId('linked-chat')
+      .getByText('The chat in this link is not one of your chats')
+      .waitFor();
+    expect(await page.getByLabel('Agent', { exact: true }).inputValue()).toBe('desktop');
   });
 
   it('the Audit page lists claude’s accesses, allowed and denied, with the chain verified here', async () => {
