@@ -124,7 +124,9 @@ describe('issue 15 in one story: grant on the Agents page, @claude answers live,
     await chats.getByLabel('Bob', { exact: true }).check();
     await chats.getByLabel('History for Bob').selectOption('all_history');
     await chats.getByLabel('May post messages to these chats').check();
-    await note.getByText('“Bob” is chosen, but claude holds no key for it: save to grant it.').waitFor();
+    await note
+      .getByText('“Bob” is chosen, but claude holds no key for it: save to grant it.')
+      .waitFor();
     await shot(page, '04-agents-chosen');
     await page.getByRole('button', { name: 'Save access for claude' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor(SLOW);

@@ -51,13 +51,12 @@ function linkedNote(
       ? `${agent} holds the key of ${name} and may answer there.`
       : `${agent} holds the key of ${name}; to let it answer there, tick “${WRITE_LABEL.chat}” and save.`;
   const steps = [
-    ...(d.level === 'decrypt_ephemeral'
-      ? []
-      : [`choose “${LEVEL_LABEL.decrypt_ephemeral}”`]),
+    ...(d.level === 'decrypt_ephemeral' ? [] : [`choose “${LEVEL_LABEL.decrypt_ephemeral}”`]),
     ...(d.items.includes(item.id) ? [] : [`tick ${name}`]),
     ...(d.allowWrite ? [] : [`tick “${WRITE_LABEL.chat}”`]),
   ];
-  if (steps.length === 0) return `${name} is chosen, but ${agent} holds no key for it: save to grant it.`;
+  if (steps.length === 0)
+    return `${name} is chosen, but ${agent} holds no key for it: save to grant it.`;
   return `To let ${agent} read and answer in ${name}: ${[...steps, 'save'].join(', then ')}.`;
 }
 
