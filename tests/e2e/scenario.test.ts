@@ -313,8 +313,20 @@ describe('issue 15 in one story: grant on the Agents page, @claude answers live,
       ),
       texts.join('\n'),
     ).toBe(true);
+    // The reply it posted, and the mention after the revocation, refused for want of a grant.
     expect(
-      texts.some((r) => r.includes('claude') && r.includes('Denied')),
+      texts.some((r) => r.includes('post_message') && r.includes('Allowed')),
+      texts.join('\n'),
+    ).toBe(true);
+    expect(
+      texts.some(
+        (r) =>
+          r.includes('claude') &&
+          r.includes('read_messages') &&
+          r.includes('Chat: Bob') &&
+          r.includes('Denied') &&
+          r.includes('no grant'),
+      ),
       texts.join('\n'),
     ).toBe(true);
     await page.locator('.audit-table tbody tr[data-chain="sealed"]').first().waitFor(SLOW);
