@@ -50,6 +50,8 @@ const resultsDir = path.resolve(here, '../results');
 const MiB = 1024 * 1024;
 const TARGET_RATIO = 0.5;
 const TARGET_RSS_MB = 200;
+/** The V8 flag deploy/Dockerfile starts `vutler serve` with. */
+const SERVER_NODE_ARGS = '--max-semi-space-size=4';
 
 const { values: args } = parseArgs({
   options: { sizes: { type: 'string' }, concurrency: { type: 'string' } },
@@ -215,7 +217,9 @@ async function main(): Promise<number> {
       process.execPath,
       // e.g. BENCH_VDRIVE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it.
       [
-        ...(E.BENCH_VDRIVE_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        // Default: the V8 flag deploy/Dockerfile runs the server with (BENCH_VDRIVE_SERVER_NODE_ARGS=""
+        // for Node's defaults).
+        ...(E.BENCH_VDRIVE_SERVER_NODE_ARGS ?? SERVER_NODE_ARGS).split(' ').filter(Boolean),
         'bin/vutler.js',
         'serve',
       ],
@@ -296,7 +300,7 @@ async function main(): Promise<number> {
     const md = [
       '# bench/vdrive',
       '',
-      `${new Date().toISOString()}; ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average at the end ${load} (1/5/15 min; client, server, PostgreSQL and anything else share these cores). Server idle RSS ${f(idleRssMb)} MB; chunk size 1 MiB; upload concurrency ${opts.concurrency}; chunk PUTs over ${E.BENCH_VDRIVE_FETCH === 'fetch' ? 'the global fetch' : 'nodeUploadFetch (node:http)'}; loopback, fs storage.`,
+      `${new Date().toISOString()}; ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average at the end ${load} (1/5/15 min; client, server, PostgreSQL and anything else share these cores). Server ("node ${E.BENCH_VDRIVE_SERVER_NODE_ARGS ?? SERVER_NODE_ARGS} bin/vutler.js serve", as deploy/Dockerfile runs it) idle RSS ${f(idleRssMb)} MB; chunk size 1 MiB; upload concurrency ${opts.concurrency}; chunk PUTs over ${E.BENCH_VDRIVE_FETCH === 'fetch' ? 'the global fetch' : 'nodeUploadFetch (node:http)'}; loopback, fs storage.`,
       '',
       '| size | upload MB/s | baseline enc+write+1 fsync MB/s | ratio | baseline with per-chunk fsync+rename+dir fsync MB/s | ratio | download MB/s | baseline read+dec MB/s | ratio | server peak RSS up / down (MB) |',
       '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { CryptoError, type CryptoErrorCode } from '../crypto/errors.ts';
-import { AppError } from '../errors.ts';
+import { AppError, ServiceUnavailableError } from '../errors.ts';
 import { currentRequestId } from '../log.ts';
 
 export const PROBLEM_TYPE_BASE = 'urn:vutler:problem:';
@@ -110,12 +110,41 @@ export function onError(logger: Logger) {
         instance,
       );
     }
+    if (isDependencyOutage(err)) {
+      logger.warn({ err: serializeError(err) }, 'a dependency is unreachable');
+      return problemResponse(
+        new ServiceUnavailableError('A storage service is briefly unreachable; retry shortly.'),
+        instance,
+      );
+    }
     logger.error({ err: serializeError(err) }, 'unhandled error');
     return problemResponse(
       new AppError(500, 'internal', 'Internal server error', 'Something went wrong on our side.'),
       instance,
     );
   };
+}
+
+/** Socket errors, and PostgreSQL's "connection exception" (08) and "operator intervention" (57) classes. */
+const OUTAGE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const OUTAGE_MESSAGES = [
+  'Connection terminated', // pg: the backend went away mid-query
+  'Connection is closed', // ioredis
+  'timeout exceeded when trying to connect', // pg pool
+  'Reached the max retries per request limit', // ioredis
+];
+
+/**
+ * PostgreSQL, Redis or storage going away during a request (a restart, a failover): the client
+ * did nothing wrong and may retry, so 503, not 500.
+ */
+export function isDependencyOutage(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (OUTAGE_CODES.has(code)) return true;
+    if (/^(08|57P0)/.test(code)) return true;
+  }
+  return OUTAGE_MESSAGES.some((m) => err.message.includes(m));
 }
 
 /** Message and stack only: error objects from drivers may carry query parameters. */

@@ -13,7 +13,6 @@ import { AgentRunService } from './agent-runs/agent-run.service.ts';
 import { AgentRunsRepository } from './agent-runs/agent-runs.repository.ts';
 import { agentRunsWorker } from './agent-runs/agent-runs.worker.ts';
 import { inProcessGateway } from './agent-runs/mcp-session.ts';
-import { anthropicClient } from './agent-runs/model.ts';
 import { startAuditSealer } from './audit-sealer.ts';
 import { deploySweeper, deploysWorker } from './deploys.ts';
 import { QUEUE_NAMES } from './jobs.ts';
@@ -89,6 +88,8 @@ async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
     atRest: deps.atRest,
   });
   await services.gateway.keyed();
+  // Only the agent-runs worker loads the Anthropic SDK (a serve node does not).
+  const { anthropicClient } = await import('./agent-runs/model.ts');
   const model = anthropicClient(config);
   if (!model)
     logger.warn(

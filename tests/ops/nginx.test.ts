@@ -68,6 +68,12 @@ describe('nginx in front of two serve nodes and a worker', () => {
       body: JSON.stringify({ pad: 'x'.repeat(1024 * 1024 + 10) }),
     });
     expect(big.status).toBe(413);
+    // nginx's own answer, as problem+json like the app's.
+    expect(big.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await big.json()).toMatchObject({
+      status: 413,
+      type: 'urn:vutler:problem:payload-too-large',
+    });
   });
 
   it('delivers WebSocket messages across nodes through nginx', async () => {
@@ -134,7 +140,16 @@ describe('nginx in front of two serve nodes and a worker', () => {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: '{}',
-        }).then((r) => r.status),
+        }).then(async (r) => {
+          if (r.status === 429) {
+            expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+            expect(await r.json()).toMatchObject({
+              status: 429,
+              type: 'urn:vutler:problem:rate-limited',
+            });
+          } else await r.body?.cancel();
+          return r.status;
+        }),
       ),
     );
     expect(statuses).toContain(429);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { createClient, type FileStat, type WebDAVClient } from 'webdav';
+import type { FileStat, WebDAVClient } from 'webdav';
 import {
   type BlobInfo,
   BlobMissingError,
@@ -36,13 +36,27 @@ function mapDavError(err: unknown): unknown {
  */
 export class WebDavBlobStore implements BlobStore {
   readonly kind = 'webdav';
-  private readonly client: WebDAVClient;
+  /** Loaded on first use: a node on the default `fs` storage never loads the WebDAV client. */
+  private client: Promise<WebDAVClient> | undefined;
   private readonly made = new Set<string>();
 
-  constructor(opts: { url: string; username?: string | undefined; password?: string | undefined }) {
-    this.client = createClient(opts.url, {
-      ...(opts.username ? { username: opts.username, password: opts.password ?? '' } : {}),
-    });
+  constructor(
+    private readonly opts: {
+      url: string;
+      username?: string | undefined;
+      password?: string | undefined;
+    },
+  ) {}
+
+  private dav(): Promise<WebDAVClient> {
+    this.client ??= import('webdav').then(({ createClient }) =>
+      createClient(this.opts.url, {
+        ...(this.opts.username
+          ? { username: this.opts.username, password: this.opts.password ?? '' }
+          : {}),
+      }),
+    );
+    return this.client;
   }
 
   private finalPath(name: string): string {
@@ -54,7 +68,7 @@ export class WebDavBlobStore implements BlobStore {
     if (this.made.has(dir)) return;
     try {
       // One level below the root, so no recursive PROPFIND walk is needed.
-      await this.client.createDirectory(dir);
+      await (await this.dav()).createDirectory(dir);
     } catch (err) {
       // 405: it exists already (MKCOL on an existing collection).
       if (statusOf(err) !== 405) throw err;
@@ -83,13 +97,13 @@ export class WebDavBlobStore implements BlobStore {
     try {
       await this.ensureDir(`/${TMP_DIR}`);
       await this.ensureDir(final.slice(0, 3));
-      await this.client.putFileContents(tmp, source, { overwrite: true, contentLength: false });
+      await (await this.dav()).putFileContents(tmp, source, { overwrite: true, contentLength: false });
       if (bodyError) throw bodyError;
-      await this.client.moveFile(tmp, final, { overwrite: true });
+      await (await this.dav()).moveFile(tmp, final, { overwrite: true });
       return { size };
     } catch (err) {
       source.destroy();
-      await this.client.deleteFile(tmp).catch(() => undefined);
+      await (await this.dav()).deleteFile(tmp).catch(() => undefined);
       if (bodyError) throw bodyError;
       this.made.clear();
       throw mapDavError(err);
@@ -100,7 +114,7 @@ export class WebDavBlobStore implements BlobStore {
     const p = this.finalPath(name);
     let res: Awaited<ReturnType<WebDAVClient['customRequest']>>;
     try {
-      res = await this.client.customRequest(p, { method: 'GET' });
+      res = await (await this.dav()).customRequest(p, { method: 'GET' });
     } catch (err) {
       if (statusOf(err) === 404) throw new BlobMissingError();
       throw mapDavError(err);
@@ -115,7 +129,7 @@ export class WebDavBlobStore implements BlobStore {
   async stat(name: string): Promise<BlobInfo | null> {
     const p = this.finalPath(name);
     try {
-      const s = (await this.client.stat(p)) as FileStat;
+      const s = (await (await this.dav()).stat(p)) as FileStat;
       return { name, size: s.size, modifiedAt: new Date(s.lastmod), partial: false };
     } catch (err) {
       if (statusOf(err) === 404) return null;
@@ -133,7 +147,7 @@ export class WebDavBlobStore implements BlobStore {
 
   private async remove(p: string): Promise<void> {
     try {
-      await this.client.deleteFile(p);
+      await (await this.dav()).deleteFile(p);
     } catch (err) {
       if (statusOf(err) !== 404) throw mapDavError(err);
     }
@@ -141,7 +155,7 @@ export class WebDavBlobStore implements BlobStore {
 
   private async contents(dir: string): Promise<FileStat[]> {
     try {
-      return (await this.client.getDirectoryContents(dir)) as FileStat[];
+      return (await (await this.dav()).getDirectoryContents(dir)) as FileStat[];
     } catch (err) {
       if (statusOf(err) === 404) return [];
       throw mapDavError(err);
@@ -162,7 +176,7 @@ export class WebDavBlobStore implements BlobStore {
   /** The collection answers a PROPFIND (depth 0: no listing) with our credentials. */
   async check(): Promise<void> {
     try {
-      await this.client.stat('/');
+      await (await this.dav()).stat('/');
     } catch (err) {
       this.made.clear();
       const status = statusOf(err);

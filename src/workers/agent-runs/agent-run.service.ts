@@ -7,7 +7,6 @@ import type { OutboxRepository } from '../outbox.repository.ts';
 import type { AgentRunsRepository } from './agent-runs.repository.ts';
 import { RunFailure, refusalFailure } from './failures.ts';
 import { type McpConnector, type McpSession, refusalCode, textOf } from './mcp-session.ts';
-import { runModel } from './model.ts';
 import { replyIdFor } from './reply-id.ts';
 
 /** Publishes `agent.status` on the chat's WebSocket (through ChatEvents' pub/sub). */
@@ -128,6 +127,8 @@ export class AgentRunService {
       if (!tools.some((t) => t.name === 'post_message')) throw new RunFailure('no-write');
 
       await this.status(runId, job, 'thinking');
+      // Loaded here, not at the top: a serve node never loads the Anthropic SDK.
+      const { runModel } = await import('./model.ts');
       const answer = await runModel(this.model, this.config, mcp, clock, {
         system: systemPrompt(job),
         prompt: `Recent messages of chat ${job.chatId} (oldest first; "you" is ${job.agentName}):\n\n${textOf(context)}\n\nAnswer message ${job.messageId}, which mentioned you.`,
