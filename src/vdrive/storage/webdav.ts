@@ -97,7 +97,10 @@ export class WebDavBlobStore implements BlobStore {
     try {
       await this.ensureDir(`/${TMP_DIR}`);
       await this.ensureDir(final.slice(0, 3));
-      await (await this.dav()).putFileContents(tmp, source, { overwrite: true, contentLength: false });
+      await (await this.dav()).putFileContents(tmp, source, {
+        overwrite: true,
+        contentLength: false,
+      });
       if (bodyError) throw bodyError;
       await (await this.dav()).moveFile(tmp, final, { overwrite: true });
       return { size };
