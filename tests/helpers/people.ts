@@ -27,3 +27,28 @@ export async function person(baseUrl: string, name: string, extra: Partial<Clien
   });
   return { client, user, email, passphrase, phrase, id: user.id };
 }
+
+/** The same account signed in on another device: a fresh client, so an empty key store. */
+export async function sameAccount(
+  baseUrl: string,
+  p: { email: string; passphrase: string },
+  extra: Partial<ClientOptions> = {},
+) {
+  const client = newClient(baseUrl, extra);
+  await client.login({ email: p.email, passphrase: p.passphrase });
+  return client;
+}
+
+/** A fetch that lets a test rewrite answers, as a hostile server (or its proxy) would. */
+export function forgingFetch(
+  rewrite: (path: string, res: Response) => Promise<Response | undefined>,
+): ClientOptions['fetch'] {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    return (await rewrite(new URL(input).pathname, res.clone())) ?? res;
+  };
+}
+
+/** A JSON answer, for a forging fetch to return. */
+export const jsonResponse = (body: unknown) =>
+  new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } });

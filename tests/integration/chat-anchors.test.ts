@@ -10,7 +10,7 @@ import {
 } from '../../src/crypto/membership.ts';
 import { useTestServer } from '../helpers/app.ts';
 import { rawApi } from '../helpers/auth.ts';
-import { newClient, person } from '../helpers/people.ts';
+import { forgingFetch, jsonResponse, person, sameAccount } from '../helpers/people.ts';
 
 type Person = Awaited<ReturnType<typeof person>>;
 
@@ -25,22 +25,10 @@ describe('Trust anchors: a new device verifies a long log from its newest anchor
   const t = useTestServer();
 
   /** The same account on a new device (an empty key store), optionally behind a forging proxy. */
-  async function newDevice(p: Person, extra: Partial<ClientOptions> = {}) {
-    const client = newClient(t.server.url, extra);
-    await client.login({ email: p.email, passphrase: p.passphrase });
-    return client;
-  }
+  const newDevice = (p: Person, extra: Partial<ClientOptions> = {}) =>
+    sameAccount(t.server.url, p, extra);
 
-  function forgingFetch(
-    rewrite: (path: string, res: Response) => Promise<Response | undefined>,
-  ): ClientOptions['fetch'] {
-    return async (input, init) => {
-      const res = await fetch(input, init);
-      return (await rewrite(new URL(input).pathname, res.clone())) ?? res;
-    };
-  }
-  const json = (body: unknown) =>
-    new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } });
+  const json = jsonResponse;
   const serveAnchor = (chatId: string, anchor: unknown) =>
     forgingFetch(async (path) =>
       path === `/api/chats/${chatId}/anchor` ? json({ anchor }) : undefined,

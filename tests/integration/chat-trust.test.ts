@@ -7,7 +7,7 @@ import { createIdentity, identityPublicToJson } from '../../src/crypto/identity.
 import { openMessage } from '../../src/crypto/messages.ts';
 import { useTestServer } from '../helpers/app.ts';
 import { creationLog } from '../helpers/chat.ts';
-import { newClient, person } from '../helpers/people.ts';
+import { forgingFetch, jsonResponse, newClient, person, sameAccount } from '../helpers/people.ts';
 import { until } from '../helpers/wait.ts';
 
 type Person = Awaited<ReturnType<typeof person>>;
@@ -21,24 +21,10 @@ describe('Trust: a compromised server can neither read content nor add a reader'
   const t = useTestServer();
 
   /** The same account on another client; the key store decides what that device remembers. */
-  async function again(p: Person, extra: Partial<ClientOptions> = {}) {
-    const client = newClient(t.server.url, extra);
-    await client.login({ email: p.email, passphrase: p.passphrase });
-    return client;
-  }
+  const again = (p: Person, extra: Partial<ClientOptions> = {}) =>
+    sameAccount(t.server.url, p, extra);
 
-  /** A fetch that lets a test rewrite answers, as a hostile server (or its proxy) would. */
-  function forgingFetch(
-    rewrite: (path: string, res: Response) => Promise<Response | undefined>,
-  ): ClientOptions['fetch'] {
-    return async (input, init) => {
-      const res = await fetch(input, init);
-      return (await rewrite(new URL(input).pathname, res.clone())) ?? res;
-    };
-  }
-
-  const json = (body: unknown) =>
-    new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } });
+  const json = jsonResponse;
 
   const count = async (sql: string, params: unknown[]) =>
     (await t.db.pool.query(sql, params)).rows[0].n as number;
