@@ -119,28 +119,24 @@ export function base64Decode(s: string, expectedLength?: number): Bytes {
   else if (s.endsWith('=')) pad = 1;
   const outLen = (s.length / 4) * 3 - pad;
   const out = new Uint8Array(outLen);
+  // Whole groups first (a '=' in one is an invalid character), then a padded last group.
+  const whole = pad ? s.length - 4 : s.length;
   let o = 0;
-  for (let i = 0; i < s.length; i += 4) {
-    const lastGroup = i + 4 === s.length;
-    const vals = [0, 0, 0, 0];
-    for (let j = 0; j < 4; j++) {
-      const c = s.charCodeAt(i + j);
-      if (c === 61 /* '=' */ && lastGroup && j >= 4 - pad) {
-        vals[j] = 0;
-        continue;
-      }
-      const v = c < 128 ? B64_INDEX[c]! : -1;
-      if (v < 0) throw new CryptoError('bad_encoding', `invalid base64 character at ${i + j}`);
-      vals[j] = v;
-    }
-    const v = (vals[0]! << 18) | (vals[1]! << 12) | (vals[2]! << 6) | vals[3]!;
-    if (lastGroup && pad > 0) {
-      const unused = pad === 2 ? v & 0xffff : v & 0xff;
-      if (unused !== 0) throw new CryptoError('bad_encoding', 'non-canonical base64 padding bits');
-    }
+  for (let i = 0; i < whole; i += 4) {
+    const v =
+      (sextet(s, i) << 18) | (sextet(s, i + 1) << 12) | (sextet(s, i + 2) << 6) | sextet(s, i + 3);
     out[o++] = v >>> 16;
-    if (o < outLen) out[o++] = (v >>> 8) & 0xff;
-    if (o < outLen) out[o++] = v & 0xff;
+    out[o++] = (v >>> 8) & 0xff;
+    out[o++] = v & 0xff;
+  }
+  if (pad) {
+    const i = whole;
+    let v = (sextet(s, i) << 18) | (sextet(s, i + 1) << 12);
+    if (pad === 1) v |= sextet(s, i + 2) << 6;
+    const unused = pad === 2 ? v & 0xffff : v & 0xff;
+    if (unused !== 0) throw new CryptoError('bad_encoding', 'non-canonical base64 padding bits');
+    out[o++] = v >>> 16;
+    if (pad === 1) out[o++] = (v >>> 8) & 0xff;
   }
   if (expectedLength !== undefined && out.length !== expectedLength) {
     throw new CryptoError('bad_length', `expected ${expectedLength} bytes, got ${out.length}`);
@@ -148,9 +144,18 @@ export function base64Decode(s: string, expectedLength?: number): Bytes {
   return out;
 }
 
+function sextet(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  const v = c < 128 ? B64_INDEX[c]! : -1;
+  if (v < 0) throw new CryptoError('bad_encoding', `invalid base64 character at ${i}`);
+  return v;
+}
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 export function hexEncode(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!]!;
   return s;
 }
 
