@@ -12,7 +12,14 @@ import {
 import { KEY_COMMITMENT_BYTES } from './chatkeys.ts';
 import { CryptoError } from './errors.ts';
 import { checkEpoch, domain, epochBytes, idBytes, Label } from './labels.ts';
-import { ed25519Sign, ed25519Verify, SIGNATURE_BYTES, sha256Sync } from './primitives.ts';
+import {
+  type Ed25519Check,
+  ed25519Sign,
+  ed25519Verifier,
+  ed25519Verify,
+  SIGNATURE_BYTES,
+  sha256Sync,
+} from './primitives.ts';
 
 /**
  * The signed membership log of one chat. Every change of who may read it is an entry signed by
@@ -303,6 +310,16 @@ export function applyMembershipEntry(
   hash: Uint8Array,
   rules: Record<string, MembershipRule> = MEMBERSHIP_RULES,
 ): string {
+  return applyEntry(s, e, expectLength(hash, LOG_HASH_BYTES, 'entry hash').slice(), rules);
+}
+
+/** `applyMembershipEntry` for a hash this module just computed (a fresh 32-byte array). */
+function applyEntry(
+  s: MembershipState,
+  e: UnsignedMembershipEntry,
+  hash: Bytes,
+  rules: Record<string, MembershipRule>,
+): string {
   if (e.chatId !== s.chatId) throw logError('entry belongs to another chat');
   if (e.position !== s.length) throw logError(`expected position ${s.length}, got ${e.position}`);
   if (!constantTimeEqual(e.prevHash, s.head)) {
@@ -317,8 +334,8 @@ export function applyMembershipEntry(
   rule(s, e, fp);
   if (actorFp === undefined) throw logError(`actor ${e.actorId} has no key in the log`);
   s.length += 1;
-  s.head = expectLength(hash, LOG_HASH_BYTES, 'entry hash').slice();
-  s.hashes.push(s.head);
+  s.head = hash;
+  s.hashes.push(hash);
   return actorFp;
 }
 
@@ -392,6 +409,12 @@ export function verifyMembershipLogAnchored(
   return verifyLog(entries, opts, undefined);
 }
 
+/**
+ * One pass over the entries, in order: frame, hash, apply the rules, and hand the signature to
+ * its signer's check at once, so the thread pool verifies entry i while this thread frames
+ * entry i + 1 (docs/CRYPTO.md "Verifying a long log"). Nothing is returned, and no state is
+ * kept, until every rule, link and signature has been checked.
+ */
 async function verifyLog(
   entries: MembershipEntry[],
   opts: AnchoredVerifyOptions,
@@ -399,76 +422,270 @@ async function verifyLog(
 ): Promise<AnchoredVerification> {
   const state = from ? cloneMembershipState(from) : emptyMembershipState(opts.chatId);
   if (state.chatId !== opts.chatId) throw logError('state belongs to another chat');
-  const signed = entries.map(signedInput);
-  const actorFps: string[] = [];
-  entries.forEach((e, i) => {
-    actorFps.push(
-      applyMembershipEntry(state, e, hashOfSigned(signed[i]!, e.signature), opts.rules),
-    );
-  });
-  if (state.length === 0) throw logError('the log is empty');
-  const checkedFrom = anchorPosition(state, entries, opts);
-  const vouchedActors = new Map<string, string>();
-  for (let i = 0; i < checkedFrom; i++) vouchedActors.set(entries[i]!.actorId, actorFps[i]!);
-  const keys = new Map<string, Promise<Uint8Array>>();
-  const keyFor = (userId: string, fp: string) => {
-    const k = `${userId}:${fp}`;
-    let p = keys.get(k);
-    if (!p) {
-      p = opts.keyOf(userId, fp);
-      keys.set(k, p);
+  const rules = opts.rules ?? MEMBERSHIP_RULES;
+  // Where signature checks start, as far as the entries alone tell (the anchor is confirmed
+  // against the hash chain below, before anything is returned).
+  const start = anchorPosition(entries, opts, undefined);
+  const checks = new SignerChecks(opts.keyOf);
+  await checks.prefetch(guessSigners(entries, start, state));
+  const framer = new EntryFramer();
+  const actorFps: string[] = new Array(entries.length);
+  const pending: Promise<boolean>[] = [];
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const { signed, hashed } = framer.frame(e);
+      const fp = applyEntry(state, e, sha256Sync(hashed), rules);
+      actorFps[i] = fp;
+      if (i >= start) pending.push(checks.check(e.actorId, fp, e.signature, signed));
     }
-    return p;
-  };
-  const checked = entries.slice(checkedFrom);
-  const results = await Promise.all(
-    checked.map(async (e, i) =>
-      ed25519Verify(
-        await keyFor(e.actorId, actorFps[checkedFrom + i]!),
-        e.signature,
-        signed[checkedFrom + i]!,
-      ),
-    ),
-  );
+    if (state.length === 0) throw logError('the log is empty');
+    const checkedFrom = anchorPosition(entries, opts, state);
+    if (checkedFrom !== start)
+      throw new CryptoError('bad_anchor', 'the anchor position changed during verification');
+  } catch (err) {
+    for (const p of pending) p.catch(() => undefined);
+    throw err;
+  }
+  const results = await Promise.all(pending);
   const bad = results.indexOf(false);
   if (bad !== -1) {
     throw new CryptoError(
       'bad_signature',
-      `log entry ${checked[bad]!.position} is not signed by its actor`,
+      `log entry ${entries[start + bad]!.position} is not signed by its actor`,
     );
   }
-  for (const e of checked) vouchedActors.delete(e.actorId);
-  return { state, checkedFrom, vouchedActors };
+  const vouchedActors = new Map<string, string>();
+  for (let i = 0; i < start; i++) vouchedActors.set(entries[i]!.actorId, actorFps[i]!);
+  for (let i = start; i < entries.length; i++) vouchedActors.delete(entries[i]!.actorId);
+  return { state, checkedFrom: start, vouchedActors };
 }
 
-/** Index of the first entry whose signature must be checked (anchors only on a cold start). */
+/**
+ * Each signer's key, asked for once (`keyOf`) and imported once; `check` starts a signature's
+ * verification synchronously when the signer's check is ready, else once it is.
+ */
+class SignerChecks {
+  private readonly asked = new Map<string, Promise<Ed25519Check>>();
+  private readonly ready = new Map<string, Ed25519Check>();
+
+  constructor(private readonly keyOf: VerifyLogOptions['keyOf']) {}
+
+  private signer(userId: string, fp: string): Promise<Ed25519Check> {
+    const k = `${userId}:${fp}`;
+    let p = this.asked.get(k);
+    if (!p) {
+      p = this.keyOf(userId, fp).then(ed25519Verifier);
+      p.then(
+        (c) => this.ready.set(k, c),
+        () => undefined,
+      );
+      this.asked.set(k, p);
+    }
+    return p;
+  }
+
+  /**
+   * Asks for the keys the log will most likely need before the pass starts (a guess from the
+   * entries alone; the pass itself only uses the keys the rules name). Failures surface when
+   * (and only if) an entry needs that key.
+   */
+  async prefetch(signers: Map<string, string>): Promise<void> {
+    await Promise.allSettled([...signers].map(([u, fp]) => this.signer(u, fp)));
+  }
+
+  check(userId: string, fp: string, signature: Uint8Array, signed: Uint8Array): Promise<boolean> {
+    const ready = this.ready.get(`${userId}:${fp}`);
+    if (ready) return ready(signature, signed);
+    return this.signer(userId, fp).then((c) => c(signature, signed));
+  }
+}
+
+/**
+ * The actors of entries from `start` on, with the key the log would record for them (the
+ * first create/add naming them, or what `from` already knows). Only a hint for `prefetch`.
+ */
+function guessSigners(
+  entries: MembershipEntry[],
+  start: number,
+  from: MembershipState,
+): Map<string, string> {
+  const known = new Map<string, Uint8Array>();
+  const out = new Map<string, string>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if ((e.action === 'create' || e.action === 'add') && !known.has(e.subjectId))
+      known.set(e.subjectId, e.subjectFingerprint);
+    if (i < start || out.has(e.actorId)) continue;
+    const fromState = from.fingerprints.get(e.actorId);
+    if (fromState !== undefined) {
+      out.set(e.actorId, fromState);
+      continue;
+    }
+    const fp = e.action === 'create' ? e.subjectFingerprint : known.get(e.actorId);
+    if (fp instanceof Uint8Array && fp.length === FINGERPRINT_DIGEST_BYTES)
+      out.set(e.actorId, hexEncode(fp));
+  }
+  return out;
+}
+
+const SIG_PREFIX = utf8Encode(`${Label.membershipSig}\0`);
+const HASH_PREFIX = utf8Encode(`${Label.membershipHash}\0`);
+const ARENA_BYTES = 64 * 1024;
+
+/**
+ * Frames entries for `verifyLog`: the same bytes as `signedInput` and `hashOfSigned`, written
+ * into one shared buffer (`hashed` = the hash input, `signed` = the signature input inside it)
+ * with each distinct id encoded once — a cold log frames a thousand entries by a few actors.
+ */
+class EntryFramer {
+  private readonly ids = new Map<string, Bytes>();
+  private readonly words = new Map<string, Bytes>();
+  private arena = new Uint8Array(0);
+  private used = 0;
+
+  private id(id: string, what: string): Bytes {
+    let b = this.ids.get(id);
+    if (!b) {
+      b = idBytes(id, what);
+      this.ids.set(id, b);
+    }
+    return b;
+  }
+
+  private word(w: string): Bytes {
+    let b = this.words.get(w);
+    if (!b) {
+      b = utf8Encode(w);
+      this.words.set(w, b);
+    }
+    return b;
+  }
+
+  frame(e: MembershipEntry): { signed: Uint8Array; hashed: Uint8Array } {
+    // The checks of signedInput, in its order.
+    if (!Number.isInteger(e.position) || e.position < 0 || e.position > 0xffff_ffff) {
+      throw new CryptoError('bad_input', 'log position must be a u32');
+    }
+    if (typeof e.action !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(e.action)) {
+      throw new CryptoError('bad_input', 'log action must be a short lower-case word');
+    }
+    if (typeof e.role !== 'string' || e.role.length > 32) {
+      throw new CryptoError('bad_input', 'log role must be a short string');
+    }
+    const chat = this.id(e.chatId, 'chat id');
+    checkEpoch(e.epoch);
+    const action = this.word(e.action);
+    const actor = this.id(e.actorId, 'actor id');
+    const subject = this.id(e.subjectId, 'subject id');
+    const fp = checkLength(e.subjectFingerprint, FINGERPRINT_DIGEST_BYTES, 'subject fingerprint');
+    const role = this.word(e.role);
+    const prev = checkLength(e.prevHash, LOG_HASH_BYTES, 'previous entry hash');
+    const commitment =
+      e.keyCommitment === null
+        ? new Uint8Array(0)
+        : checkLength(e.keyCommitment, KEY_COMMITMENT_BYTES, 'key commitment');
+    const signature = checkLength(e.signature, SIGNATURE_BYTES, 'signature');
+    // Every field is far below 64 KiB (ids ≤ MAX_ID_BYTES, words ≤ 128 bytes).
+    const signedLength =
+      SIG_PREFIX.length +
+      10 * 2 +
+      chat.length +
+      8 +
+      action.length +
+      actor.length +
+      subject.length +
+      fp.length +
+      role.length +
+      prev.length +
+      commitment.length;
+    const total = HASH_PREFIX.length + 2 + signedLength + 2 + SIGNATURE_BYTES;
+    if (this.arena.length - this.used < total) {
+      this.arena = new Uint8Array(Math.max(ARENA_BYTES, total));
+      this.used = 0;
+    }
+    const out = this.arena;
+    const at = this.used;
+    this.used += total;
+    let o = at;
+    const put = (f: Uint8Array) => {
+      out[o] = f.length >>> 8;
+      out[o + 1] = f.length & 0xff;
+      out.set(f, o + 2);
+      o += 2 + f.length;
+    };
+    const putU32 = (n: number) => {
+      out[o] = 0;
+      out[o + 1] = 4;
+      out[o + 2] = n >>> 24;
+      out[o + 3] = (n >>> 16) & 0xff;
+      out[o + 4] = (n >>> 8) & 0xff;
+      out[o + 5] = n & 0xff;
+      o += 6;
+    };
+    out.set(HASH_PREFIX, o);
+    o += HASH_PREFIX.length;
+    out[o] = signedLength >>> 8;
+    out[o + 1] = signedLength & 0xff;
+    o += 2;
+    const signedAt = o;
+    out.set(SIG_PREFIX, o);
+    o += SIG_PREFIX.length;
+    put(chat);
+    putU32(e.position);
+    putU32(e.epoch);
+    put(action);
+    put(actor);
+    put(subject);
+    put(fp);
+    put(role);
+    put(prev);
+    put(commitment);
+    const signedEnd = o;
+    put(signature);
+    return { signed: out.subarray(signedAt, signedEnd), hashed: out.subarray(at, o) };
+  }
+}
+
+/**
+ * Index of the first entry whose signature must be checked (anchors only on a cold start).
+ * Without `state` (before the pass) it is a plan from the entries alone and never throws; with
+ * the verified state it also checks the trusted prefix against the hash chain.
+ */
 function anchorPosition(
-  state: MembershipState,
   entries: MembershipEntry[],
   opts: AnchoredVerifyOptions,
+  state: MembershipState | undefined,
 ): number {
   let start = 0;
   if (opts.trustedPrefix) {
     const { length, head } = opts.trustedPrefix;
-    if (!Number.isInteger(length) || length < 1) {
-      throw new CryptoError('bad_input', 'an anchored prefix has at least one entry');
-    }
-    if (length > state.length) {
-      throw new CryptoError(
-        'bad_anchor',
-        `the log has ${state.length} entries, fewer than the ${length} anchored`,
-      );
-    }
-    if (!constantTimeEqual(state.hashes[length - 1]!, head)) {
-      throw new CryptoError(
-        'bad_anchor',
-        `the log's first ${length} entries are not the anchored ones`,
-      );
+    if (state) {
+      if (!Number.isInteger(length) || length < 1) {
+        throw new CryptoError('bad_input', 'an anchored prefix has at least one entry');
+      }
+      if (length > state.length) {
+        throw new CryptoError(
+          'bad_anchor',
+          `the log has ${state.length} entries, fewer than the ${length} anchored`,
+        );
+      }
+      if (!constantTimeEqual(state.hashes[length - 1]!, head)) {
+        throw new CryptoError(
+          'bad_anchor',
+          `the log's first ${length} entries are not the anchored ones`,
+        );
+      }
+    } else if (!Number.isInteger(length) || length < 1 || length > entries.length) {
+      // Refused after the pass (with the error above); until then, plan to check everything.
+      return 0;
     }
     start = length;
   }
   if (opts.self) {
-    const fp = expectLength(opts.self.fingerprint, FINGERPRINT_DIGEST_BYTES, 'own fingerprint');
+    const own = opts.self.fingerprint;
+    if (!state && !(own instanceof Uint8Array && own.length === FINGERPRINT_DIGEST_BYTES)) return 0;
+    const fp = expectLength(own, FINGERPRINT_DIGEST_BYTES, 'own fingerprint');
     for (let i = entries.length - 1; i >= start; i--) {
       const e = entries[i]!;
       if (

@@ -5,6 +5,7 @@ import {
   concat,
   expectLength,
   hexDecode,
+  hexEncode,
   toBytes,
   wipe,
 } from './bytes.ts';
@@ -375,8 +376,7 @@ const VERIFY_KEY_CACHE_SIZE = 1024;
 const verifyKeys = new Map<string, CryptoKey>();
 
 async function verifyKey(pub: Uint8Array): Promise<CryptoKey> {
-  let id = '';
-  for (const b of pub) id += b.toString(16).padStart(2, '0');
+  const id = hexEncode(pub);
   const cached = verifyKeys.get(id);
   if (cached) return cached;
   const key = await mapErrors('bad_key', 'invalid Ed25519 public key', () =>
@@ -419,6 +419,47 @@ export async function ed25519Verify(
   return mapErrors('bad_signature', 'Ed25519 verification failed', () =>
     subtle().verify({ name: 'Ed25519' }, key, toBytes(signature), toBytes(data)),
   );
+}
+
+/** One signer's signature check, its key imported once (see `ed25519Verifier`). */
+export type Ed25519Check = (signature: Uint8Array, data: Uint8Array) => Promise<boolean>;
+
+const ED25519 = { name: 'Ed25519' } as const;
+
+/**
+ * `ed25519Verify` bound to one public key, for checking many of its signatures (a membership
+ * log: a thousand entries by a handful of signers). The key is imported (or its size checked)
+ * here, once, instead of on every call; each check then starts its verification at once, so a
+ * caller issuing many of them keeps WebCrypto's thread pool busy while it goes on. Same results
+ * and errors as `ed25519Verify`.
+ */
+export async function ed25519Verifier(publicRaw: Uint8Array): Promise<Ed25519Check> {
+  const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key').slice();
+  const platform = platformVerifier;
+  if (platform) {
+    return async (signature, data) =>
+      signature instanceof Uint8Array &&
+      signature.length === SIGNATURE_BYTES &&
+      platform(pub, signature, data);
+  }
+  const key = await verifyKey(pub);
+  const asError = (err: unknown) =>
+    err instanceof CryptoError
+      ? err
+      : new CryptoError('bad_signature', 'Ed25519 verification failed', { cause: err });
+  const failed = (err: unknown): never => {
+    throw asError(err);
+  };
+  return (signature, data) => {
+    if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) {
+      return Promise.resolve(false);
+    }
+    try {
+      return subtle().verify(ED25519, key, toBytes(signature), toBytes(data)).catch(failed);
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+  };
 }
 
 /** Checks that `publicRaw` is the X25519 public key of `privateKey` (X25519(priv, 9) = pub). */
