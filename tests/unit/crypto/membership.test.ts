@@ -455,6 +455,121 @@ describe('membership log', () => {
     });
   });
 
+  describe('a 1,000-entry log (the one-pass verifier)', () => {
+    const N = 1000;
+    const MIDDLE = 500;
+    /** Alice creates and adds Bob, Carol and Dave; then they take turns rotating. */
+    function longSteps(): Step[] {
+      const steps: Step[] = [
+        {
+          by: alice,
+          subject: alice,
+          actorId: alice.id,
+          subjectId: alice.id,
+          epoch: 0,
+          action: 'create',
+          role: 'owner',
+          keyCommitment: new Uint8Array(32).fill(1),
+        },
+      ];
+      for (const u of [bob, carol, dave]) {
+        steps.push({
+          by: alice,
+          subject: u,
+          actorId: alice.id,
+          subjectId: u.id,
+          epoch: 0,
+          action: 'add',
+          role: 'member',
+          keyCommitment: null,
+        });
+      }
+      for (let epoch = 1; steps.length < N; epoch++) {
+        const u = [alice, bob, carol, dave][epoch % 4]!;
+        steps.push({
+          by: u,
+          subject: u,
+          actorId: u.id,
+          subjectId: u.id,
+          epoch,
+          action: 'rotate',
+          role: '',
+          keyCommitment: new Uint8Array(32).fill(epoch & 0xff),
+        });
+      }
+      return steps;
+    }
+
+    it('catches a forged entry in the middle by its signature, with the rest signed on top of it', async () => {
+      const steps = longSteps();
+      const honest = await build(steps);
+      const asked: string[] = [];
+      const counting = async (u: string, fpHex: string) => {
+        asked.push(u);
+        return keyOf(u, fpHex);
+      };
+      // Positive control: the honest log verifies, asking for each signer's key once.
+      const s = await verifyMembershipLog(honest, { chatId: CHAT, keyOf: counting });
+      expect(s.length).toBe(N);
+      expect(s.epoch).toBe(N - 4);
+      expect(asked.sort()).toEqual([alice.id, bob.id, carol.id, dave.id].sort());
+      // Entry 500 made with Carol's key in its actor's name; every later entry is signed by its
+      // real actor on top of it, so the hash chain holds and only that signature is wrong.
+      const actor = steps[MIDDLE]!.by;
+      expect(actor).not.toBe(carol);
+      const forged = await build(
+        [{ ...steps[MIDDLE]!, by: carol }, ...steps.slice(MIDDLE + 1)],
+        MIDDLE,
+        s.hashes[MIDDLE - 1]!,
+      );
+      const log = [...honest.slice(0, MIDDLE), ...forged];
+      await expect(verifyMembershipLog(log, { chatId: CHAT, keyOf })).rejects.toThrow(
+        `log entry ${MIDDLE} is not signed by its actor`,
+      );
+      await expectCryptoError(verifyMembershipLog(log, { chatId: CHAT, keyOf }), 'bad_signature');
+      // Cold with an own anchor before it, or a `self` that no add names: still checked.
+      await expectCryptoError(
+        verifyMembershipLogAnchored(log, {
+          chatId: CHAT,
+          keyOf,
+          trustedPrefix: { length: MIDDLE - 10, head: s.hashes[MIDDLE - 11]! },
+          self: { userId: dave.id, fingerprint: await fp(carol) },
+        }),
+        'bad_signature',
+      );
+      // The forged entry put in place of the honest one without re-signing the rest: the next
+      // entry's link no longer holds.
+      const swapped = honest.map((e, i) => (i === MIDDLE ? forged[0]! : e));
+      await expectCryptoError(verifyMembershipLog(swapped, { chatId: CHAT, keyOf }), 'bad_log');
+      // A rule broken in the middle (a rotate skipping an epoch) stops the pass there, with
+      // signatures already in flight: refused, and nothing is left unhandled.
+      const skipped = await build(
+        [{ ...steps[MIDDLE]!, epoch: steps[MIDDLE]!.epoch + 1 }],
+        MIDDLE,
+        s.hashes[MIDDLE - 1]!,
+      );
+      await expectCryptoError(
+        verifyMembershipLog([...honest.slice(0, MIDDLE), ...skipped], { chatId: CHAT, keyOf }),
+        'bad_log',
+      );
+    }, 30_000);
+
+    it('refuses the log when a signer key cannot be had, only once an entry needs it', async () => {
+      const honest = await build(longSteps().slice(0, 40));
+      const failing = async (u: string, fpHex: string) => {
+        if (u === dave.id) throw new Error('no key for dave');
+        return keyOf(u, fpHex);
+      };
+      await expect(verifyMembershipLog(honest, { chatId: CHAT, keyOf: failing })).rejects.toThrow(
+        'no key for dave',
+      );
+      // Dave acts only from entry 6 on (his first rotate): a log cut before it never needs him.
+      expect(
+        (await verifyMembershipLog(honest.slice(0, 6), { chatId: CHAT, keyOf: failing })).length,
+      ).toBe(6);
+    });
+  });
+
   it('signs log anchors bound to one chat, one user, one length and one head', async () => {
     const head = new Uint8Array(32).fill(7);
     const a = await signLogAnchor(
