@@ -220,13 +220,16 @@ export class MessageReader {
   ): Promise<ChatMessage[]> {
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(cursor)) if (v !== undefined) query[k] = String(v);
+    // The log (on a cold device: fetched and verified) beside the page, not after it. A failure
+    // is judged per message below.
+    const membership = this.logs.membership(chatId).catch(() => undefined);
     const res = await this.c.http.request<{ messages: MessageView[] }>(
       `/api/chats/${encodeURIComponent(chatId)}/messages`,
       { query },
     );
     // In seq order, one at a time: the chain check depends on what came before.
     const out: ChatMessage[] = [];
-    await this.logs.membership(chatId).catch(() => undefined);
+    await membership;
     const keyEpochs = new Set(res.messages.map((m) => m.epoch));
     await Promise.all([...keyEpochs].map((e) => this.keyOf(chatId, e).catch(() => undefined)));
     const verified = await Promise.all(res.messages.map((m) => this.verifyOne(m)));

@@ -524,6 +524,41 @@ describe('Trust: a compromised server can neither read content nor add a reader'
     ]);
   });
 
+  it('reads a first page on a new device with the log asked for beside the page, not after it', async () => {
+    const [alice, bob] = await Promise.all([
+      person(t.server.url, 'alice'),
+      person(t.server.url, 'bob'),
+    ]);
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    await alice.client.chats.send(chat.id, 'hello');
+    // The page's answer is held back until the log has been asked for (at most 5 s): a client
+    // that asked for the log only after the page would wait out the 5 s and fail.
+    let logAsked!: () => void;
+    const asked = new Promise<void>((resolve) => {
+      logAsked = resolve;
+    });
+    const device = await again(bob, {
+      fetch: async (input, init) => {
+        const path = new URL(input).pathname;
+        if (path === `/api/chats/${chat.id}/log`) logAsked();
+        const res = await fetch(input, init);
+        if (path === `/api/chats/${chat.id}/messages` && (init?.method ?? 'GET') === 'GET') {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            asked,
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error('the page came before the log')), 5000);
+            }),
+          ]).finally(() => clearTimeout(timer));
+        }
+        return res;
+      },
+    });
+    expect((await device.chats.history(chat.id)).map((m) => [m.status, m.body?.text])).toEqual([
+      ['ok', 'hello'],
+    ]);
+  });
+
   it("checks an agent's message against the gateway key pinned on the device, not the server's word", async () => {
     const { gatewayPublicKeysToJson, generateGatewayKeys } = await import(
       '../../src/crypto/grants.ts'
