@@ -32,8 +32,14 @@ export function subtle(): SubtleCrypto {
   return s;
 }
 
+/** Inputs up to this size are hashed synchronously (see `sha256Sync`): no thread-pool hop. */
+const SYNC_SHA256_MAX = 4096;
+
 export async function sha256(data: Uint8Array): Promise<Bytes> {
   if (platformSha256) return platformSha256(toBytes(data));
+  // Message links, fingerprints, log entries: small inputs, where WebCrypto's per-call cost
+  // (a job on the thread pool) exceeds the hashing itself.
+  if (data instanceof Uint8Array && data.length <= SYNC_SHA256_MAX) return nobleSha256(data);
   return new Uint8Array(await subtle().digest('SHA-256', toBytes(data)));
 }
 
