@@ -4,10 +4,12 @@ import { concat, hexDecode, hexEncode } from '../../../src/crypto/bytes.ts';
 import {
   aesGcmDecrypt,
   aesGcmEncrypt,
+  ed25519Verifier,
   ed25519Verify,
   hkdfBytes,
   importAesKey,
   importX25519Private,
+  sha256,
   x25519,
 } from '../../../src/crypto/primitives.ts';
 import { expectCryptoError, failsWithCryptoError } from './helpers.ts';
@@ -140,6 +142,31 @@ describe('Wycheproof Ed25519', () => {
       }
     }
     expect(n).toBe(suite.numberOfTests);
+  });
+
+  it('gives the same verdicts through a per-signer verifier (the membership log path)', async () => {
+    let n = 0;
+    for (const g of suite.testGroups) {
+      const check = await ed25519Verifier(h(g.publicKey.pk));
+      // Started all at once, as the log verifier does, then awaited.
+      const verdicts = await Promise.all(g.tests.map((c) => check(h(c.sig), h(c.msg))));
+      g.tests.forEach((c, i) => {
+        expect(verdicts[i], `tcId ${c.tcId} ${c.comment}`).toBe(c.result === 'valid');
+        n++;
+      });
+    }
+    expect(n).toBe(suite.numberOfTests);
+    await expectCryptoError(ed25519Verifier(new Uint8Array(31)), 'bad_length');
+  });
+});
+
+describe('SHA-256: small inputs hashed in JavaScript, large ones by WebCrypto', () => {
+  it('gives WebCrypto digest on both sides of the threshold', async () => {
+    for (const n of [0, 1, 55, 56, 64, 4095, 4096, 4097, 100_000]) {
+      const data = new Uint8Array(n).map((_, i) => (i * 131 + n) & 0xff);
+      const want = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+      expect(hexEncode(await sha256(data)), `${n} bytes`).toBe(hexEncode(want));
+    }
   });
 });
 
