@@ -475,7 +475,12 @@ class SignerChecks {
     const k = `${userId}:${fp}`;
     let p = this.asked.get(k);
     if (!p) {
-      p = this.keyOf(userId, fp).then(ed25519Verifier);
+      try {
+        p = this.keyOf(userId, fp).then(ed25519Verifier);
+      } catch (err) {
+        // A keyOf that throws instead of rejecting: the same failure, at the same point.
+        p = Promise.reject(err);
+      }
       p.then(
         (c) => this.ready.set(k, c),
         () => undefined,
