@@ -6,8 +6,8 @@
  * 1 MiB buffers in the same run (sequential: one call per buffer, awaited in turn — the
  * baseline the ratio is computed against; and with the same concurrency as the stream, for
  * reference). Plus Argon2id at the production default cost, and the membership-log / history
- * page checks (trust.ts). Prints a markdown table and writes
- * bench/results/crypto.json.
+ * page checks (trust.ts, which writes bench/results/crypto-trust.json and .md itself). Prints a
+ * markdown table and writes bench/results/crypto.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
