@@ -5,6 +5,7 @@ import {
   expectLength,
   lengthPrefixed,
   randomBytes,
+  u16be,
   utf8Decode,
   utf8Encode,
   wipe,
@@ -146,13 +147,25 @@ export function canonicalMentions(mentions: readonly string[]): string[] {
   return [...new Set(mentions)].sort();
 }
 
+const EMPTY = new Uint8Array(0);
+const KIND_USER = utf8Encode('user');
+const KIND_AGENT = utf8Encode('agent');
+const POLICY_BYTES = {
+  '': utf8Encode('agents='),
+  allow: utf8Encode('agents=allow'),
+  deny: utf8Encode('agents=deny'),
+} as const;
+/** `utf8(label) ‖ 0x00`, the start of `domain(label, …)` (labels.ts). */
+const AAD_PREFIX = concat(utf8Encode(Label.messageAad), Uint8Array.of(0));
+const SIG_PREFIX = concat(utf8Encode(Label.messageSig), Uint8Array.of(0));
+
 function senderFields(sender: SenderDescriptor): Bytes[] {
   if (sender.kind === 'user') {
-    return [utf8Encode('user'), idBytes(sender.userId, 'sender id'), new Uint8Array(0)];
+    return [KIND_USER, idBytes(sender.userId, 'sender id'), EMPTY];
   }
   if (sender.kind === 'agent') {
     return [
-      utf8Encode('agent'),
+      KIND_AGENT,
       idBytes(sender.agentName, 'agent name'),
       idBytes(sender.onBehalfOf, 'on-behalf-of user id'),
     ];
@@ -171,9 +184,19 @@ function checkChain(chain: ChainLink): void {
   }
 }
 
+/** Big-endian 8 bytes of a safe non-negative integer (checkChain ran first). */
 function u64be(n: number): Bytes {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  const hi = Math.floor(n / 0x1_0000_0000);
+  const lo = n >>> 0;
+  out[0] = hi >>> 24;
+  out[1] = (hi >>> 16) & 0xff;
+  out[2] = (hi >>> 8) & 0xff;
+  out[3] = hi & 0xff;
+  out[4] = lo >>> 24;
+  out[5] = (lo >>> 16) & 0xff;
+  out[6] = (lo >>> 8) & 0xff;
+  out[7] = lo & 0xff;
   return out;
 }
 
@@ -182,43 +205,77 @@ function policyBytes(p: AgentPolicy): Bytes {
   if (agents !== '' && agents !== 'allow' && agents !== 'deny') {
     throw new CryptoError('bad_input', 'decryptionPermissions.agents must be allow or deny');
   }
-  return utf8Encode(`agents=${agents}`);
+  return POLICY_BYTES[agents];
 }
 
-function aadFor(h: MessageHeader, commitment: Uint8Array): Bytes {
+function mentionsBytes(mentions: readonly string[]): Bytes {
+  if (mentions.length === 0) return EMPTY;
+  return concat(...canonicalMentions(mentions).map((m) => lengthPrefixed(idBytes(m, 'mention'))));
+}
+
+/**
+ * `prefix ‖ (u16be(len) ‖ field)* ‖ tail` in one allocation: the same bytes as
+ * `concat(domain(label, ...fields), tail)` when `prefix` is `utf8(label) ‖ 0x00`.
+ */
+function framed(prefix: Bytes, fields: readonly Uint8Array[], tail: Uint8Array = EMPTY): Bytes {
+  let total = prefix.length + tail.length;
+  for (const f of fields) {
+    if (f.length > 0xffff) u16be(f.length); // throws bad_length, as domain() would
+    total += 2 + f.length;
+  }
+  const out = new Uint8Array(total);
+  out.set(prefix, 0);
+  let off = prefix.length;
+  for (const f of fields) {
+    out[off] = f.length >>> 8;
+    out[off + 1] = f.length & 0xff;
+    out.set(f, off + 2);
+    off += 2 + f.length;
+  }
+  out.set(tail, off);
+  return out;
+}
+
+/**
+ * A header checked and encoded once for both uses: the AES-GCM AAD and the Ed25519 signature
+ * input (which frames the same id fields, so each is encoded once per message, not twice).
+ *   AAD = domain(messageAad, chatId, messageId, epoch, kind, senderId, onBehalfOf, commitment)
+ *   sig = domain(messageSig, chatId, messageId, epoch, kind, senderId, onBehalfOf, chainId,
+ *                u64be(counter), prev, mentions, policy, commitment) ‖ encrypted_content
+ */
+interface EncodedHeader {
+  aad: Bytes;
+  signatureInput: (content: Uint8Array) => Bytes;
+}
+
+function encodeHeader(h: MessageHeader, commitment: Uint8Array): EncodedHeader {
   assertUuidV7(h.messageId, 'message id');
-  return domain(
-    Label.messageAad,
+  const ids = [
     idBytes(h.chatId, 'chat id'),
     idBytes(h.messageId, 'message id'),
     epochBytes(h.epoch),
     ...senderFields(h.sender),
-    expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
-  );
-}
-
-function signatureInput(h: MessageHeader, commitment: Uint8Array, content: Uint8Array): Bytes {
-  assertUuidV7(h.messageId, 'message id');
-  checkChain(h.chain);
-  const mentions = concat(
-    ...canonicalMentions(h.mentions).map((m) => lengthPrefixed(idBytes(m, 'mention'))),
-  );
-  return concat(
-    domain(
-      Label.messageSig,
-      idBytes(h.chatId, 'chat id'),
-      idBytes(h.messageId, 'message id'),
-      epochBytes(h.epoch),
-      ...senderFields(h.sender),
-      h.chain.chainId,
-      u64be(h.chain.counter),
-      h.chain.prev,
-      mentions,
-      policyBytes(h.decryptionPermissions),
-      expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
-    ),
-    content,
-  );
+  ];
+  const commit = expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment');
+  return {
+    aad: framed(AAD_PREFIX, [...ids, commit]),
+    signatureInput: (content) => {
+      checkChain(h.chain);
+      return framed(
+        SIG_PREFIX,
+        [
+          ...ids,
+          h.chain.chainId,
+          u64be(h.chain.counter),
+          h.chain.prev,
+          mentionsBytes(h.mentions),
+          policyBytes(h.decryptionPermissions),
+          commit,
+        ],
+        content,
+      );
+    },
+  };
 }
 
 /** The link a chain's next message names as `prev`. */
@@ -249,16 +306,13 @@ export async function sealMessage(p: {
   signingKey: CryptoKey;
 }): Promise<SealedMessage> {
   const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
-  const aad = aadFor(header, p.chatKey.commitment);
+  const encoded = encodeHeader(header, p.chatKey.commitment);
   const plaintext = encodeMessageBody(p.body);
   try {
     const iv = randomBytes(IV_BYTES);
-    const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, aad);
+    const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, encoded.aad);
     const encryptedContent = concat(Uint8Array.of(MESSAGE_ENVELOPE_VERSION), iv, ct);
-    const signature = await ed25519Sign(
-      p.signingKey,
-      signatureInput(header, p.chatKey.commitment, encryptedContent),
-    );
+    const signature = await ed25519Sign(p.signingKey, encoded.signatureInput(encryptedContent));
     return { encryptedContent, signature, hash: await messageHash(signature) };
   } finally {
     wipe(plaintext);
@@ -281,45 +335,53 @@ export async function verifyMessageSignature(p: {
   return ed25519Verify(
     p.signerEd25519PublicKey,
     p.signature,
-    signatureInput(p.header, p.commitment, p.encryptedContent),
+    encodeHeader(p.header, p.commitment).signatureInput(p.encryptedContent),
   );
 }
 
-/** Verifies the signer's signature, then decrypts and decodes. */
-export async function openMessage(p: {
+export interface OpenMessageParams {
   chatKey: ChatKey;
   header: Omit<MessageHeader, 'chatId' | 'epoch'>;
   encryptedContent: Uint8Array;
   signature: Uint8Array;
   signerEd25519PublicKey: Uint8Array;
-}): Promise<{ body: MessageBody; hash: Bytes }> {
+}
+
+/**
+ * Verifies the signer's signature, then decrypts and decodes; for a reader that does not follow
+ * the sender's chain (the gateway), so without the message's hash.
+ */
+export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody> {
   const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
   if (!(p.signature instanceof Uint8Array) || p.signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError('bad_signature', 'message signature is missing or not 64 bytes');
   }
-  const ok = await verifyMessageSignature({
-    header,
-    commitment: p.chatKey.commitment,
-    encryptedContent: p.encryptedContent,
-    signature: p.signature,
-    signerEd25519PublicKey: p.signerEd25519PublicKey,
-  });
+  checkMessageEnvelope(p.encryptedContent);
+  const encoded = encodeHeader(header, p.chatKey.commitment);
+  const ok = await ed25519Verify(
+    p.signerEd25519PublicKey,
+    p.signature,
+    encoded.signatureInput(p.encryptedContent),
+  );
   if (!ok) throw new CryptoError('bad_signature', 'message signature does not verify');
   const r = new ByteReader(p.encryptedContent, 'message envelope');
   r.version(MESSAGE_ENVELOPE_VERSION);
   const iv = r.take(IV_BYTES);
   const ct = r.rest();
-  const plaintext = await aesGcmDecrypt(
-    p.chatKey.messageKey,
-    iv,
-    ct,
-    aadFor(header, p.chatKey.commitment),
-  );
+  const plaintext = await aesGcmDecrypt(p.chatKey.messageKey, iv, ct, encoded.aad);
   try {
-    return { body: decodeMessageBody(plaintext), hash: await messageHash(p.signature) };
+    return decodeMessageBody(plaintext);
   } finally {
     wipe(plaintext);
   }
+}
+
+/** Verifies the signer's signature, then decrypts and decodes; with the message's chain hash. */
+export async function openMessage(
+  p: OpenMessageParams,
+): Promise<{ body: MessageBody; hash: Bytes }> {
+  const body = await openMessageBody(p);
+  return { body, hash: await messageHash(p.signature) };
 }
 
 /**

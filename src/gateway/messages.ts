@@ -13,7 +13,7 @@ import {
   type MessageBody,
   type MessageHeader,
   messageHash,
-  openMessage,
+  openMessageBody,
   type SealedMessage,
   type SenderDescriptor,
   sealMessage,
@@ -69,14 +69,14 @@ export async function openStored(
     mentions: m.mentions,
     decryptionPermissions: m.decryptionPermissions as AgentPolicy,
   };
-  const opened = await openMessage({
+  // The gateway follows no sender's chain, so it skips the message hash (openMessage's extra).
+  return openMessageBody({
     chatKey: key,
     header,
     encryptedContent: m.encryptedContent,
     signature: m.signature,
     signerEd25519PublicKey: senderEd25519PublicKey,
   });
-  return opened.body;
 }
 
 /**
