@@ -198,36 +198,48 @@ export class ChatToolsService {
     const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned);
     const signingKeys = pinned.senders;
     let decrypted = 0;
-    const messages = await Promise.all(
-      rows.map(async (r, i): Promise<AgentMessage> => {
-        const m = stored[i]!;
-        const base = {
-          id: r.id,
-          seq: Number(r.seq),
-          senderId: r.sender_id,
-          senderAgent: r.sender_agent,
-          createdAt: r.created_at.toISOString(),
-        };
-        if (m.deleted) return { ...base, status: 'deleted' };
-        if (withheldFrom(m.decryptionPermissions, caller.agentName))
-          return { ...base, status: 'withheld' };
+    // One plain object per row, filled in place, and one promise per message actually opened
+    // (Node's crypto under the hooks is synchronous: no async wrapper per row on top of it).
+    const messages: AgentMessage[] = [];
+    const opening: Promise<void>[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const m = stored[i]!;
+      const out: AgentMessage = {
+        id: r.id,
+        seq: Number(r.seq),
+        senderId: r.sender_id,
+        senderAgent: r.sender_agent,
+        createdAt: r.created_at.toISOString(),
+        status: 'rejected',
+      };
+      messages.push(out);
+      if (m.deleted) out.status = 'deleted';
+      else if (withheldFrom(m.decryptionPermissions, caller.agentName)) out.status = 'withheld';
+      else {
         const key: ChatKey | undefined = ring.keys.get(r.epoch);
-        if (!key) return { ...base, status: 'no-key' };
         const signer = signerOf(m);
         const senderKey =
           signer?.kind === 'agent'
             ? this.gateway.ed25519.publicKey
             : signingKeys.get(r.sender_id ?? '');
-        if (!senderKey) return { ...base, status: 'rejected' };
-        try {
-          const body = await openStored(m, key, senderKey);
-          decrypted++;
-          return { ...base, status: 'ok', text: body.text, replyTo: body.replyTo };
-        } catch {
-          return { ...base, status: 'rejected' };
-        }
-      }),
-    );
+        if (!key) out.status = 'no-key';
+        else if (senderKey)
+          opening.push(
+            openStored(m, key, senderKey).then(
+              (body) => {
+                decrypted++;
+                out.status = 'ok';
+                out.text = body.text;
+                out.replyTo = body.replyTo;
+              },
+              // A bad signature or ciphertext: the row stays 'rejected'.
+              () => undefined,
+            ),
+          );
+      }
+    }
+    await Promise.all(opening);
     const failure =
       decrypted === 0 && ring.keys.size === 0 && epochs.length > 0
         ? ([...ring.refused.values()][0] ?? 'no-grant')

@@ -20,6 +20,8 @@ describe('the MCP gateway over HTTP', () => {
     await bob.client.chats.send(chat.id, 'not for agents', {
       decryptionPermissions: { agents: 'deny' },
     });
+    const gone = await alice.client.chats.send(chat.id, 'soon deleted');
+    await alice.client.chats.deleteMessage(chat.id, gone);
     const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
     await alice.client.agents.setPermission({
       agentName: 'claude',
@@ -53,8 +55,17 @@ describe('the MCP gateway over HTTP', () => {
       ['ok', 'hello from alice'],
       ['ok', 'hello from bob'],
       ['withheld', undefined],
+      ['deleted', undefined],
+    ]);
+    // The documented message shape, in that order; content only on opened messages.
+    expect(msgs.map((m) => Object.keys(m))).toEqual([
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status', 'text', 'replyTo'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status', 'text', 'replyTo'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status'],
     ]);
     expect(textOf(read)).not.toContain('not for agents');
+    expect(textOf(read)).not.toContain('soon deleted');
 
     await bob.client.agents.gateway(); // Bob's device pins the gateway key it checks agents with
     const live: ChatMessage[] = [];
