@@ -214,38 +214,55 @@ function mentionsBytes(mentions: readonly string[]): Bytes {
 }
 
 /**
- * `prefix ‖ (u16be(len) ‖ field)* ‖ tail` in one allocation: the same bytes as
- * `concat(domain(label, ...fields), tail)` when `prefix` is `utf8(label) ‖ 0x00`.
+ * `prefix ‖ (u16be(len) ‖ field)* ‖ tail` in one allocation, the fields being `head` then
+ * `rest`: the same bytes as `concat(domain(label, ...head, ...rest), tail)` when `prefix` is
+ * `utf8(label) ‖ 0x00`.
  */
-function framed(prefix: Bytes, fields: readonly Uint8Array[], tail: Uint8Array = EMPTY): Bytes {
+function framed(
+  prefix: Bytes,
+  head: readonly Uint8Array[],
+  rest: readonly Uint8Array[],
+  tail: Uint8Array = EMPTY,
+): Bytes {
   let total = prefix.length + tail.length;
-  for (const f of fields) {
-    if (f.length > 0xffff) u16be(f.length); // throws bad_length, as domain() would
-    total += 2 + f.length;
-  }
+  for (const f of head) total += fieldLength(f);
+  for (const f of rest) total += fieldLength(f);
   const out = new Uint8Array(total);
   out.set(prefix, 0);
-  let off = prefix.length;
+  let off = writeFields(out, prefix.length, head);
+  off = writeFields(out, off, rest);
+  out.set(tail, off);
+  return out;
+}
+
+function fieldLength(f: Uint8Array): number {
+  if (f.length > 0xffff) u16be(f.length); // throws bad_length, as domain() would
+  return 2 + f.length;
+}
+
+function writeFields(out: Uint8Array, off: number, fields: readonly Uint8Array[]): number {
   for (const f of fields) {
     out[off] = f.length >>> 8;
     out[off + 1] = f.length & 0xff;
     out.set(f, off + 2);
     off += 2 + f.length;
   }
-  out.set(tail, off);
-  return out;
+  return off;
 }
 
 /**
  * A header checked and encoded once for both uses: the AES-GCM AAD and the Ed25519 signature
- * input (which frames the same id fields, so each is encoded once per message, not twice).
+ * input, which frame the same id fields (so each is encoded once per message, not twice):
  *   AAD = domain(messageAad, chatId, messageId, epoch, kind, senderId, onBehalfOf, commitment)
  *   sig = domain(messageSig, chatId, messageId, epoch, kind, senderId, onBehalfOf, chainId,
  *                u64be(counter), prev, mentions, policy, commitment) ‖ encrypted_content
  */
 interface EncodedHeader {
+  header: MessageHeader;
+  /** chatId, messageId, epoch, sender kind, sender id, on-behalf-of. */
+  ids: Bytes[];
+  commitment: Bytes;
   aad: Bytes;
-  signatureInput: (content: Uint8Array) => Bytes;
 }
 
 function encodeHeader(h: MessageHeader, commitment: Uint8Array): EncodedHeader {
@@ -257,25 +274,25 @@ function encodeHeader(h: MessageHeader, commitment: Uint8Array): EncodedHeader {
     ...senderFields(h.sender),
   ];
   const commit = expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment');
-  return {
-    aad: framed(AAD_PREFIX, [...ids, commit]),
-    signatureInput: (content) => {
-      checkChain(h.chain);
-      return framed(
-        SIG_PREFIX,
-        [
-          ...ids,
-          h.chain.chainId,
-          u64be(h.chain.counter),
-          h.chain.prev,
-          mentionsBytes(h.mentions),
-          policyBytes(h.decryptionPermissions),
-          commit,
-        ],
-        content,
-      );
-    },
-  };
+  return { header: h, ids, commitment: commit, aad: framed(AAD_PREFIX, ids, [commit]) };
+}
+
+function signatureInput(e: EncodedHeader, content: Uint8Array): Bytes {
+  const h = e.header;
+  checkChain(h.chain);
+  return framed(
+    SIG_PREFIX,
+    e.ids,
+    [
+      h.chain.chainId,
+      u64be(h.chain.counter),
+      h.chain.prev,
+      mentionsBytes(h.mentions),
+      policyBytes(h.decryptionPermissions),
+      e.commitment,
+    ],
+    content,
+  );
 }
 
 /** The link a chain's next message names as `prev`. */
@@ -312,7 +329,7 @@ export async function sealMessage(p: {
     const iv = randomBytes(IV_BYTES);
     const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, encoded.aad);
     const encryptedContent = concat(Uint8Array.of(MESSAGE_ENVELOPE_VERSION), iv, ct);
-    const signature = await ed25519Sign(p.signingKey, encoded.signatureInput(encryptedContent));
+    const signature = await ed25519Sign(p.signingKey, signatureInput(encoded, encryptedContent));
     return { encryptedContent, signature, hash: await messageHash(signature) };
   } finally {
     wipe(plaintext);
@@ -335,7 +352,7 @@ export async function verifyMessageSignature(p: {
   return ed25519Verify(
     p.signerEd25519PublicKey,
     p.signature,
-    encodeHeader(p.header, p.commitment).signatureInput(p.encryptedContent),
+    signatureInput(encodeHeader(p.header, p.commitment), p.encryptedContent),
   );
 }
 
@@ -361,7 +378,7 @@ export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody
   const ok = await ed25519Verify(
     p.signerEd25519PublicKey,
     p.signature,
-    encoded.signatureInput(p.encryptedContent),
+    signatureInput(encoded, p.encryptedContent),
   );
   if (!ok) throw new CryptoError('bad_signature', 'message signature does not verify');
   const r = new ByteReader(p.encryptedContent, 'message envelope');

@@ -200,8 +200,11 @@ export function buildMcpServer(
         title: tool.title,
         description: tool.description,
         inputSchema: tool.inputSchema,
-        // A federated tool's output is the upstream's to describe (and its client's to check).
-        outputSchema: tool.listing ? undefined : tool.outputSchema,
+        // No outputSchema for the SDK: it would re-parse every structured result (50 messages
+        // of a read_messages) with zod only to compare it with what the tool's types already
+        // guarantee at compile time, and it strips nothing. `tools/list` (below) still
+        // publishes each output schema, which MCP clients validate results against (the SDK's
+        // Client does). A federated tool's output is the upstream's to describe.
         annotations: { title: tool.title, ...tool.annotations },
       },
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,

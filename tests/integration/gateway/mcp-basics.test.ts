@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../../src/client/index.ts';
+import { TOOLS } from '../../../src/tools/index.ts';
 import { useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
@@ -103,6 +104,19 @@ describe('the MCP gateway over HTTP', () => {
     expect(
       (search.structuredContent as { matches: { text: string }[] }).matches.map((m) => m.text),
     ).toEqual(['hello from bob']);
+
+    // The server leaves output validation to the schemas it publishes: every structured result
+    // above must match its tool's output schema (zod, as declared) and the listed JSON Schema
+    // (the SDK client checked that one when it called, having listed the tools first).
+    for (const [name, r] of [
+      ['list_chats', listed],
+      ['read_messages', read],
+      ['post_message', posted],
+      ['search_messages', search],
+    ] as const) {
+      const tool = TOOLS.find((x) => x.name === name)!;
+      expect(tool.outputSchema.safeParse(r.structuredContent).error, name).toBeUndefined();
+    }
 
     const audit = await alice.client.agents.audit({ agentName: 'claude' });
     expect(audit.entries.map((e) => [e.toolName, e.outcome]).sort()).toEqual(
