@@ -15,9 +15,11 @@ import { CryptoError } from './errors.ts';
 import { domain, epochBytes, idBytes, Label } from './labels.ts';
 import {
   aesGcmDecrypt,
+  aesGcmDecryptSync,
   aesGcmEncrypt,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifySync,
   IV_BYTES,
   SIGNATURE_BYTES,
   sha256,
@@ -364,33 +366,60 @@ export interface OpenMessageParams {
   signerEd25519PublicKey: Uint8Array;
 }
 
-/**
- * Verifies the signer's signature, then decrypts and decodes; for a reader that does not follow
- * the sender's chain (the gateway), so without the message's hash.
- */
-export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody> {
+/** The checks and encodings opening a message starts with. */
+function prepareOpen(p: OpenMessageParams) {
   const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
   if (!(p.signature instanceof Uint8Array) || p.signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError('bad_signature', 'message signature is missing or not 64 bytes');
   }
   checkMessageEnvelope(p.encryptedContent);
   const encoded = encodeHeader(header, p.chatKey.commitment);
-  const ok = await ed25519Verify(
-    p.signerEd25519PublicKey,
-    p.signature,
-    signatureInput(encoded, p.encryptedContent),
-  );
-  if (!ok) throw new CryptoError('bad_signature', 'message signature does not verify');
   const r = new ByteReader(p.encryptedContent, 'message envelope');
   r.version(MESSAGE_ENVELOPE_VERSION);
   const iv = r.take(IV_BYTES);
-  const ct = r.rest();
-  const plaintext = await aesGcmDecrypt(p.chatKey.messageKey, iv, ct, encoded.aad);
+  return {
+    signed: signatureInput(encoded, p.encryptedContent),
+    aad: encoded.aad,
+    iv,
+    ct: r.rest(),
+  };
+}
+
+function decodeAndWipe(plaintext: Bytes): MessageBody {
   try {
     return decodeMessageBody(plaintext);
   } finally {
     wipe(plaintext);
   }
+}
+
+const BAD_SIGNATURE = 'message signature does not verify';
+
+/**
+ * `openMessageBody` without a promise, where the platform's Ed25519 and AES-GCM are synchronous
+ * (the server's Node hooks): same checks, same order (signature first), same errors. `undefined`
+ * when they are not (browsers), so the caller uses `openMessageBody`.
+ */
+export function openMessageBodySync(p: OpenMessageParams): MessageBody | undefined {
+  const o = prepareOpen(p);
+  const ok = ed25519VerifySync(p.signerEd25519PublicKey, p.signature, o.signed);
+  if (ok === undefined) return undefined;
+  if (!ok) throw new CryptoError('bad_signature', BAD_SIGNATURE);
+  const plaintext = aesGcmDecryptSync(p.chatKey.messageKey, o.iv, o.ct, o.aad);
+  return plaintext && decodeAndWipe(plaintext);
+}
+
+/**
+ * Verifies the signer's signature, then decrypts and decodes; for a reader that does not follow
+ * the sender's chain (the gateway), so without the message's hash.
+ */
+export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody> {
+  const sync = openMessageBodySync(p);
+  if (sync !== undefined) return sync;
+  const o = prepareOpen(p);
+  const ok = await ed25519Verify(p.signerEd25519PublicKey, p.signature, o.signed);
+  if (!ok) throw new CryptoError('bad_signature', BAD_SIGNATURE);
+  return decodeAndWipe(await aesGcmDecrypt(p.chatKey.messageKey, o.iv, o.ct, o.aad));
 }
 
 /** Verifies the signer's signature, then decrypts and decodes; with the message's chain hash. */

@@ -2,6 +2,7 @@ import type { AuditInsert } from '../audit/audit.repository.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import type { GatewayKeys } from '../crypto/grants.ts';
+import type { MessageBody } from '../crypto/messages.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
 import { AppError } from '../errors.ts';
 import {
@@ -23,6 +24,7 @@ import {
   agentChainId,
   nextAgentLink,
   openStored,
+  openStoredSync,
   type StoredMessage,
   sealAsAgent,
   signerOf,
@@ -97,6 +99,13 @@ function toStored(r: GatewayMessageRow): StoredMessage {
     decryptionPermissions: r.decryption_permissions,
     deleted: r.deleted_at !== null || !r.encrypted_content,
   };
+}
+
+/** An opened message's content, after its status (the documented key order). */
+function setOpened(out: AgentMessage, body: MessageBody): void {
+  out.status = 'ok';
+  out.text = body.text;
+  out.replyTo = body.replyTo;
 }
 
 function noAccess(): ToolRefusal {
@@ -198,8 +207,8 @@ export class ChatToolsService {
     const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned);
     const signingKeys = pinned.senders;
     let decrypted = 0;
-    // One plain object per row, filled in place, and one promise per message actually opened
-    // (Node's crypto under the hooks is synchronous: no async wrapper per row on top of it).
+    // One plain object per row, filled in place. Under the server's Node hooks a message opens
+    // synchronously (no promise per row); otherwise through WebCrypto, awaited together.
     const messages: AgentMessage[] = [];
     const opening: Promise<void>[] = [];
     for (let i = 0; i < rows.length; i++) {
@@ -224,19 +233,28 @@ export class ChatToolsService {
             ? this.gateway.ed25519.publicKey
             : signingKeys.get(r.sender_id ?? '');
         if (!key) out.status = 'no-key';
-        else if (senderKey)
-          opening.push(
-            openStored(m, key, senderKey).then(
-              (body) => {
-                decrypted++;
-                out.status = 'ok';
-                out.text = body.text;
-                out.replyTo = body.replyTo;
-              },
-              // A bad signature or ciphertext: the row stays 'rejected'.
-              () => undefined,
-            ),
-          );
+        else if (senderKey) {
+          // A bad signature or ciphertext throws: the row stays 'rejected'.
+          let body: MessageBody | undefined;
+          try {
+            body = openStoredSync(m, key, senderKey);
+          } catch {
+            continue;
+          }
+          if (body) {
+            decrypted++;
+            setOpened(out, body);
+          } else
+            opening.push(
+              openStored(m, key, senderKey).then(
+                (b) => {
+                  decrypted++;
+                  setOpened(out, b);
+                },
+                () => undefined,
+              ),
+            );
+        }
       }
     }
     await Promise.all(opening);
