@@ -213,7 +213,10 @@ export function mcpRoutes(deps: McpRouteDeps) {
       const res = await transport.handleRequest(c.req.raw, { authInfo, parsedBody: body });
       return errors.length > 0 ? await withParamErrors(res, errors, batch) : res;
     } finally {
-      await server.close();
+      // Closed once the SDK has finished with the request (its handler bookkeeping runs a few
+      // ticks after the response resolves): closing at once would find each handler still
+      // registered and abort it, one DOMException per request for nothing.
+      setImmediate(() => void server.close().catch(() => undefined));
     }
   });
   return app;
