@@ -5,6 +5,7 @@ import {
   expectLength,
   lengthPrefixed,
   randomBytes,
+  toBytes,
   u16be,
   utf8Decode,
   utf8Encode,
@@ -267,12 +268,30 @@ interface EncodedHeader {
   aad: Bytes;
 }
 
-function encodeHeader(h: MessageHeader, commitment: Uint8Array): EncodedHeader {
+// The chat id and epoch fields of a chat key's messages, encoded once per key (public values;
+// the gateway opens a page of messages under one key per call).
+const KEY_FIELDS = new WeakMap<ChatKey, { chatId: Bytes; epoch: Bytes }>();
+
+function keyFields(key: ChatKey): { chatId: Bytes; epoch: Bytes } {
+  let f = KEY_FIELDS.get(key);
+  if (!f) {
+    f = { chatId: idBytes(key.chatId, 'chat id'), epoch: epochBytes(key.epoch) };
+    KEY_FIELDS.set(key, f);
+  }
+  return f;
+}
+
+function encodeHeader(
+  h: MessageHeader,
+  commitment: Uint8Array,
+  /** `h.chatId` and `h.epoch` already encoded (they are the key's). */
+  chat?: { chatId: Bytes; epoch: Bytes },
+): EncodedHeader {
   assertUuidV7(h.messageId, 'message id');
   const ids = [
-    idBytes(h.chatId, 'chat id'),
+    chat ? chat.chatId : idBytes(h.chatId, 'chat id'),
     idBytes(h.messageId, 'message id'),
-    epochBytes(h.epoch),
+    chat ? chat.epoch : epochBytes(h.epoch),
     ...senderFields(h.sender),
   ];
   const commit = expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment');
@@ -368,20 +387,29 @@ export interface OpenMessageParams {
 
 /** The checks and encodings opening a message starts with. */
 function prepareOpen(p: OpenMessageParams) {
-  const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
+  const k = p.chatKey;
+  const h = p.header;
+  const header: MessageHeader = {
+    chatId: k.chatId,
+    messageId: h.messageId,
+    epoch: k.epoch,
+    sender: h.sender,
+    chain: h.chain,
+    mentions: h.mentions,
+    decryptionPermissions: h.decryptionPermissions,
+  };
   if (!(p.signature instanceof Uint8Array) || p.signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError('bad_signature', 'message signature is missing or not 64 bytes');
   }
+  // version ‖ iv ‖ ciphertext ‖ tag, checked here: the slices below are within bounds.
   checkMessageEnvelope(p.encryptedContent);
-  const encoded = encodeHeader(header, p.chatKey.commitment);
-  const r = new ByteReader(p.encryptedContent, 'message envelope');
-  r.version(MESSAGE_ENVELOPE_VERSION);
-  const iv = r.take(IV_BYTES);
+  const content = toBytes(p.encryptedContent);
+  const encoded = encodeHeader(header, k.commitment, keyFields(k));
   return {
-    signed: signatureInput(encoded, p.encryptedContent),
+    signed: signatureInput(encoded, content),
     aad: encoded.aad,
-    iv,
-    ct: r.rest(),
+    iv: content.subarray(1, 1 + IV_BYTES),
+    ct: content.subarray(1 + IV_BYTES),
   };
 }
 
