@@ -442,12 +442,16 @@ export function openMessageBodySync(p: OpenMessageParams): MessageBody | undefin
  * the sender's chain (the gateway), so without the message's hash.
  */
 export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody> {
-  const sync = openMessageBodySync(p);
-  if (sync !== undefined) return sync;
   const o = prepareOpen(p);
-  const ok = await ed25519Verify(p.signerEd25519PublicKey, p.signature, o.signed);
+  // Each step synchronously where the platform can (the server), else through WebCrypto.
+  const ok =
+    ed25519VerifySync(p.signerEd25519PublicKey, p.signature, o.signed) ??
+    (await ed25519Verify(p.signerEd25519PublicKey, p.signature, o.signed));
   if (!ok) throw new CryptoError('bad_signature', BAD_SIGNATURE);
-  return decodeAndWipe(await aesGcmDecrypt(p.chatKey.messageKey, o.iv, o.ct, o.aad));
+  const key = p.chatKey.messageKey;
+  return decodeAndWipe(
+    aesGcmDecryptSync(key, o.iv, o.ct, o.aad) ?? (await aesGcmDecrypt(key, o.iv, o.ct, o.aad)),
+  );
 }
 
 /** Verifies the signer's signature, then decrypts and decodes; with the message's chain hash. */
