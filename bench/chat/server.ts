@@ -136,7 +136,9 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
     VUTLER_SHUTDOWN_TIMEOUT_MS: '3000',
     VUTLER_WS_MAX_SOCKETS_PER_USER: '1000',
   });
-  const nodeArgs: string[] = [];
+  // Extra Node flags for the Vutler server while investigating (e.g. --trace-gc); its output
+  // goes to BENCH_SERVER_LOG if set.
+  const nodeArgs: string[] = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (o.serverProf) {
     mkdirSync(o.serverProf, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(o.serverProf)}`);
@@ -337,9 +339,14 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
       console.log(
         `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
       );
+      console.log(
+        `        from ${new Date(r.startedAt).toISOString()}, worst 100 ms windows (ms into the level: max latency): ${r.worstWindows.map((w) => `${w.fromMs}: ${w.maxMs}`).join(', ')}; generator GC ${r.generatorGc.pauses}× ${r.generatorGc.totalMs} ms, longest ${r.generatorGc.maxMs}${r.generatorGc.over10ms.length ? ` (over 10 ms at ${r.generatorGc.over10ms.map((g) => `${g.atMs}: ${g.ms}`).join(', ')})` : ''}`,
+      );
     }
   }
   for (const s of sides) s.closeAll();
+  if (process.env.BENCH_SERVER_LOG)
+    writeFileSync(process.env.BENCH_SERVER_LOG, `${vServer.lines.join('\n')}\n`);
   return report(o, results, {
     vutler,
     relay,
