@@ -7,9 +7,9 @@ import {
   type MessageRow,
 } from '../../src/chat/chat.repository.ts';
 import { ChatService, StaleEpochError } from '../../src/chat/chat.service.ts';
-import { ChatEvents } from '../../src/chat/events.ts';
+import { type ChatEvent, ChatEvents, type HubListener } from '../../src/chat/events.ts';
 import { NotFoundError } from '../../src/errors.ts';
-import { silentLogger, useTestServer } from '../helpers/app.ts';
+import { silentLogger, testRedis, useTestServer } from '../helpers/app.ts';
 import { sealedPost } from '../helpers/chat.ts';
 import { person } from '../helpers/people.ts';
 
@@ -188,5 +188,49 @@ describe(AppendQueue.name, () => {
       { id: x.id, seq: 1 },
       { id: y.id, seq: 2 },
     ]);
+  });
+});
+
+describe('ChatEvents.publishMany', () => {
+  const created = (chatId: string, seq: number) =>
+    ({
+      type: 'message.created',
+      chatId,
+      message: { id: `m${seq}`, chatId, seq },
+    }) as unknown as ChatEvent;
+
+  function listener() {
+    const heard: { event: ChatEvent; raw?: string }[] = [];
+    const failed: ChatEvent[] = [];
+    const l: HubListener = {
+      onEvent: (event, raw) => void heard.push({ event, raw }),
+      onSessionsRevoked: () => undefined,
+      onResubscribed: () => undefined,
+      onPublishFailed: (event) => void failed.push(event),
+    };
+    return { l, heard, failed };
+  }
+
+  it('delivers a batch in order, and hands each event to the listeners when Redis is gone', async () => {
+    const redis = testRedis();
+    const events = new ChatEvents(redis, `pm${Date.now()}`, silentLogger);
+    const { l, heard, failed } = listener();
+    const unsubscribe = await events.subscribe(l);
+    try {
+      const batch = [1, 2, 3].map((seq) => created('c1', seq));
+      await events.publishMany(batch);
+      for (let i = 0; i < 100 && heard.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(heard.map((h) => h.event)).toEqual(batch);
+      expect(heard.map((h) => JSON.parse(h.raw!))).toEqual(batch);
+      expect(failed).toEqual([]);
+
+      redis.disconnect();
+      const lost = [4, 5].map((seq) => created('c1', seq));
+      await events.publishMany(lost);
+      expect(failed).toEqual(lost);
+    } finally {
+      await unsubscribe();
+      redis.disconnect();
+    }
   });
 });
