@@ -105,6 +105,9 @@ export interface CpuShares {
   machineBusyPct: number;
   /** Main-thread event loop utilisation of the load generator process (clients included). */
   loadgenEventLoopPct: number;
+  /** read/write system calls of the server process in the window (/proc/<pid>/io), if readable. */
+  serverReadCalls?: number;
+  serverWriteCalls?: number;
   /** CPU used by anything else on the machine during the window (noise from other jobs). */
   otherProcesses: number;
   /** Share of the machine's time the hypervisor gave to other guests (part of machineBusyPct). */

@@ -338,7 +338,7 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
           ? '–'
           : ((pct / 100) * (r.durationMs / Math.max(1, r.messagesSent))).toFixed(2);
       console.log(
-        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
+        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg, server syscalls/msg ${c?.serverWriteCalls === undefined ? '–' : `${(c.serverWriteCalls / Math.max(1, r.messagesSent)).toFixed(1)} w ${((c.serverReadCalls ?? 0) / Math.max(1, r.messagesSent)).toFixed(1)} r`}${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
       );
       console.log(
         `        from ${new Date(r.startedAt).toISOString()}, worst 100 ms windows (ms into the level: max latency): ${r.worstWindows.map((w) => `${w.fromMs}: ${w.maxMs}`).join(', ')}; generator GC ${r.generatorGc.pauses}× ${r.generatorGc.totalMs} ms, longest ${r.generatorGc.maxMs}${r.generatorGc.over10ms.length ? ` (over 10 ms at ${r.generatorGc.over10ms.map((g) => `${g.atMs}: ${g.ms}`).join(', ')})` : ''}`,
