@@ -29,6 +29,7 @@ import {
   type Child,
   type Cleanup,
   commitLatency,
+  commitProbe,
   cpuMeter,
   createDatabase,
   dropRedisPrefix,
@@ -313,6 +314,8 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
   );
 
   const commit = await commitLatency(rDbUrl);
+  const probe = process.env.BENCH_COMMIT_PROBE ? await commitProbe(rDbUrl) : undefined;
+  if (probe) cleanup.add('close commit probe', () => probe.close());
   const sides = [vutler, relay];
   for (const s of sides)
     await rec.runLevel(
@@ -326,11 +329,18 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
   for (const [li, level] of o.levels.entries()) {
     for (const s of sides) {
       await new Promise((r) => setTimeout(r, 500));
-      const pgPids = await backendPids(o.adminUrl, s.database);
+      // The probe's own backend (on the relay's database) is not the relay's work.
+      const pgPids = (await backendPids(o.adminUrl, s.database)).filter((p) => p !== probe?.pid);
+      probe?.start();
       const r = await rec.runLevel(s.target, level, `L${li}${s.target.name[0]}`, {
         ...levelOpts(1000 + li),
         measureCpu: () => cpuMeter(() => s.server.pid, pgPids),
       });
+      const stalls = await probe?.stop();
+      if (stalls?.length)
+        console.log(
+          `        PostgreSQL commit probe over 15 ms (ms into the level: ms): ${stalls.map((x) => `${x.atMs}: ${x.ms}`).join(', ')}`,
+        );
       results.push(r);
       const c = r.cpu;
       const perMsg = (pct: number | undefined) =>

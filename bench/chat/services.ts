@@ -358,3 +358,44 @@ export async function commitLatency(
     await c.end();
   }
 }
+
+/**
+ * Opt-in (BENCH_COMMIT_PROBE=1): a connection of its own committing a one-row INSERT every
+ * `everyMs` during a level, so that a stall of PostgreSQL's commits as a whole (WAL flush, a new
+ * WAL segment, a checkpoint's fsync) shows up with its time, apart from the target's own work.
+ */
+export async function commitProbe(url: string, everyMs = 10) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('CREATE TABLE IF NOT EXISTS commit_stall_probe (id serial PRIMARY KEY, v int)');
+  const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  let run: { start: number; slow: { atMs: number; ms: number }[]; stop: boolean } | undefined;
+  let loop: Promise<void> | undefined;
+  return {
+    pid,
+    start() {
+      const r = {
+        start: performance.now(),
+        slow: [] as { atMs: number; ms: number }[],
+        stop: false,
+      };
+      run = r;
+      loop = (async () => {
+        while (!r.stop) {
+          const t = performance.now();
+          await c.query('INSERT INTO commit_stall_probe (v) VALUES (1)');
+          const ms = performance.now() - t;
+          if (ms > 15) r.slow.push({ atMs: Math.round(t - r.start), ms: +ms.toFixed(1) });
+          await new Promise((res) => setTimeout(res, everyMs));
+        }
+      })();
+    },
+    async stop() {
+      if (!run) return [];
+      run.stop = true;
+      await loop;
+      return run.slow;
+    },
+    close: () => c.end(),
+  };
+}
