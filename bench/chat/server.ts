@@ -494,6 +494,9 @@ function report(
     loadNote,
     `Commit latency of this PostgreSQL (one-row autocommit INSERT, measured in this run): p50 ${x.commit.p50.toFixed(1)} ms, p90 ${x.commit.p90.toFixed(1)} ms, p99 ${x.commit.p99.toFixed(1)} ms. Vutler hands out each chat's gap-free seq under the chat's row lock, held until commit, so one chat's statements commit one after another; a node sends at most two per chat at a time and puts whatever queued meanwhile into the next one (msgs per commit). The relay has no such lock and its commits share WAL flushes.`,
   ];
+  notes.push(
+    'Tails: "worst 100 ms window" is where a level\'s highest latency came from, by send time. On this shared machine such windows matched PostgreSQL-wide commit stalls (BENCH_COMMIT_PROBE=1: an independent connection committing every 10 ms saw the same stalls, for both targets) and moments the server was not scheduled (bench/chat/probe.mjs: event-loop delays of 20–25 ms with no GC over 16 ms), not a periodic task of the server.',
+  );
   for (const s of [x.vutler, x.relay])
     if (s.unexpectedCloses.length)
       notes.push(`${s.target.name} sockets closed unexpectedly: ${s.unexpectedCloses.join(', ')}`);
