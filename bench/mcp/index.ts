@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import pg from 'pg';
 import { VutlerClient } from '../../src/client/index.ts';
 import { generateChatKey } from '../../src/crypto/chatkeys.ts';
 import {
@@ -44,6 +45,7 @@ import { openMessage, sealMessage } from '../../src/crypto/messages.ts';
 import { uuidv7 } from '../../src/crypto/uuid.ts';
 import { installNodeCrypto } from '../../src/node-crypto.ts';
 import {
+  backendPids,
   Cleanup,
   countRows,
   cpuMeter,
@@ -89,6 +91,25 @@ interface RunResult {
   max: number;
   serverCpuMsPerCall: number;
   cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+  /** Vutler only: the bench database's own backends (not every postgres process on the box). */
+  db?: { pgCpuMsPerCall: number; statementsPerCall: number };
+}
+
+/** Committed + rolled-back transactions of `database` so far (autocommit: one per statement). */
+async function xacts(database: string): Promise<number> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    // Backends flush their counters when idle for a moment: ask for a fresh snapshot.
+    await c.query('SELECT pg_stat_clear_snapshot()');
+    const r = await c.query<{ n: string }>(
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+      [database],
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  } finally {
+    await c.end();
+  }
 }
 
 function pct(sorted: number[], p: number) {
@@ -101,6 +122,8 @@ async function drive(
   call: { name: string; arguments: Record<string, unknown> },
   serverPid: number,
   check: (r: Awaited<ReturnType<Client['callTool']>>) => boolean,
+  /** The server's database: its backends' CPU and its statements, per call. */
+  database?: string,
 ): Promise<RunResult> {
   const clients = await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -120,6 +143,11 @@ async function drive(
   );
   const latencies: number[] = [];
   let errors = 0;
+  const pgPids = database ? await backendPids(adminUrl, database) : undefined;
+  const dbMeter = pgPids ? cpuMeter(() => undefined, pgPids) : undefined;
+  // Stats reach pg_stat_database up to a second after a statement: let the warm-up's settle.
+  if (database) await new Promise((r) => setTimeout(r, 1100));
+  const xacts0 = database ? await xacts(database) : 0;
   const meter = cpuMeter(() => serverPid);
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
@@ -139,9 +167,18 @@ async function drive(
   );
   const secs = (performance.now() - t0) / 1000;
   const cpu = meter();
+  const dbCpu = dbMeter?.();
   await Promise.all(clients.map((c) => c.close()));
   latencies.sort((a, b) => a - b);
   const calls = latencies.length;
+  let db: RunResult['db'];
+  if (database && dbCpu) {
+    await new Promise((r) => setTimeout(r, 1100));
+    db = {
+      pgCpuMsPerCall: ((dbCpu.postgres / 100) * secs * 1000) / calls,
+      statementsPerCall: ((await xacts(database)) - xacts0) / calls,
+    };
+  }
   return {
     calls,
     errors,
@@ -151,6 +188,7 @@ async function drive(
     max: latencies[latencies.length - 1] ?? 0,
     serverCpuMsPerCall: cpu ? ((cpu.server / 100) * secs * 1000) / calls : 0,
     cpu,
+    db,
   };
 }
 
@@ -371,6 +409,7 @@ async function runVutler(
       (r.structuredContent as { messages: { status: string }[] }).messages.filter(
         (m) => m.status === 'ok',
       ).length === MESSAGES,
+    `vutler_bench_mcp_${tag}`,
   );
   const auditRows = await countRows(
     dbUrl,
@@ -448,6 +487,12 @@ try {
     '',
     `Audit rows written: ${warm.auditRows}${cold ? ` and ${cold.auditRows}` : ''} (one per call, warm-up included).`,
     '',
+    ...(vutler.db
+      ? [
+          `PostgreSQL per call, the bench database's own backends only (the column above counts every postgres process on the machine): cache on ${f2(vutler.db.pgCpuMsPerCall)} ms CPU and ${f1(vutler.db.statementsPerCall)} statements (transactions)${cold?.result.db ? `; cache off ${f2(cold.result.db.pgCpuMsPerCall)} ms and ${f1(cold.result.db.statementsPerCall)}` : ''}.`,
+          '',
+        ]
+      : []),
     ...(warm.profile.length
       ? [
           'Vutler server (cache on) main thread, whole run (setup included), by self time (`--cpu-prof`; WebCrypto work on the libuv thread pool is not in it but is in the CPU column above):',
