@@ -92,7 +92,9 @@ interface RunResult {
   serverCpuMsPerCall: number;
   cpu: ReturnType<ReturnType<typeof cpuMeter>>;
   /** Vutler only: the bench database's own backends (not every postgres process on the box). */
-  db?: { pgCpuMsPerCall: number; statementsPerCall: number };
+  db?: { pgCpuMsPerCall: number };
+  /** Vutler only: statements (transactions) in the bench database per call, warm-up included. */
+  statementsPerCall?: number;
 }
 
 /** Committed + rolled-back transactions of `database` so far (autocommit: one per statement). */
@@ -122,7 +124,7 @@ async function drive(
   call: { name: string; arguments: Record<string, unknown> },
   serverPid: number,
   check: (r: Awaited<ReturnType<Client['callTool']>>) => boolean,
-  /** The server's database: its backends' CPU and its statements, per call. */
+  /** The server's database: its backends' CPU per call. */
   database?: string,
 ): Promise<RunResult> {
   const clients = await Promise.all(
@@ -145,9 +147,6 @@ async function drive(
   let errors = 0;
   const pgPids = database ? await backendPids(adminUrl, database) : undefined;
   const dbMeter = pgPids ? cpuMeter(() => undefined, pgPids) : undefined;
-  // Stats reach pg_stat_database up to a second after a statement: let the warm-up's settle.
-  if (database) await new Promise((r) => setTimeout(r, 1100));
-  const xacts0 = database ? await xacts(database) : 0;
   const meter = cpuMeter(() => serverPid);
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
@@ -171,14 +170,7 @@ async function drive(
   await Promise.all(clients.map((c) => c.close()));
   latencies.sort((a, b) => a - b);
   const calls = latencies.length;
-  let db: RunResult['db'];
-  if (database && dbCpu) {
-    await new Promise((r) => setTimeout(r, 1100));
-    db = {
-      pgCpuMsPerCall: ((dbCpu.postgres / 100) * secs * 1000) / calls,
-      statementsPerCall: ((await xacts(database)) - xacts0) / calls,
-    };
-  }
+  const db = dbCpu ? { pgCpuMsPerCall: ((dbCpu.postgres / 100) * secs * 1000) / calls } : undefined;
   return {
     calls,
     errors,
@@ -341,7 +333,8 @@ async function runVutler(
   verifyCache: boolean,
 ): Promise<{ result: RunResult; auditRows: number; profile: { group: string; pct: number }[] }> {
   const tag = randomBytes(4).toString('hex');
-  const dbUrl = await createDatabase(adminUrl, `vutler_bench_mcp_${tag}`, cleanup);
+  const database = `vutler_bench_mcp_${tag}`;
+  const dbUrl = await createDatabase(adminUrl, database, cleanup);
   const prefix = `benchmcp${tag}`;
   cleanup.add('drop redis keys', async () => void (await dropRedisPrefix(redisUrl, prefix)));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vutler-bench-mcp-'));
@@ -399,6 +392,10 @@ async function runVutler(
     accessLevel: 'decrypt_ephemeral',
   });
   await alice.agents.grantChat(chat.id, 'bench');
+  // An idle backend reports its counters to pg_stat_database within 10 s: let the set-up's land
+  // before counting, and count again once the server (and so every backend) has exited.
+  await new Promise((r) => setTimeout(r, 10_500));
+  const xacts0 = await xacts(database);
   const result = await drive(
     `${baseUrl}/mcp`,
     { authorization: `Bearer ${token}` },
@@ -409,13 +406,17 @@ async function runVutler(
       (r.structuredContent as { messages: { status: string }[] }).messages.filter(
         (m) => m.status === 'ok',
       ).length === MESSAGES,
-    `vutler_bench_mcp_${tag}`,
+    database,
   );
+  await server.stop();
+  await new Promise((r) => setTimeout(r, 500));
+  const statements = (await xacts(database)) - xacts0;
   const auditRows = await countRows(
     dbUrl,
     `SELECT count(*) AS n FROM decryption_audit_log WHERE tool_name = 'read_messages'`,
   );
-  await server.stop();
+  // One audit row per call, warm-up included: every statement the server ran, per call.
+  result.statementsPerCall = statements / auditRows;
   const out = args['prof-out'];
   if (out && verifyCache)
     for (const f of readdirSync(profDir)) copyFileSync(path.join(profDir, f), path.join(out, f));
@@ -489,7 +490,7 @@ try {
     '',
     ...(vutler.db
       ? [
-          `PostgreSQL per call, the bench database's own backends only (the column above counts every postgres process on the machine): cache on ${f2(vutler.db.pgCpuMsPerCall)} ms CPU and ${f1(vutler.db.statementsPerCall)} statements (transactions)${cold?.result.db ? `; cache off ${f2(cold.result.db.pgCpuMsPerCall)} ms and ${f1(cold.result.db.statementsPerCall)}` : ''}.`,
+          `PostgreSQL per call, the bench database's own backends only (the column above counts every postgres process on the machine): cache on ${f2(vutler.db.pgCpuMsPerCall)} ms CPU and ${f1(vutler.statementsPerCall ?? 0)} statements (transactions, over every call of the run)${cold?.result.db ? `; cache off ${f2(cold.result.db.pgCpuMsPerCall)} ms and ${f1(cold.result.statementsPerCall ?? 0)}` : ''}.`,
           '',
         ]
       : []),
