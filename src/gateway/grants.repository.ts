@@ -14,6 +14,9 @@ export interface GrantRow {
   created_at: Date;
 }
 
+/** What opening a grant for a call needs of its row. */
+export type CallGrantRow = Pick<GrantRow, 'grant_id' | 'epoch' | 'expires_at' | 'envelope'>;
+
 export interface PinRow {
   user_id: string;
   ed25519_public: Buffer;
