@@ -151,19 +151,33 @@ export class GatewayChatsRepository implements ChatMembership {
   constructor(private readonly db: Queryable) {}
 
   async activeChats(userId: string, chatIds?: string[]) {
-    return (await this.db.query<MemberChatRow>(SQL.activeChats, [userId, chatIds ?? null])).rows;
+    return (
+      await this.db.query<MemberChatRow>({
+        name: 'gateway-active-chats',
+        text: SQL.activeChats,
+        values: [userId, chatIds ?? null],
+      })
+    ).rows;
   }
 
   /** Oldest first. `before` and `after` are seq cursors; neither: the latest `limit`. */
   async messages(chatId: string, cursor: { before?: number; after?: number }, limit: number) {
     if (cursor.after !== undefined) {
       return (
-        await this.db.query<GatewayMessageRow>(SQL.after, [chatId, String(cursor.after), limit])
+        await this.db.query<GatewayMessageRow>({
+          name: 'gateway-messages-after',
+          text: SQL.after,
+          values: [chatId, String(cursor.after), limit],
+        })
       ).rows;
     }
     const before = cursor.before !== undefined ? String(cursor.before) : '9223372036854775807';
     return (
-      await this.db.query<GatewayMessageRow>(SQL.before, [chatId, before, limit])
+      await this.db.query<GatewayMessageRow>({
+        name: 'gateway-messages-before',
+        text: SQL.before,
+        values: [chatId, before, limit],
+      })
     ).rows.reverse();
   }
 
