@@ -92,12 +92,12 @@ function readCallSql(direction: 'before' | 'after') {
           'expires_at', g.expires_at, 'envelope', encode(g.envelope, 'hex'))), '[]'::json)
         FROM agent_key_grants g
         WHERE g.user_id = $1 AND g.agent_name = $2 AND g.resource_type = 'chat'
-          AND g.resource_id = (SELECT id FROM chat) AND g.epoch IN (SELECT epoch FROM page)),
+          AND g.resource_id = (SELECT id FROM chat) AND g.epoch = ANY(ARRAY(SELECT epoch FROM page))),
       'pins', (SELECT COALESCE(json_agg(json_build_object('user_id', p.user_id,
           'ed25519_public', encode(p.ed25519_public, 'hex'), 'gateway_public', encode(p.gateway_public, 'hex'),
           'pin_signature', encode(p.pin_signature, 'hex'))), '[]'::json)
         FROM gateway_identity_pins p
-        WHERE p.user_id = $1 OR p.user_id IN (SELECT sender_id FROM page WHERE sender_agent IS NULL))
+        WHERE p.user_id = ANY(ARRAY(SELECT sender_id FROM page WHERE sender_agent IS NULL) || $1::uuid))
     ), ${MESSAGE_FIELDS.map(() => 'NULL').join(', ')}`;
 }
 
