@@ -30,14 +30,27 @@ interface Pending {
 const MAX_BATCH_ROWS = 500;
 
 /**
+ * PostgreSQL refused the statement for what is in it (a data exception, class 22, or an
+ * integrity violation, class 23): nothing was committed, and another batch without the offending
+ * call's rows may pass. Any other failure (the connection lost, the server shutting down) may
+ * have come after the commit, or would sink every call alike: not retried, so no row is written
+ * twice.
+ */
+function refusedForItsRows(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
+/**
  * Writes `decryption_audit_log` synchronously: the gateway awaits `record` before any plaintext
  * leaves, and an error here becomes `AuditUnavailableError` so the caller returns nothing.
  *
  * Group commit: one INSERT is in flight at a time; the calls that arrive meanwhile are written
  * together by the next one (one statement, one commit, instead of one each — the commit is most
  * of an audit row's PostgreSQL cost). A call is answered only once the statement holding its rows
- * has committed, so "audited before output" holds per call exactly as before. A failed batch is
- * retried one call at a time, so one call's rows can never make another call fail (or succeed).
+ * has committed, so "audited before output" holds per call exactly as before. A batch PostgreSQL
+ * refused for its contents is retried one call at a time, so one call's rows cannot make another
+ * call fail; any other failure fails every call of the batch (as each would have failed alone).
  */
 export class AuditService {
   private readonly queue: Pending[] = [];
@@ -78,8 +91,8 @@ export class AuditService {
     try {
       await this.repo.insert(batch.flatMap((p) => p.rows));
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.failed(err);
+      if (batch.length === 1 || !refusedForItsRows(err)) {
+        for (const p of batch) p.failed(err);
         return;
       }
       // Nothing of the batch was committed: each call's rows again, on their own.

@@ -95,6 +95,47 @@ describe('audit writer: group commit, per call', () => {
     expect(inserts).toBe(5);
   });
 
+  it('does not retry a batch whose statement may have committed (no row written twice)', async () => {
+    // Inserts wait on a lock held here; cancelling one is a failure that says nothing about the
+    // rows (like a connection lost mid-commit): its calls fail, and nothing is sent again.
+    const holder = await db.pool.connect();
+    const cancelled = new Set<string>();
+    const cancelWaiting = async () => {
+      for (;;) {
+        const { rows } = await db.pool.query<{ pid: number; at: string }>(
+          `SELECT pid, query_start::text AS at FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'
+             AND query LIKE 'INSERT INTO decryption_audit_log%'`,
+        );
+        const next = rows.find((r) => !cancelled.has(`${r.pid} ${r.at}`));
+        if (next) {
+          cancelled.add(`${next.pid} ${next.at}`);
+          await db.pool.query('SELECT pg_cancel_backend($1)', [next.pid]);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const ids = Array.from({ length: 4 }, () => randomUUID());
+    let results: PromiseSettledResult<void>[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE decryption_audit_log IN EXCLUSIVE MODE');
+      inserts = 0;
+      const calls = Promise.allSettled(ids.map((id) => audit.record([row(id)])));
+      await cancelWaiting(); // the first call, alone
+      await cancelWaiting(); // the three that waited behind it, together
+      await holder.query('COMMIT');
+      results = await calls;
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    expect(results.map((r) => r.status)).toEqual(Array(4).fill('rejected'));
+    expect(inserts).toBe(2);
+    expect(await Promise.all(ids.map(committed))).toEqual([0, 0, 0, 0]);
+  });
+
   it('fails every call when nothing can be written (fail closed)', async () => {
     await db.pool.query(
       'ALTER TABLE decryption_audit_log ADD CONSTRAINT test_writer_down CHECK (tool_name IS NULL) NOT VALID',
