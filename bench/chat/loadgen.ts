@@ -7,6 +7,7 @@
  * send timestamp, so the receiver side computes send→deliver latency without any bookkeeping
  * in the target.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 
 /** What the generator drives: a layout of chats (user indices per chat) and a send function. */
 export interface Target {
@@ -65,6 +66,23 @@ export interface LevelResult {
   scheduleLagMs: { p50: number; p99: number; max: number };
   errors: Record<string, number>;
   cpu?: CpuShares;
+  /** When the send window opened (epoch ms), to line the level up with server and PostgreSQL logs. */
+  startedAt: number;
+  /**
+   * The worst 100 ms windows of the level by send time (scheduled): where its tail comes from.
+   * A stall shows as one or two windows far above the rest.
+   */
+  worstWindows: { fromMs: number; deliveries: number; maxMs: number }[];
+  /**
+   * The generator's own garbage collections from the window's start to the end of the drain:
+   * a pause here delays every delivery the generator has yet to read, whatever the target.
+   */
+  generatorGc: {
+    pauses: number;
+    totalMs: number;
+    maxMs: number;
+    over10ms: { atMs: number; ms: number }[];
+  };
   /**
    * Where the latency goes, when the receiver knows when the message was stored (Vutler:
    * `createdAt`, PostgreSQL's transaction start, millisecond precision).
@@ -87,6 +105,9 @@ export interface CpuShares {
   machineBusyPct: number;
   /** Main-thread event loop utilisation of the load generator process (clients included). */
   loadgenEventLoopPct: number;
+  /** read/write system calls of the server process in the window (/proc/<pid>/io), if readable. */
+  serverReadCalls?: number;
+  serverWriteCalls?: number;
   /** CPU used by anything else on the machine during the window (noise from other jobs). */
   otherProcesses: number;
   /** Share of the machine's time the hypervisor gave to other guests (part of machineBusyPct). */
@@ -154,6 +175,22 @@ function summary(values: number[]) {
   };
 }
 
+/** The five 100 ms windows (by scheduled send time) with the highest latency. */
+function worstWindows(run: Run, start: number) {
+  const windows = new Map<number, { messages: number; maxMs: number }>();
+  for (let i = 0; i < run.latencies.length; i++) {
+    const w = Math.floor((run.sentAt[i]! - start) / 100);
+    const cur = windows.get(w) ?? { messages: 0, maxMs: 0 };
+    cur.messages++;
+    cur.maxMs = Math.max(cur.maxMs, run.latencies[i]!);
+    windows.set(w, cur);
+  }
+  return [...windows]
+    .sort((a, b) => b[1].maxMs - a[1].maxMs)
+    .slice(0, 5)
+    .map(([w, x]) => ({ fromMs: w * 100, deliveries: x.messages, maxMs: +x.maxMs.toFixed(1) }));
+}
+
 interface Pending {
   remaining: number;
   t0: number;
@@ -163,6 +200,8 @@ interface Run {
   tag: string;
   pending: Map<number, Pending>;
   latencies: number[];
+  /** Per delivery, its scheduled send time (performance.now()), same order as `latencies`. */
+  sentAt: number[];
   /** Scheduled send → the server's stored timestamp, and stored → delivered (when known). */
   toStored: number[];
   storedToDelivered: number[];
@@ -211,6 +250,7 @@ export class Recorder {
     }
     const t0 = Number(text.slice(b + 1, c));
     run.latencies.push(now - t0);
+    run.sentAt.push(t0);
     if (storedAt !== undefined) {
       // Same machine, same clock: performance.timeOrigin maps the monotonic clock to epoch ms.
       const stored = storedAt - performance.timeOrigin;
@@ -236,6 +276,7 @@ export class Recorder {
       tag,
       pending: new Map(),
       latencies: [],
+      sentAt: [],
       toStored: [],
       storedToDelivered: [],
       deliveries: 0,
@@ -253,8 +294,14 @@ export class Recorder {
     let expected = 0;
     let next = 0;
 
+    const gcs: { at: number; ms: number }[] = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcs.push({ at: e.startTime, ms: e.duration });
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const stopCpu = o.measureCpu?.();
     const start = performance.now();
+    const startedAt = Date.now();
     const end = start + o.durationMs;
 
     const issue = (intended: number) => {
@@ -351,6 +398,8 @@ export class Recorder {
       for (const p of run.pending.values()) lost += p.remaining;
       run.pending.clear();
       this.run = null;
+      gcObserver.disconnect();
+      const inLevel = gcs.filter((g) => g.at >= start);
       // Let the last send() promises settle so their timings count.
       await new Promise((resolve) => setTimeout(resolve, 50));
       const lat = summary(run.latencies);
@@ -372,6 +421,16 @@ export class Recorder {
         lostDeliveries: lost,
         deliveriesPerSec: run.deliveries / (span / 1000),
         latencyMs: lat,
+        startedAt,
+        worstWindows: worstWindows(run, start),
+        generatorGc: {
+          pauses: inLevel.length,
+          totalMs: +inLevel.reduce((t, g) => t + g.ms, 0).toFixed(1),
+          maxMs: +Math.max(0, ...inLevel.map((g) => g.ms)).toFixed(1),
+          over10ms: inLevel
+            .filter((g) => g.ms > 10)
+            .map((g) => ({ atMs: Math.round(g.at - start), ms: +g.ms.toFixed(1) })),
+        },
         sendCallMs: { p50: sc.p50, p99: sc.p99, max: sc.max },
         scheduleLagMs: { p50: lg.p50, p99: lg.p99, max: lg.max },
         errors,
@@ -386,6 +445,7 @@ export class Recorder {
           : {}),
       };
     } finally {
+      gcObserver.disconnect();
       clearInterval(sweeper);
       run.onFree = null;
       if (this.run === run) this.run = null;

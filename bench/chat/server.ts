@@ -10,6 +10,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type WebSocket from 'ws';
 import { VutlerClient } from '../../src/client/index.ts';
 import type { SummaryRow } from '../report.ts';
@@ -28,6 +29,7 @@ import {
   type Child,
   type Cleanup,
   commitLatency,
+  commitProbe,
   cpuMeter,
   createDatabase,
   dropRedisPrefix,
@@ -136,7 +138,9 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
     VUTLER_SHUTDOWN_TIMEOUT_MS: '3000',
     VUTLER_WS_MAX_SOCKETS_PER_USER: '1000',
   });
-  const nodeArgs: string[] = [];
+  // Extra Node flags for the Vutler server while investigating (e.g. --trace-gc); its output
+  // goes to BENCH_SERVER_LOG if set.
+  const nodeArgs: string[] = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   if (o.serverProf) {
     mkdirSync(o.serverProf, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(o.serverProf)}`);
@@ -310,6 +314,8 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
   );
 
   const commit = await commitLatency(rDbUrl);
+  const probe = process.env.BENCH_COMMIT_PROBE ? await commitProbe(rDbUrl) : undefined;
+  if (probe) cleanup.add('close commit probe', () => probe.close());
   const sides = [vutler, relay];
   for (const s of sides)
     await rec.runLevel(
@@ -323,11 +329,18 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
   for (const [li, level] of o.levels.entries()) {
     for (const s of sides) {
       await new Promise((r) => setTimeout(r, 500));
-      const pgPids = await backendPids(o.adminUrl, s.database);
+      // The probe's own backend (on the relay's database) is not the relay's work.
+      const pgPids = (await backendPids(o.adminUrl, s.database)).filter((p) => p !== probe?.pid);
+      probe?.start();
       const r = await rec.runLevel(s.target, level, `L${li}${s.target.name[0]}`, {
         ...levelOpts(1000 + li),
         measureCpu: () => cpuMeter(() => s.server.pid, pgPids),
       });
+      const stalls = await probe?.stop();
+      if (stalls?.length)
+        console.log(
+          `        PostgreSQL commit probe over 15 ms (ms into the level: ms): ${stalls.map((x) => `${x.atMs}: ${x.ms}`).join(', ')}`,
+        );
       results.push(r);
       const c = r.cpu;
       const perMsg = (pct: number | undefined) =>
@@ -335,11 +348,37 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
           ? '–'
           : ((pct / 100) * (r.durationMs / Math.max(1, r.messagesSent))).toFixed(2);
       console.log(
-        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
+        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg, server syscalls/msg ${c?.serverWriteCalls === undefined ? '–' : `${(c.serverWriteCalls / Math.max(1, r.messagesSent)).toFixed(1)} w ${((c.serverReadCalls ?? 0) / Math.max(1, r.messagesSent)).toFixed(1)} r`}${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
+      );
+      console.log(
+        `        from ${new Date(r.startedAt).toISOString()}, worst 100 ms windows (ms into the level: max latency): ${r.worstWindows.map((w) => `${w.fromMs}: ${w.maxMs}`).join(', ')}; generator GC ${r.generatorGc.pauses}× ${r.generatorGc.totalMs} ms, longest ${r.generatorGc.maxMs}${r.generatorGc.over10ms.length ? ` (over 10 ms at ${r.generatorGc.over10ms.map((g) => `${g.atMs}: ${g.ms}`).join(', ')})` : ''}`,
       );
     }
   }
   for (const s of sides) s.closeAll();
+  // Messages per commit in each level: rows stored in one transaction share its xmin.
+  const perCommit = new Map<LevelResult, number>();
+  for (const [url, table, name] of [
+    [vDbUrl, 'messages', 'vutler'],
+    [rDbUrl, 'relay_messages', 'relay'],
+  ] as const) {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      for (const r of results.filter((x) => x.target === name)) {
+        const { rows } = await c.query<{ n: number; tx: number }>(
+          `SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS tx FROM ${table}
+           WHERE created_at >= $1 AND created_at < $2`,
+          [new Date(r.startedAt), new Date(r.startedAt + o.durationS * 1000 + o.drainS * 1000)],
+        );
+        if (rows[0]!.tx > 0) perCommit.set(r, rows[0]!.n / rows[0]!.tx);
+      }
+    } finally {
+      await c.end();
+    }
+  }
+  if (process.env.BENCH_SERVER_LOG)
+    writeFileSync(process.env.BENCH_SERVER_LOG, `${vServer.lines.join('\n')}\n`);
   return report(o, results, {
     vutler,
     relay,
@@ -347,6 +386,7 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
     presealed: pairs * perPair,
     rec,
     commit,
+    perCommit,
     load: { start: loadStart, end: os.loadavg() },
   });
 }
@@ -361,6 +401,8 @@ function report(
     presealed: number;
     rec: Recorder;
     commit: { p50: number; p90: number; p99: number };
+    /** Stored messages per PostgreSQL transaction, per level. */
+    perCommit: Map<LevelResult, number>;
     /** os.loadavg() (1, 5, 15 min) when the run started and ended. */
     load: { start: number[]; end: number[] };
   },
@@ -371,13 +413,13 @@ function report(
     pct === undefined ? undefined : (pct / 100) * (r.durationMs / Math.max(1, r.messagesSent));
   const get = (t: string, l: string) => results.find((r) => r.target === t && r.level === l);
   const rows = [
-    '| target | level | msgs sent | deliveries/s | undelivered | send errors | p50 ms | p99 ms | max ms | send p50 / p99 ms | server CPU ms/msg (% of a core) | PostgreSQL CPU ms/msg (% of a core) | Redis % | machine busy % | generator event loop % |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | level | msgs sent | deliveries/s | undelivered | send errors | p50 ms | p99 ms | max ms | send p50 / p99 ms | server CPU ms/msg (% of a core) | PostgreSQL CPU ms/msg (% of a core) | Redis % | machine busy % | generator event loop % | msgs per commit | worst 100 ms window (ms into the level: max ms) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const c = r.cpu;
     rows.push(
-      `| ${r.target} | ${r.level} | ${r.messagesSent} | ${Math.round(r.deliveriesPerSec)} | ${r.lostDeliveries} | ${r.sendFailures} | ${f1(r.latencyMs.p50)} | ${f1(r.latencyMs.p99)} | ${f1(r.latencyMs.max)} | ${f1(r.sendCallMs.p50)} / ${f1(r.sendCallMs.p99)} | ${f1(perMsg(r, c?.server))} (${c?.server ?? '–'}) | ${f1(perMsg(r, c?.postgres))} (${c?.postgres ?? '–'}) | ${c?.redis ?? '–'} | ${c?.machineBusyPct ?? '–'} | ${c?.loadgenEventLoopPct ?? '–'} |`,
+      `| ${r.target} | ${r.level} | ${r.messagesSent} | ${Math.round(r.deliveriesPerSec)} | ${r.lostDeliveries} | ${r.sendFailures} | ${f1(r.latencyMs.p50)} | ${f1(r.latencyMs.p99)} | ${f1(r.latencyMs.max)} | ${f1(r.sendCallMs.p50)} / ${f1(r.sendCallMs.p99)} | ${f1(perMsg(r, c?.server))} (${c?.server ?? '–'}) | ${f1(perMsg(r, c?.postgres))} (${c?.postgres ?? '–'}) | ${c?.redis ?? '–'} | ${c?.machineBusyPct ?? '–'} | ${c?.loadgenEventLoopPct ?? '–'} | ${x.perCommit.has(r) ? x.perCommit.get(r)!.toFixed(2) : '–'} | ${r.worstWindows[0] ? `${r.worstWindows[0].fromMs}: ${f1(r.worstWindows[0].maxMs)}` : '–'} |`,
     );
   }
   const vMax = get('vutler', 'max');
@@ -450,8 +492,11 @@ function report(
   const loadNote = `Load average (1/5/15 min) at start ${x.load.start.map((n) => n.toFixed(2)).join(' / ')}, at end ${x.load.end.map((n) => n.toFixed(2)).join(' / ')} on ${os.cpus().length} cores: above ~1 the figures are disturbed by other jobs (CPU per message less so than throughput and latency).`;
   const notes: string[] = [
     loadNote,
-    `Commit latency of this PostgreSQL (one-row autocommit INSERT, measured in this run): p50 ${x.commit.p50.toFixed(1)} ms, p90 ${x.commit.p90.toFixed(1)} ms, p99 ${x.commit.p99.toFixed(1)} ms. Vutler hands out each chat's gap-free seq under the chat's row lock, held until commit, so the messages of one chat commit one after another: at "max" the ceiling is roughly ${o.chats} chats ÷ the mean commit time, whatever the CPU. The relay has no such lock and its commits share WAL flushes.`,
+    `Commit latency of this PostgreSQL (one-row autocommit INSERT, measured in this run): p50 ${x.commit.p50.toFixed(1)} ms, p90 ${x.commit.p90.toFixed(1)} ms, p99 ${x.commit.p99.toFixed(1)} ms. Vutler hands out each chat's gap-free seq under the chat's row lock, held until commit, so one chat's statements commit one after another; a node sends at most two per chat at a time and puts whatever queued meanwhile into the next one (msgs per commit). The relay has no such lock and its commits share WAL flushes.`,
   ];
+  notes.push(
+    'Tails: "worst 100 ms window" is where a level\'s highest latency came from, by send time. On this shared machine such windows matched PostgreSQL-wide commit stalls (BENCH_COMMIT_PROBE=1: an independent connection committing every 10 ms saw the same stalls, for both targets) and moments the server was not scheduled (bench/chat/probe.mjs: event-loop delays of 20–25 ms with no GC over 16 ms), not a periodic task of the server.',
+  );
   for (const s of [x.vutler, x.relay])
     if (s.unexpectedCloses.length)
       notes.push(`${s.target.name} sockets closed unexpectedly: ${s.unexpectedCloses.join(', ')}`);

@@ -210,6 +210,17 @@ function procTimes(pid: number): { user: number; sys: number } {
   }
 }
 
+/** Read and write system calls a process made so far (/proc/<pid>/io; root or same user). */
+function procSyscalls(pid: number): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (k: string) => Number(new RegExp(`^${k}: (\\d+)$`, 'm').exec(io)?.[1] ?? 0);
+    return { reads: field('syscr'), writes: field('syscw') };
+  } catch {
+    return { reads: 0, writes: 0 };
+  }
+}
+
 function procTicks(pid: number): number {
   const t = procTimes(pid);
   return t.user + t.sys;
@@ -261,6 +272,7 @@ export function cpuMeter(
   const self0 = process.cpuUsage();
   const pid = serverPid();
   const server0 = pid ? procTimes(pid) : { user: 0, sys: 0 };
+  const io0 = pid ? procSyscalls(pid) : { reads: 0, writes: 0 };
   const comm0 = ticksByComm(['postgres', 'redis-server']);
   const m0 = machineTicks();
   return () => {
@@ -268,6 +280,7 @@ export function cpuMeter(
     const elu = performance.eventLoopUtilization(elu0);
     const self = process.cpuUsage(self0);
     const server1 = pid ? procTimes(pid) : { user: 0, sys: 0 };
+    const io1 = pid ? procSyscalls(pid) : { reads: 0, writes: 0 };
     const comm1 = ticksByComm(['postgres', 'redis-server']);
     const m1 = machineTicks();
     const pctTicks = (d: number) => Math.round((d / TICKS_PER_SEC / secs) * 100);
@@ -281,6 +294,8 @@ export function cpuMeter(
       machineBusyPct:
         m1.total > m0.total ? Math.round(((m1.busy - m0.busy) / (m1.total - m0.total)) * 100) : 0,
       loadgenEventLoopPct: Math.round(elu.utilization * 100),
+      serverReadCalls: io1.reads - io0.reads,
+      serverWriteCalls: io1.writes - io0.writes,
       otherProcesses: 0,
       stealPct:
         m1.total > m0.total ? Math.round(((m1.steal - m0.steal) / (m1.total - m0.total)) * 100) : 0,
@@ -342,4 +357,45 @@ export async function commitLatency(
   } finally {
     await c.end();
   }
+}
+
+/**
+ * Opt-in (BENCH_COMMIT_PROBE=1): a connection of its own committing a one-row INSERT every
+ * `everyMs` during a level, so that a stall of PostgreSQL's commits as a whole (WAL flush, a new
+ * WAL segment, a checkpoint's fsync) shows up with its time, apart from the target's own work.
+ */
+export async function commitProbe(url: string, everyMs = 10) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query('CREATE TABLE IF NOT EXISTS commit_stall_probe (id serial PRIMARY KEY, v int)');
+  const pid = (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  let run: { start: number; slow: { atMs: number; ms: number }[]; stop: boolean } | undefined;
+  let loop: Promise<void> | undefined;
+  return {
+    pid,
+    start() {
+      const r = {
+        start: performance.now(),
+        slow: [] as { atMs: number; ms: number }[],
+        stop: false,
+      };
+      run = r;
+      loop = (async () => {
+        while (!r.stop) {
+          const t = performance.now();
+          await c.query('INSERT INTO commit_stall_probe (v) VALUES (1)');
+          const ms = performance.now() - t;
+          if (ms > 15) r.slow.push({ atMs: Math.round(t - r.start), ms: +ms.toFixed(1) });
+          await new Promise((res) => setTimeout(res, everyMs));
+        }
+      })();
+    },
+    async stop() {
+      if (!run) return [];
+      run.stop = true;
+      await loop;
+      return run.slow;
+    },
+    close: () => c.end(),
+  };
 }

@@ -139,16 +139,48 @@ const SQL = {
           chain_id, chain_counter, chain_prev, sender_agent)
       SELECT $1, $2, $3, b.last_seq, $4, e.id, $5, $6, $7, $8, 1, true, $9, $10, $11, $12
       FROM bumped b JOIN chat_epochs e ON e.chat_id = $2 AND e.epoch = $4
-      RETURNING ${MESSAGE_COLUMNS}
-    ), queued AS (
-      INSERT INTO outbox (queue, job_name, payload, dedupe_key)
-      SELECT 'agent-runs', 'agent-run',
-        jsonb_build_object('chatId', i.chat_id, 'messageId', i.id, 'agentName', a, 'userId', i.sender_id),
-        'agent-run:' || i.id || ':' || a
-      FROM inserted i, unnest($7::text[]) AS a
-      ON CONFLICT (dedupe_key) DO NOTHING
-    )
-    SELECT * FROM inserted`,
+      RETURNING seq, created_at
+    )%OUTBOX%
+    SELECT seq, created_at FROM inserted`,
+  // Several messages of one chat in one statement (bench/chat: one commit, one chat-row update
+  // per batch instead of per message). Same rules as appendMessage, per message: the sender is
+  // still a member, the epoch is current and the id is new; the chat row's lock is taken by the
+  // UPDATE, which adds the number of messages that pass, and those get the next seqs in input
+  // order. Membership and id checks run twice (in the UPDATE and when numbering), on the same
+  // snapshot, so both see the same messages. A concurrent insert of one of the ids (another node)
+  // still hits the primary key and aborts the whole statement, bump included: the caller then
+  // appends the messages one by one. %OUTBOX% is replaced by the mentions' outbox rows or nothing.
+  appendMessages: `WITH input AS (
+      SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::int[], $5::bytea[], $6::bytea[], $7::jsonb[],
+          $8::bytea[], $9::bigint[], $10::bytea[], $11::text[], $12::jsonb[])
+        WITH ORDINALITY AS m(id, sender_id, epoch, content, signature, perms, chain_id,
+          chain_counter, chain_prev, sender_agent, mentions, ord)
+    ), bumped AS (
+      UPDATE chats c SET last_seq = c.last_seq + (SELECT count(*) FROM input m
+          WHERE m.epoch = c.current_epoch
+            AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = m.sender_id AND removed_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM messages WHERE id = m.id))
+      WHERE c.id = $1 AND EXISTS (SELECT 1 FROM input m
+          WHERE m.epoch = c.current_epoch
+            AND EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = m.sender_id AND removed_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM messages WHERE id = m.id))
+      RETURNING c.last_seq, c.current_epoch
+    ), numbered AS (
+      SELECT m.*, b.last_seq - count(*) OVER () + row_number() OVER (ORDER BY m.ord) AS seq
+      FROM bumped b JOIN input m ON m.epoch = b.current_epoch
+      WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = m.sender_id AND removed_at IS NULL)
+        AND NOT EXISTS (SELECT 1 FROM messages WHERE id = m.id)
+    ), inserted AS (
+      INSERT INTO messages (id, chat_id, sender_id, seq, epoch, encryption_key_id, encrypted_content,
+          signature, mentions, decryption_permissions, encryption_version, created_at_encrypted,
+          chain_id, chain_counter, chain_prev, sender_agent)
+      SELECT n.id, $1, n.sender_id, n.seq, n.epoch, e.id, n.content, n.signature,
+        ARRAY(SELECT jsonb_array_elements_text(n.mentions)), n.perms, 1, true,
+        n.chain_id, n.chain_counter, n.chain_prev, n.sender_agent
+      FROM numbered n JOIN chat_epochs e ON e.chat_id = $1 AND e.epoch = n.epoch
+      RETURNING id, sender_id, seq, created_at
+    )%OUTBOX%
+    SELECT id, seq, created_at FROM inserted`,
   historyBefore: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`,
   historyAfter: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3`,
   historyRange: `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC`,
@@ -161,6 +193,72 @@ const SQL = {
   wrapsFor: `SELECT epoch, encrypted_key, wrapped_by FROM encryption_keys
     WHERE chat_id = $1 AND user_id = $2 AND key_type = 'session' AND revoked_at IS NULL ORDER BY epoch`,
 } as const;
+
+const BATCH_OUTBOX = `, queued AS (
+      INSERT INTO outbox (queue, job_name, payload, dedupe_key)
+      SELECT 'agent-runs', 'agent-run',
+        jsonb_build_object('chatId', $1::uuid, 'messageId', i.id, 'agentName', a, 'userId', i.sender_id),
+        'agent-run:' || i.id || ':' || a
+      FROM inserted i JOIN input m ON m.id = i.id, jsonb_array_elements_text(m.mentions) AS a
+      ON CONFLICT (dedupe_key) DO NOTHING
+    )`;
+// Mentions become outbox rows in the same statement; without mentions the statement has none.
+const SINGLE_OUTBOX = `, queued AS (
+      INSERT INTO outbox (queue, job_name, payload, dedupe_key)
+      SELECT 'agent-runs', 'agent-run',
+        jsonb_build_object('chatId', $2::uuid, 'messageId', $1::uuid, 'agentName', a, 'userId', $3::uuid),
+        'agent-run:' || $1::uuid::text || ':' || a
+      FROM inserted i, unnest($7::text[]) AS a
+      ON CONFLICT (dedupe_key) DO NOTHING
+    )`;
+const APPEND_ONE = {
+  plain: SQL.appendMessage.replace('%OUTBOX%', ''),
+  mentions: SQL.appendMessage.replace('%OUTBOX%', SINGLE_OUTBOX),
+};
+const APPEND_BATCH = {
+  plain: SQL.appendMessages.replace('%OUTBOX%', ''),
+  mentions: SQL.appendMessages.replace('%OUTBOX%', BATCH_OUTBOX),
+};
+
+/** What `appendMessage(s)` stores: a signed message, checked by the caller. */
+export interface AppendInput {
+  id: string;
+  chatId: string;
+  senderId: string;
+  epoch: number;
+  ciphertext: Uint8Array;
+  signature: Uint8Array;
+  chain: { id: Uint8Array; counter: number; prev: Uint8Array };
+  mentions: string[];
+  decryptionPermissions: Record<string, unknown>;
+  /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
+  senderAgent?: string;
+}
+
+/** Raised by `appendMessages` when an id was inserted concurrently: append one by one instead. */
+export class DuplicateInBatchError extends Error {}
+
+/** The row of a message just appended: what was handed in, with the seq and time it got. */
+export function storedRow(m: AppendInput, seq: string, createdAt: Date): MessageRow {
+  return {
+    id: m.id,
+    chat_id: m.chatId,
+    sender_id: m.senderId,
+    sender_agent: m.senderAgent ?? null,
+    seq,
+    epoch: m.epoch,
+    encrypted_content: Buffer.from(m.ciphertext),
+    signature: Buffer.from(m.signature),
+    chain_id: Buffer.from(m.chain.id),
+    chain_counter: String(m.chain.counter),
+    chain_prev: Buffer.from(m.chain.prev),
+    tombstone: null,
+    mentions: m.mentions,
+    decryption_permissions: m.decryptionPermissions,
+    created_at: createdAt,
+    deleted_at: null,
+  };
+}
 
 /** The only SQL of Vchat. */
 export class ChatRepository {
@@ -286,24 +384,14 @@ export class ChatRepository {
     return (await this.db.query<MessageRow>(SQL.messageById, [id])).rows[0];
   }
 
-  async appendMessage(m: {
-    id: string;
-    chatId: string;
-    senderId: string;
-    epoch: number;
-    ciphertext: Uint8Array;
-    signature: Uint8Array;
-    chain: { id: Uint8Array; counter: number; prev: Uint8Array };
-    mentions: string[];
-    decryptionPermissions: Record<string, unknown>;
-    /** Set when the gateway posts for an agent (sender_id is then the agent's owner). */
-    senderAgent?: string;
-  }): Promise<MessageRow | undefined> {
+  async appendMessage(m: AppendInput): Promise<MessageRow | undefined> {
     // Named: PostgreSQL parses and plans this statement once per connection, not per message.
+    // Only seq and time come back: the rest of the row is what the caller handed in.
+    const withMentions = m.mentions.length > 0;
     const res = await this.db
-      .query<MessageRow>({
-        name: 'chat.append-message',
-        text: SQL.appendMessage,
+      .query<{ seq: string; created_at: Date }>({
+        name: withMentions ? 'chat.append-message-mentions' : 'chat.append-message',
+        text: withMentions ? APPEND_ONE.mentions : APPEND_ONE.plain,
         values: [
           m.id,
           m.chatId,
@@ -323,7 +411,46 @@ export class ChatRepository {
         if (err.code === '23505' && err.constraint === 'messages_pkey') return undefined;
         throw err;
       });
-    return res?.rows[0];
+    const r = res?.rows[0];
+    return r ? storedRow(m, r.seq, r.created_at) : undefined;
+  }
+
+  /**
+   * Appends messages of one chat (distinct ids) in one statement; returns the seq and time of
+   * those appended, by id. Absent: that message failed a condition (the caller finds out which).
+   * Throws DuplicateInBatchError if one id was inserted meanwhile (nothing is appended then).
+   */
+  async appendMessages(
+    chatId: string,
+    ms: readonly AppendInput[],
+  ): Promise<Map<string, { seq: string; created_at: Date }>> {
+    const col = <T>(f: (m: AppendInput) => T) => ms.map(f);
+    const withMentions = ms.some((m) => m.mentions.length > 0);
+    const res = await this.db
+      .query<{ id: string; seq: string; created_at: Date }>({
+        name: withMentions ? 'chat.append-messages-mentions' : 'chat.append-messages',
+        text: withMentions ? APPEND_BATCH.mentions : APPEND_BATCH.plain,
+        values: [
+          chatId,
+          col((m) => m.id),
+          col((m) => m.senderId),
+          col((m) => m.epoch),
+          col((m) => Buffer.from(m.ciphertext)),
+          col((m) => Buffer.from(m.signature)),
+          col((m) => m.decryptionPermissions),
+          col((m) => Buffer.from(m.chain.id)),
+          col((m) => m.chain.counter),
+          col((m) => Buffer.from(m.chain.prev)),
+          col((m) => m.senderAgent ?? null),
+          col((m) => JSON.stringify(m.mentions)),
+        ],
+      })
+      .catch((err: { code?: string; constraint?: string }) => {
+        if (err.code === '23505' && err.constraint === 'messages_pkey')
+          throw new DuplicateInBatchError('a message id was inserted concurrently');
+        throw err;
+      });
+    return new Map(res.rows.map((r) => [r.id, { seq: r.seq, created_at: r.created_at }]));
   }
 
   async history(chatId: string, cursor: { before?: string; after?: string }, limit: number) {

@@ -68,6 +68,30 @@ export class ChatEvents {
   }
 
   /**
+   * Several events in one round trip (a pipeline), delivered in this order. Each one that could
+   * not be published is handled as by `publish`.
+   */
+  async publishMany(events: readonly ChatEvent[]): Promise<void> {
+    if (events.length === 1) return this.publish(events[0]!);
+    const pipeline = this.redis.pipeline();
+    for (const e of events) pipeline.publish(this.channel, JSON.stringify(e));
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipeline.exec();
+    } catch (err) {
+      results = events.map(() => [err as Error, null]);
+    }
+    const failed = events.filter((_, i) => !results || results[i]?.[0]);
+    if (failed.length === 0) return;
+    const why = results?.find((r) => r[0])?.[0]?.message ?? 'no reply';
+    this.logger.warn(
+      { err: { message: why }, events: failed.length },
+      'could not publish chat events',
+    );
+    for (const e of failed) for (const l of this.listeners) l.onPublishFailed(e);
+  }
+
+  /**
    * Ends the sockets of revoked sessions on every node: this node's at once (even with Redis
    * down), the others' through pub/sub. Called by the auth side after the revocation committed.
    */

@@ -36,6 +36,8 @@ export class ChatHub implements HubListener {
   /** In-flight gap fills, shared by every connection missing the same range of a chat. */
   private readonly gapFills = new Map<string, Promise<MessageView[]>>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Sockets corked during this tick, flushed together right after it (see `sendRaw`). */
+  private corked: { uncork(): void }[] = [];
   private unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
@@ -362,12 +364,33 @@ export class ChatHub implements HubListener {
       return false;
     }
     try {
+      this.corkForTick(conn.socket);
       conn.socket.send(json);
       return true;
     } catch {
       this.detach(conn);
       return false;
     }
+  }
+
+  /**
+   * Frames sent to one socket within one tick (a pipeline of events read from Redis at once)
+   * leave in one write instead of one each: the underlying TCP socket of a `ws` WebSocket is
+   * corked until the tick ends. Sockets without one (tests' fakes) are written as they are.
+   */
+  private corkForTick(socket: Socket): void {
+    const tcp = (socket as { _socket?: { cork?: () => void; uncork?: () => void } })._socket;
+    if (typeof tcp?.cork !== 'function' || typeof tcp.uncork !== 'function') return;
+    if ((tcp as { writableCorked?: number }).writableCorked) return;
+    tcp.cork();
+    const first = this.corked.length === 0;
+    this.corked.push(tcp as { uncork(): void });
+    if (first)
+      process.nextTick(() => {
+        const all = this.corked;
+        this.corked = [];
+        for (const t of all) t.uncork();
+      });
   }
 
   drop(conn: Conn, code: number, reason: string): void {

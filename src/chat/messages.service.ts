@@ -9,6 +9,7 @@ import {
 import { type Pool, type Queryable, withTransaction } from '../db/pool.ts';
 import { BadRequestError, ConflictError, NotFoundError } from '../errors.ts';
 import type { MessageView } from '../wire/chat.ts';
+import { AppendQueue } from './append-queue.ts';
 import { ChatRepository } from './chat.repository.ts';
 import {
   BadSignatureError,
@@ -40,6 +41,8 @@ class NotAppended extends Error {}
 
 export class MessageService {
   private readonly repo: ChatRepository;
+  /** Appends outside a transaction: one statement at a time per chat, published as they commit. */
+  private readonly appends: AppendQueue;
   // Both immutable once set (an identity key never changes; an epoch's commitment is written
   // once with its log entry), so the hot path needs no query before the append.
   private readonly signingKeys = new Map<string, Uint8Array>();
@@ -52,6 +55,14 @@ export class MessageService {
     private readonly access: AccessService,
   ) {
     this.repo = new ChatRepository(pool);
+    this.appends = new AppendQueue(pool, (rows) =>
+      events.publishMany(
+        rows.map((row) => {
+          const message = messageView(row);
+          return { type: 'message.created', chatId: message.chatId, message };
+        }),
+      ),
+    );
   }
 
   private static remember(map: Map<string, Uint8Array>, key: string, value: Uint8Array) {
@@ -148,10 +159,11 @@ export class MessageService {
           if (err instanceof NotAppended) return undefined;
           throw err;
         })
-      : await this.repo.appendMessage(append);
+      : await this.appends.append(append);
     if (row) {
       const message = messageView(row);
-      await this.events.publish({ type: 'message.created', chatId, message });
+      // The queue published it already; a message stored with `alongside` is published here.
+      if (opts.alongside) await this.events.publish({ type: 'message.created', chatId, message });
       return { message, created: true };
     }
     const existing = await this.whyNotAppended(chatId, senderId, input);
@@ -194,7 +206,7 @@ export class MessageService {
       signerEd25519PublicKey: gatewayEd25519PublicKey,
     });
     if (!ok) throw new BadSignatureError('The agent message is not signed by the gateway.');
-    const row = await this.repo.appendMessage({
+    const row = await this.appends.append({
       ...input,
       chatId,
       senderId: ownerId,
@@ -207,9 +219,7 @@ export class MessageService {
       if (input.epoch !== chat.current_epoch) throw new StaleEpochError(chat.current_epoch);
       throw new ConflictError('conflict', 'The message could not be stored; retry it.');
     }
-    const message = messageView(row);
-    await this.events.publish({ type: 'message.created', chatId, message });
-    return { id: message.id, seq: message.seq };
+    return { id: row.id, seq: Number(row.seq) };
   }
 
   /** The slow path of `post`: a retry of a stored message, or a 409 / 404 saying why not. */

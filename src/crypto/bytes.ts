@@ -58,17 +58,36 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 // One encoder for the module: it holds no state between calls.
 const UTF8 = new TextEncoder();
 
+// Below this length an ASCII string is copied code unit by code unit: for the short ids, labels
+// and names framed into every AAD and signature input that costs a fraction of a `TextEncoder`
+// call (which crosses into C++ and allocates). Same bytes: ASCII is its own UTF-8.
+const ASCII_COPY_MAX = 128;
+
 export function utf8Encode(s: string): Bytes {
   if (typeof s !== 'string') throw new CryptoError('bad_input', 'expected a string');
+  const n = s.length;
+  if (n <= ASCII_COPY_MAX) {
+    const out = new Uint8Array(n);
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i] = c;
+    }
+    if (i === n) return out;
+  }
   if (LONE_SURROGATE.test(s)) {
     throw new CryptoError('bad_encoding', 'string contains a lone UTF-16 surrogate');
   }
   return UTF8.encode(s) as Bytes;
 }
 
+// Strict and without BOM handling; `decode` of a whole buffer keeps no state between calls.
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export function utf8Decode(b: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(b);
+    return UTF8_STRICT.decode(b);
   } catch (err) {
     throw new CryptoError('bad_encoding', 'bytes are not valid UTF-8', { cause: err });
   }

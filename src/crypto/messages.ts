@@ -5,6 +5,8 @@ import {
   expectLength,
   lengthPrefixed,
   randomBytes,
+  toBytes,
+  u16be,
   utf8Decode,
   utf8Encode,
   wipe,
@@ -14,9 +16,11 @@ import { CryptoError } from './errors.ts';
 import { domain, epochBytes, idBytes, Label } from './labels.ts';
 import {
   aesGcmDecrypt,
+  aesGcmDecryptSync,
   aesGcmEncrypt,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifySync,
   IV_BYTES,
   SIGNATURE_BYTES,
   sha256,
@@ -146,13 +150,25 @@ export function canonicalMentions(mentions: readonly string[]): string[] {
   return [...new Set(mentions)].sort();
 }
 
+const EMPTY = new Uint8Array(0);
+const KIND_USER = utf8Encode('user');
+const KIND_AGENT = utf8Encode('agent');
+const POLICY_BYTES = {
+  '': utf8Encode('agents='),
+  allow: utf8Encode('agents=allow'),
+  deny: utf8Encode('agents=deny'),
+} as const;
+/** `utf8(label) ‖ 0x00`, the start of `domain(label, …)` (labels.ts). */
+const AAD_PREFIX = concat(utf8Encode(Label.messageAad), Uint8Array.of(0));
+const SIG_PREFIX = concat(utf8Encode(Label.messageSig), Uint8Array.of(0));
+
 function senderFields(sender: SenderDescriptor): Bytes[] {
   if (sender.kind === 'user') {
-    return [utf8Encode('user'), idBytes(sender.userId, 'sender id'), new Uint8Array(0)];
+    return [KIND_USER, idBytes(sender.userId, 'sender id'), EMPTY];
   }
   if (sender.kind === 'agent') {
     return [
-      utf8Encode('agent'),
+      KIND_AGENT,
       idBytes(sender.agentName, 'agent name'),
       idBytes(sender.onBehalfOf, 'on-behalf-of user id'),
     ];
@@ -171,9 +187,19 @@ function checkChain(chain: ChainLink): void {
   }
 }
 
+/** Big-endian 8 bytes of a safe non-negative integer (checkChain ran first). */
 function u64be(n: number): Bytes {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  const hi = Math.floor(n / 0x1_0000_0000);
+  const lo = n >>> 0;
+  out[0] = hi >>> 24;
+  out[1] = (hi >>> 16) & 0xff;
+  out[2] = (hi >>> 8) & 0xff;
+  out[3] = hi & 0xff;
+  out[4] = lo >>> 24;
+  out[5] = (lo >>> 16) & 0xff;
+  out[6] = (lo >>> 8) & 0xff;
+  out[7] = lo & 0xff;
   return out;
 }
 
@@ -182,41 +208,110 @@ function policyBytes(p: AgentPolicy): Bytes {
   if (agents !== '' && agents !== 'allow' && agents !== 'deny') {
     throw new CryptoError('bad_input', 'decryptionPermissions.agents must be allow or deny');
   }
-  return utf8Encode(`agents=${agents}`);
+  return POLICY_BYTES[agents];
 }
 
-function aadFor(h: MessageHeader, commitment: Uint8Array): Bytes {
+function mentionsBytes(mentions: readonly string[]): Bytes {
+  if (mentions.length === 0) return EMPTY;
+  return concat(...canonicalMentions(mentions).map((m) => lengthPrefixed(idBytes(m, 'mention'))));
+}
+
+/**
+ * `prefix ‖ (u16be(len) ‖ field)* ‖ tail` in one allocation, the fields being `head` then
+ * `rest`: the same bytes as `concat(domain(label, ...head, ...rest), tail)` when `prefix` is
+ * `utf8(label) ‖ 0x00`.
+ */
+function framed(
+  prefix: Bytes,
+  head: readonly Uint8Array[],
+  rest: readonly Uint8Array[],
+  tail: Uint8Array = EMPTY,
+): Bytes {
+  let total = prefix.length + tail.length;
+  for (const f of head) total += fieldLength(f);
+  for (const f of rest) total += fieldLength(f);
+  const out = new Uint8Array(total);
+  out.set(prefix, 0);
+  let off = writeFields(out, prefix.length, head);
+  off = writeFields(out, off, rest);
+  out.set(tail, off);
+  return out;
+}
+
+function fieldLength(f: Uint8Array): number {
+  if (f.length > 0xffff) u16be(f.length); // throws bad_length, as domain() would
+  return 2 + f.length;
+}
+
+function writeFields(out: Uint8Array, off: number, fields: readonly Uint8Array[]): number {
+  for (const f of fields) {
+    out[off] = f.length >>> 8;
+    out[off + 1] = f.length & 0xff;
+    out.set(f, off + 2);
+    off += 2 + f.length;
+  }
+  return off;
+}
+
+/**
+ * A header checked and encoded once for both uses: the AES-GCM AAD and the Ed25519 signature
+ * input, which frame the same id fields (so each is encoded once per message, not twice):
+ *   AAD = domain(messageAad, chatId, messageId, epoch, kind, senderId, onBehalfOf, commitment)
+ *   sig = domain(messageSig, chatId, messageId, epoch, kind, senderId, onBehalfOf, chainId,
+ *                u64be(counter), prev, mentions, policy, commitment) ‖ encrypted_content
+ */
+interface EncodedHeader {
+  header: MessageHeader;
+  /** chatId, messageId, epoch, sender kind, sender id, on-behalf-of. */
+  ids: Bytes[];
+  commitment: Bytes;
+  aad: Bytes;
+}
+
+// The chat id and epoch fields of a chat key's messages, encoded once per key (public values;
+// the gateway opens a page of messages under one key per call).
+const KEY_FIELDS = new WeakMap<ChatKey, { chatId: Bytes; epoch: Bytes }>();
+
+function keyFields(key: ChatKey): { chatId: Bytes; epoch: Bytes } {
+  let f = KEY_FIELDS.get(key);
+  if (!f) {
+    f = { chatId: idBytes(key.chatId, 'chat id'), epoch: epochBytes(key.epoch) };
+    KEY_FIELDS.set(key, f);
+  }
+  return f;
+}
+
+function encodeHeader(
+  h: MessageHeader,
+  commitment: Uint8Array,
+  /** `h.chatId` and `h.epoch` already encoded (they are the key's). */
+  chat?: { chatId: Bytes; epoch: Bytes },
+): EncodedHeader {
   assertUuidV7(h.messageId, 'message id');
-  return domain(
-    Label.messageAad,
-    idBytes(h.chatId, 'chat id'),
+  const ids = [
+    chat ? chat.chatId : idBytes(h.chatId, 'chat id'),
     idBytes(h.messageId, 'message id'),
-    epochBytes(h.epoch),
+    chat ? chat.epoch : epochBytes(h.epoch),
     ...senderFields(h.sender),
-    expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
-  );
+  ];
+  const commit = expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment');
+  return { header: h, ids, commitment: commit, aad: framed(AAD_PREFIX, ids, [commit]) };
 }
 
-function signatureInput(h: MessageHeader, commitment: Uint8Array, content: Uint8Array): Bytes {
-  assertUuidV7(h.messageId, 'message id');
+function signatureInput(e: EncodedHeader, content: Uint8Array): Bytes {
+  const h = e.header;
   checkChain(h.chain);
-  const mentions = concat(
-    ...canonicalMentions(h.mentions).map((m) => lengthPrefixed(idBytes(m, 'mention'))),
-  );
-  return concat(
-    domain(
-      Label.messageSig,
-      idBytes(h.chatId, 'chat id'),
-      idBytes(h.messageId, 'message id'),
-      epochBytes(h.epoch),
-      ...senderFields(h.sender),
+  return framed(
+    SIG_PREFIX,
+    e.ids,
+    [
       h.chain.chainId,
       u64be(h.chain.counter),
       h.chain.prev,
-      mentions,
+      mentionsBytes(h.mentions),
       policyBytes(h.decryptionPermissions),
-      expectLength(commitment, KEY_COMMITMENT_BYTES, 'key commitment'),
-    ),
+      e.commitment,
+    ],
     content,
   );
 }
@@ -249,16 +344,13 @@ export async function sealMessage(p: {
   signingKey: CryptoKey;
 }): Promise<SealedMessage> {
   const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
-  const aad = aadFor(header, p.chatKey.commitment);
+  const encoded = encodeHeader(header, p.chatKey.commitment);
   const plaintext = encodeMessageBody(p.body);
   try {
     const iv = randomBytes(IV_BYTES);
-    const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, aad);
+    const ct = await aesGcmEncrypt(p.chatKey.messageKey, iv, plaintext, encoded.aad);
     const encryptedContent = concat(Uint8Array.of(MESSAGE_ENVELOPE_VERSION), iv, ct);
-    const signature = await ed25519Sign(
-      p.signingKey,
-      signatureInput(header, p.chatKey.commitment, encryptedContent),
-    );
+    const signature = await ed25519Sign(p.signingKey, signatureInput(encoded, encryptedContent));
     return { encryptedContent, signature, hash: await messageHash(signature) };
   } finally {
     wipe(plaintext);
@@ -281,45 +373,93 @@ export async function verifyMessageSignature(p: {
   return ed25519Verify(
     p.signerEd25519PublicKey,
     p.signature,
-    signatureInput(p.header, p.commitment, p.encryptedContent),
+    signatureInput(encodeHeader(p.header, p.commitment), p.encryptedContent),
   );
 }
 
-/** Verifies the signer's signature, then decrypts and decodes. */
-export async function openMessage(p: {
+export interface OpenMessageParams {
   chatKey: ChatKey;
   header: Omit<MessageHeader, 'chatId' | 'epoch'>;
   encryptedContent: Uint8Array;
   signature: Uint8Array;
   signerEd25519PublicKey: Uint8Array;
-}): Promise<{ body: MessageBody; hash: Bytes }> {
-  const header: MessageHeader = { ...p.header, chatId: p.chatKey.chatId, epoch: p.chatKey.epoch };
+}
+
+/** The checks and encodings opening a message starts with. */
+function prepareOpen(p: OpenMessageParams) {
+  const k = p.chatKey;
+  const h = p.header;
+  const header: MessageHeader = {
+    chatId: k.chatId,
+    messageId: h.messageId,
+    epoch: k.epoch,
+    sender: h.sender,
+    chain: h.chain,
+    mentions: h.mentions,
+    decryptionPermissions: h.decryptionPermissions,
+  };
   if (!(p.signature instanceof Uint8Array) || p.signature.length !== SIGNATURE_BYTES) {
     throw new CryptoError('bad_signature', 'message signature is missing or not 64 bytes');
   }
-  const ok = await verifyMessageSignature({
-    header,
-    commitment: p.chatKey.commitment,
-    encryptedContent: p.encryptedContent,
-    signature: p.signature,
-    signerEd25519PublicKey: p.signerEd25519PublicKey,
-  });
-  if (!ok) throw new CryptoError('bad_signature', 'message signature does not verify');
-  const r = new ByteReader(p.encryptedContent, 'message envelope');
-  r.version(MESSAGE_ENVELOPE_VERSION);
-  const iv = r.take(IV_BYTES);
-  const ct = r.rest();
-  const plaintext = await aesGcmDecrypt(
-    p.chatKey.messageKey,
-    iv,
-    ct,
-    aadFor(header, p.chatKey.commitment),
-  );
+  // version ‖ iv ‖ ciphertext ‖ tag, checked here: the slices below are within bounds.
+  checkMessageEnvelope(p.encryptedContent);
+  const content = toBytes(p.encryptedContent);
+  const encoded = encodeHeader(header, k.commitment, keyFields(k));
+  return {
+    signed: signatureInput(encoded, content),
+    aad: encoded.aad,
+    iv: content.subarray(1, 1 + IV_BYTES),
+    ct: content.subarray(1 + IV_BYTES),
+  };
+}
+
+function decodeAndWipe(plaintext: Bytes): MessageBody {
   try {
-    return { body: decodeMessageBody(plaintext), hash: await messageHash(p.signature) };
+    return decodeMessageBody(plaintext);
   } finally {
     wipe(plaintext);
   }
+}
+
+const BAD_SIGNATURE = 'message signature does not verify';
+
+/**
+ * `openMessageBody` without a promise, where the platform's Ed25519 and AES-GCM are synchronous
+ * (the server's Node hooks): same checks, same order (signature first), same errors. `undefined`
+ * when they are not (browsers), so the caller uses `openMessageBody`.
+ */
+export function openMessageBodySync(p: OpenMessageParams): MessageBody | undefined {
+  const o = prepareOpen(p);
+  const ok = ed25519VerifySync(p.signerEd25519PublicKey, p.signature, o.signed);
+  if (ok === undefined) return undefined;
+  if (!ok) throw new CryptoError('bad_signature', BAD_SIGNATURE);
+  const plaintext = aesGcmDecryptSync(p.chatKey.messageKey, o.iv, o.ct, o.aad);
+  return plaintext && decodeAndWipe(plaintext);
+}
+
+/**
+ * Verifies the signer's signature, then decrypts and decodes; for a reader that does not follow
+ * the sender's chain (the gateway), so without the message's hash.
+ */
+export async function openMessageBody(p: OpenMessageParams): Promise<MessageBody> {
+  const o = prepareOpen(p);
+  // Each step synchronously where the platform can (the server), else through WebCrypto.
+  const ok =
+    ed25519VerifySync(p.signerEd25519PublicKey, p.signature, o.signed) ??
+    (await ed25519Verify(p.signerEd25519PublicKey, p.signature, o.signed));
+  if (!ok) throw new CryptoError('bad_signature', BAD_SIGNATURE);
+  const key = p.chatKey.messageKey;
+  return decodeAndWipe(
+    aesGcmDecryptSync(key, o.iv, o.ct, o.aad) ?? (await aesGcmDecrypt(key, o.iv, o.ct, o.aad)),
+  );
+}
+
+/** Verifies the signer's signature, then decrypts and decodes; with the message's chain hash. */
+export async function openMessage(
+  p: OpenMessageParams,
+): Promise<{ body: MessageBody; hash: Bytes }> {
+  const body = await openMessageBody(p);
+  return { body, hash: await messageHash(p.signature) };
 }
 
 /**

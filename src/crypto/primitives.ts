@@ -195,6 +195,35 @@ export async function aesGcmDecrypt(
 }
 
 /**
+ * `aesGcmDecrypt` without a promise, where a platform decrypter is plugged in (the server's):
+ * the same checks and the same `decrypt_failed` for any failure. `undefined` when there is none
+ * (browsers: WebCrypto only), so the caller uses `aesGcmDecrypt`.
+ */
+export function aesGcmDecryptSync(
+  key: CryptoKey,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+  aad: Uint8Array,
+): Bytes | undefined {
+  const decrypt = platformAesGcmDecrypt;
+  if (!decrypt) return undefined;
+  checkAesKey(key);
+  const nonce = expectLength(iv, IV_BYTES, 'AES-GCM nonce');
+  if (ciphertext.length < TAG_BYTES) {
+    throw new CryptoError('truncated', 'AES-GCM ciphertext is shorter than its tag');
+  }
+  try {
+    if (!key.usages.includes('decrypt')) throw new Error('key not usable for decryption');
+    return decrypt(key, nonce, toBytes(ciphertext), toBytes(aad));
+  } catch (err) {
+    if (err instanceof CryptoError) throw err;
+    throw new CryptoError('decrypt_failed', 'decryption failed (wrong key, context or data)', {
+      cause: err,
+    });
+  }
+}
+
+/**
  * A synchronous AES-256-GCM decryption a platform may plug in: `ciphertext` ends with the
  * 16-byte tag; throws on any authentication failure and then returns (and leaves) no plaintext.
  * It is handed the CryptoKey itself, never its bytes.
@@ -405,6 +434,23 @@ let platformVerifier: Ed25519Verifier | undefined;
  */
 export function useEd25519Verifier(verifier: Ed25519Verifier | undefined): void {
   platformVerifier = verifier;
+}
+
+/**
+ * `ed25519Verify` without a promise, where a platform verifier is plugged in (the server's):
+ * the same checks and result. `undefined` when there is none (browsers), so the caller uses
+ * `ed25519Verify`.
+ */
+export function ed25519VerifySync(
+  publicRaw: Uint8Array,
+  signature: Uint8Array,
+  data: Uint8Array,
+): boolean | undefined {
+  const verify = platformVerifier;
+  if (!verify) return undefined;
+  const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
+  if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
+  return verify(pub, signature, data);
 }
 
 export async function ed25519Verify(

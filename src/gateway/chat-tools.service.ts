@@ -2,6 +2,7 @@ import type { AuditInsert } from '../audit/audit.repository.ts';
 import type { AuditService } from '../audit/audit.service.ts';
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import type { GatewayKeys } from '../crypto/grants.ts';
+import type { MessageBody } from '../crypto/messages.ts';
 import { uuidv7 } from '../crypto/uuid.ts';
 import { AppError } from '../errors.ts';
 import {
@@ -24,6 +25,7 @@ import {
   agentChainId,
   nextAgentLink,
   openStored,
+  openStoredSync,
   type StoredMessage,
   sealAsAgent,
   signerOf,
@@ -98,6 +100,13 @@ function toStored(r: GatewayMessageRow): StoredMessage {
     decryptionPermissions: r.decryption_permissions,
     deleted: r.deleted_at !== null || !r.encrypted_content,
   };
+}
+
+/** An opened message's content, after its status (the documented key order). */
+function setOpened(out: AgentMessage, body: MessageBody): void {
+  out.status = 'ok';
+  out.text = body.text;
+  out.replyTo = body.replyTo;
 }
 
 function noAccess(): ToolRefusal {
@@ -203,36 +212,57 @@ export class ChatToolsService {
     const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned, read?.grants);
     const signingKeys = pinned.senders;
     let decrypted = 0;
-    const messages = await Promise.all(
-      rows.map(async (r, i): Promise<AgentMessage> => {
-        const m = stored[i]!;
-        const base = {
-          id: r.id,
-          seq: Number(r.seq),
-          senderId: r.sender_id,
-          senderAgent: r.sender_agent,
-          createdAt: r.created_at.toISOString(),
-        };
-        if (m.deleted) return { ...base, status: 'deleted' };
-        if (withheldFrom(m.decryptionPermissions, caller.agentName))
-          return { ...base, status: 'withheld' };
+    // One plain object per row, filled in place. Under the server's Node hooks a message opens
+    // synchronously (no promise per row); otherwise through WebCrypto, awaited together.
+    const messages: AgentMessage[] = [];
+    const opening: Promise<void>[] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const m = stored[i]!;
+      const out: AgentMessage = {
+        id: r.id,
+        seq: Number(r.seq),
+        senderId: r.sender_id,
+        senderAgent: r.sender_agent,
+        createdAt: r.created_at.toISOString(),
+        status: 'rejected',
+      };
+      messages.push(out);
+      if (m.deleted) out.status = 'deleted';
+      else if (withheldFrom(m.decryptionPermissions, caller.agentName)) out.status = 'withheld';
+      else {
         const key: ChatKey | undefined = ring.keys.get(r.epoch);
-        if (!key) return { ...base, status: 'no-key' };
         const signer = signerOf(m);
         const senderKey =
           signer?.kind === 'agent'
             ? this.gateway.ed25519.publicKey
             : signingKeys.get(r.sender_id ?? '');
-        if (!senderKey) return { ...base, status: 'rejected' };
-        try {
-          const body = await openStored(m, key, senderKey);
-          decrypted++;
-          return { ...base, status: 'ok', text: body.text, replyTo: body.replyTo };
-        } catch {
-          return { ...base, status: 'rejected' };
+        if (!key) out.status = 'no-key';
+        else if (senderKey) {
+          // A bad signature or ciphertext throws: the row stays 'rejected'.
+          let body: MessageBody | undefined;
+          try {
+            body = openStoredSync(m, key, senderKey);
+          } catch {
+            continue;
+          }
+          if (body) {
+            decrypted++;
+            setOpened(out, body);
+          } else
+            opening.push(
+              openStored(m, key, senderKey).then(
+                (b) => {
+                  decrypted++;
+                  setOpened(out, b);
+                },
+                () => undefined,
+              ),
+            );
         }
-      }),
-    );
+      }
+    }
+    await Promise.all(opening);
     const failure =
       decrypted === 0 && ring.keys.size === 0 && epochs.length > 0
         ? ([...ring.refused.values()][0] ?? 'no-grant')

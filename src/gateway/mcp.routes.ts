@@ -7,11 +7,12 @@ import type { AgentPrincipal, AgentTokenService } from '../auth/agent-tokens.ser
 import { bearerToken } from '../auth/middleware.ts';
 import { UnauthorizedError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
+import { readIncoming, untouchedIncoming } from '../http/node-request.ts';
 import { currentRequestId } from '../log.ts';
 import { isOAuthAccessToken, type OAuthService, originOf, resourceOf } from '../oauth/index.ts';
 import type { Gateway } from './gateway.module.ts';
 import { buildMcpServer } from './mcp.ts';
-import { splitInvalidParams, withParamErrors } from './rpc-params.ts';
+import { splitInvalidParams, toolCallNames, withParamErrors } from './rpc-params.ts';
 
 /** JSON-RPC batches are an old protocol feature; a few are fine, hundreds are abuse. */
 export const MAX_BATCH = 16;
@@ -127,6 +128,19 @@ function callerFromAuthInfo(info: AuthInfo | undefined) {
   };
 }
 
+// As `Request.text()` decodes: UTF-8 with replacement characters, a leading BOM dropped.
+const UTF8 = new TextDecoder();
+
+/**
+ * The request body as text. Read straight from the Node request when nothing touched it yet, so
+ * the WHATWG `Request` and its web stream are never built (the transport is handed the parsed
+ * body and reads only the method, URL and headers, which @hono/node-server serves lazily).
+ */
+async function bodyText(c: Context): Promise<string> {
+  const incoming = untouchedIncoming(c);
+  return incoming ? UTF8.decode(await readIncoming(incoming)) : c.req.text();
+}
+
 /** `/mcp`: stateless Streamable HTTP, a fresh server and transport per request. */
 export function mcpRoutes(deps: McpRouteDeps) {
   const app = new Hono();
@@ -148,7 +162,7 @@ export function mcpRoutes(deps: McpRouteDeps) {
     );
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
+      body = JSON.parse(await bodyText(c));
     } catch {
       return jsonRpcError(400, -32700, 'Parse error: the body is not valid JSON.');
     }
@@ -173,11 +187,16 @@ export function mcpRoutes(deps: McpRouteDeps) {
     const seen = clientIp(c, deps.trustProxy);
     const ip = isIP(seen) ? seen : null;
     const userAgent = c.req.header('user-agent')?.slice(0, 500) ?? null;
-    const server = buildMcpServer(keyed.parts, {
-      caller: async (extra) => callerFromAuthInfo((extra as { authInfo?: AuthInfo }).authInfo),
-      meta: () => ({ requestId, ip, userAgent }),
-      permissions: (who) => deps.gateway.access.permissionsOf(who),
-    });
+    const server = buildMcpServer(
+      keyed.parts,
+      {
+        caller: async (extra) => callerFromAuthInfo((extra as { authInfo?: AuthInfo }).authInfo),
+        meta: () => ({ requestId, ip, userAgent }),
+        permissions: (who) => deps.gateway.access.permissionsOf(who),
+      },
+      undefined,
+      toolCallNames(batch ? (body as unknown[]) : [body]),
+    );
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
@@ -194,7 +213,10 @@ export function mcpRoutes(deps: McpRouteDeps) {
       const res = await transport.handleRequest(c.req.raw, { authInfo, parsedBody: body });
       return errors.length > 0 ? await withParamErrors(res, errors, batch) : res;
     } finally {
-      await server.close();
+      // Closed once the SDK has finished with the request (its handler bookkeeping runs a few
+      // ticks after the response resolves): closing at once would find each handler still
+      // registered and abort it, one DOMException per request for nothing.
+      setImmediate(() => void server.close().catch(() => undefined));
     }
   });
   return app;

@@ -175,11 +175,15 @@ function listing(tool: ToolDef): Tool {
 /**
  * A fresh MCP server (one per HTTP request, stateless). Every tool is callable, so a call the
  * permissions refuse is still checked and audited; `tools/list` shows only the ones they allow.
+ * `calls`, when given, names the tools this server will be asked to run (an HTTP request's
+ * `tools/call`s): only those are registered, since building the SDK's entry for each of the
+ * others would be thrown away with the server. An unknown name gets the SDK's own answer.
  */
 export function buildMcpServer(
   parts: GatewayParts,
   source: CallerSource,
   now = () => new Date(),
+  calls?: ReadonlySet<string>,
 ): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: { listChanged: false } },
@@ -189,14 +193,18 @@ export function buildMcpServer(
   });
   const tools = parts.federation ? [...parts.tools, ...parts.federation.tools()] : parts.tools;
   for (const tool of tools) {
+    if (calls && !calls.has(tool.name)) continue;
     server.registerTool(
       tool.name,
       {
         title: tool.title,
         description: tool.description,
         inputSchema: tool.inputSchema,
-        // A federated tool's output is the upstream's to describe (and its client's to check).
-        outputSchema: tool.listing ? undefined : tool.outputSchema,
+        // No outputSchema for the SDK: it would re-parse every structured result (50 messages
+        // of a read_messages) with zod only to compare it with what the tool's types already
+        // guarantee at compile time, and it strips nothing. `tools/list` (below) still
+        // publishes each output schema, which MCP clients validate results against (the SDK's
+        // Client does). A federated tool's output is the upstream's to describe.
         annotations: { title: tool.title, ...tool.annotations },
       },
       ((args: unknown, extra: unknown) => runTool(parts, source, tool, args, extra)) as never,

@@ -13,7 +13,8 @@ import {
   type MessageBody,
   type MessageHeader,
   messageHash,
-  openMessage,
+  openMessageBody,
+  openMessageBodySync,
   type SealedMessage,
   type SenderDescriptor,
   sealMessage,
@@ -53,12 +54,7 @@ export function signerOf(m: StoredMessage): SenderDescriptor | undefined {
   return { kind: 'user', userId: m.senderId };
 }
 
-/** Verifies the sender's signature over the stored header and decrypts with a granted key. */
-export async function openStored(
-  m: StoredMessage,
-  key: ChatKey,
-  senderEd25519PublicKey: Uint8Array,
-): Promise<MessageBody> {
+function openParams(m: StoredMessage, key: ChatKey, senderEd25519PublicKey: Uint8Array) {
   const sender = signerOf(m);
   if (!sender || !m.encryptedContent || !m.signature || !m.chain)
     throw new Error('message has no content');
@@ -69,14 +65,42 @@ export async function openStored(
     mentions: m.mentions,
     decryptionPermissions: m.decryptionPermissions as AgentPolicy,
   };
-  const opened = await openMessage({
+  return {
     chatKey: key,
     header,
     encryptedContent: m.encryptedContent,
     signature: m.signature,
     signerEd25519PublicKey: senderEd25519PublicKey,
-  });
-  return opened.body;
+  };
+}
+
+/**
+ * Verifies the sender's signature over the stored header and decrypts with a granted key. The
+ * gateway follows no sender's chain, so it skips the message hash (openMessage's extra). Throws
+ * for a message that does not verify or decrypt.
+ */
+export function openStored(
+  m: StoredMessage,
+  key: ChatKey,
+  senderEd25519PublicKey: Uint8Array,
+): Promise<MessageBody> {
+  try {
+    return openMessageBody(openParams(m, key, senderEd25519PublicKey));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * `openStored` without a promise when the server's synchronous crypto hooks are installed (one
+ * verify and one decryption, no job to wait for); `undefined` when they are not.
+ */
+export function openStoredSync(
+  m: StoredMessage,
+  key: ChatKey,
+  senderEd25519PublicKey: Uint8Array,
+): MessageBody | undefined {
+  return openMessageBodySync(openParams(m, key, senderEd25519PublicKey));
 }
 
 /**

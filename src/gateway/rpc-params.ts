@@ -47,6 +47,17 @@ export function splitInvalidParams(body: unknown): { errors: JSONRPCError[]; res
   return { errors, rest };
 }
 
+/** The tool names a request's `tools/call` messages name (after `splitInvalidParams`). */
+export function toolCallNames(messages: readonly unknown[]): Set<string> {
+  const names = new Set<string>();
+  for (const m of messages) {
+    if (!isRequest(m) || m.method !== 'tools/call') continue;
+    const name = (m as { params?: { name?: unknown } }).params?.name;
+    if (typeof name === 'string') names.add(name);
+  }
+  return names;
+}
+
 /** Adds the -32602 answers to what the transport answered for the other messages. */
 export async function withParamErrors(
   res: Response | undefined,

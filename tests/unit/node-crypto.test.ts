@@ -1,10 +1,15 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { concat, utf8Encode } from '../../src/crypto/bytes.ts';
+import { generateChatKey } from '../../src/crypto/chatkeys.ts';
+import { openMessageBody, openMessageBodySync, sealMessage } from '../../src/crypto/messages.ts';
 import {
   aesGcmDecrypt,
+  aesGcmDecryptSync,
   aesGcmEncrypt,
   type Ed25519Verifier,
+  ed25519KeyPairFromSeed,
+  ed25519VerifySync,
   importAesKey,
   useAesGcmDecrypter,
   useEd25519Verifier,
@@ -12,6 +17,7 @@ import {
   useSha256,
   useX25519,
 } from '../../src/crypto/primitives.ts';
+import { uuidv7 } from '../../src/crypto/uuid.ts';
 import {
   cachedEd25519Verifier,
   installNodeCrypto,
@@ -22,6 +28,8 @@ import { expectCryptoError } from './crypto/helpers.ts';
 // Every Wycheproof vector (AES-GCM, X25519 with its all-zero cases, Ed25519, HKDF) again, now
 // through the server's Node hooks: the same wrappers must give the same answers.
 import './crypto/wycheproof.test.ts';
+// And every message test (format vectors included), now opening through the synchronous path.
+import './crypto/messages.test.ts';
 
 beforeAll(() => installNodeCrypto({ verifyCacheEntries: 1000 }));
 afterAll(() => {
@@ -51,6 +59,65 @@ describe('the Node AES-GCM hook', () => {
     ct[ct.length - 1]! ^= 1;
     expect(() => nodeAesGcmDecrypt(key, iv, ct, new Uint8Array(0))).toThrow();
     await expectCryptoError(aesGcmDecrypt(key, iv, ct, new Uint8Array(0)), 'decrypt_failed');
+  });
+});
+
+describe('opening a message without a promise (the gateway path)', () => {
+  async function sealed() {
+    const chatKey = await generateChatKey('chat-sync', 3);
+    const signer = await ed25519KeyPairFromSeed(new Uint8Array(32).fill(8));
+    const header = {
+      messageId: uuidv7(),
+      sender: { kind: 'user' as const, userId: 'u-1' },
+      chain: { chainId: new Uint8Array(16).fill(1), counter: 0, prev: new Uint8Array(32) },
+      mentions: [],
+      decryptionPermissions: {},
+    };
+    const body = { text: 'sync secret', replyTo: null, attachments: [] };
+    const m = await sealMessage({ chatKey, header, body, signingKey: signer.privateKey });
+    const params = {
+      chatKey,
+      header,
+      encryptedContent: m.encryptedContent,
+      signature: m.signature,
+      signerEd25519PublicKey: signer.publicRaw,
+    };
+    return { params, body };
+  }
+
+  it('opens synchronously under the hooks, refusing what the async path refuses', async () => {
+    const { params, body } = await sealed();
+    expect(openMessageBodySync(params)).toEqual(body);
+    const badSig = params.signature.slice();
+    badSig[5]! ^= 1;
+    expect(() => openMessageBodySync({ ...params, signature: badSig })).toThrow(
+      expect.objectContaining({ code: 'bad_signature' }),
+    );
+    await expectCryptoError(openMessageBody({ ...params, signature: badSig }), 'bad_signature');
+    // Signed correctly but under another chat key: the signature passes, the AAD/key do not.
+    const other = await generateChatKey('chat-sync', 3);
+    const wrongKey = { ...params, chatKey: { ...other, commitment: params.chatKey.commitment } };
+    expect(() => openMessageBodySync(wrongKey)).toThrow(
+      expect.objectContaining({ code: 'decrypt_failed' }),
+    );
+    await expectCryptoError(openMessageBody(wrongKey), 'decrypt_failed');
+    const iv = new Uint8Array(12);
+    expect(() => aesGcmDecryptSync(params.chatKey.messageKey, iv, new Uint8Array(3), iv)).toThrow(
+      expect.objectContaining({ code: 'truncated' }),
+    );
+    expect(ed25519VerifySync(params.signerEd25519PublicKey, new Uint8Array(10), iv)).toBe(false);
+  });
+
+  it('answers undefined without the hooks, so callers take the WebCrypto path', async () => {
+    const { params, body } = await sealed();
+    useAesGcmDecrypter(undefined);
+    useEd25519Verifier(undefined);
+    try {
+      expect(openMessageBodySync(params)).toBeUndefined();
+      expect(await openMessageBody(params)).toEqual(body);
+    } finally {
+      installNodeCrypto({ verifyCacheEntries: 1000 });
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../../src/client/index.ts';
+import { TOOLS } from '../../../src/tools/index.ts';
 import { useTestServer } from '../../helpers/app.ts';
 import { errorCode, gatewayKeyLine, mcpClient, textOf } from '../../helpers/gateway.ts';
 import { person } from '../../helpers/people.ts';
@@ -20,6 +21,8 @@ describe('the MCP gateway over HTTP', () => {
     await bob.client.chats.send(chat.id, 'not for agents', {
       decryptionPermissions: { agents: 'deny' },
     });
+    const gone = await alice.client.chats.send(chat.id, 'soon deleted');
+    await alice.client.chats.deleteMessage(chat.id, gone);
     const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
     await alice.client.agents.setPermission({
       agentName: 'claude',
@@ -53,8 +56,17 @@ describe('the MCP gateway over HTTP', () => {
       ['ok', 'hello from alice'],
       ['ok', 'hello from bob'],
       ['withheld', undefined],
+      ['deleted', undefined],
+    ]);
+    // The documented message shape, in that order; content only on opened messages.
+    expect(msgs.map((m) => Object.keys(m))).toEqual([
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status', 'text', 'replyTo'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status', 'text', 'replyTo'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status'],
+      ['id', 'seq', 'senderId', 'senderAgent', 'createdAt', 'status'],
     ]);
     expect(textOf(read)).not.toContain('not for agents');
+    expect(textOf(read)).not.toContain('soon deleted');
 
     await bob.client.agents.gateway(); // Bob's device pins the gateway key it checks agents with
     const live: ChatMessage[] = [];
@@ -92,6 +104,19 @@ describe('the MCP gateway over HTTP', () => {
     expect(
       (search.structuredContent as { matches: { text: string }[] }).matches.map((m) => m.text),
     ).toEqual(['hello from bob']);
+
+    // The server leaves output validation to the schemas it publishes: every structured result
+    // above must match its tool's output schema (zod, as declared) and the listed JSON Schema
+    // (the SDK client checked that one when it called, having listed the tools first).
+    for (const [name, r] of [
+      ['list_chats', listed],
+      ['read_messages', read],
+      ['post_message', posted],
+      ['search_messages', search],
+    ] as const) {
+      const tool = TOOLS.find((x) => x.name === name)!;
+      expect(tool.outputSchema.safeParse(r.structuredContent).error, name).toBeUndefined();
+    }
 
     const audit = await alice.client.agents.audit({ agentName: 'claude' });
     expect(audit.entries.map((e) => [e.toolName, e.outcome]).sort()).toEqual(

@@ -149,6 +149,61 @@ describe('/mcp as an HTTP endpoint', () => {
     expect(huge.status).toBe(413);
   });
 
+  it('reads a body as fetch would (BOM, chunked) and answers every call of a batch', async () => {
+    const a = await agent();
+    const auth = { authorization: `Bearer ${a.token}` };
+    const whoami = (id: number) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: { name: 'whoami', arguments: {} },
+    });
+    // A leading UTF-8 BOM is dropped, as Request.text() drops it.
+    const bom = await post(`\uFEFF${JSON.stringify(whoami(1))}`, auth);
+    expect(bom.status).toBe(200);
+    expect((await bom.json()).result.isError).toBeFalsy();
+    // Chunked (no Content-Length): read through the WHATWG request and its byte-counting limit.
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const u = new URL(`${t.server.url}/mcp`);
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          path: '/mcp',
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json', accept: ACCEPT },
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
+      req.on('error', reject);
+      const text = JSON.stringify([
+        listTools,
+        whoami(2),
+        { ...whoami(3), params: { name: 'drop_tables', arguments: {} } },
+      ]);
+      req.write(text.slice(0, 10));
+      req.end(text.slice(10));
+    });
+    expect(chunked.status).toBe(200);
+    const answers = JSON.parse(chunked.body) as {
+      id: number;
+      result: { tools?: { name: string }[]; isError?: boolean; content?: { text: string }[] };
+    }[];
+    const byId = new Map(answers.map((x) => [x.id, x.result]));
+    expect(byId.get(1)?.tools?.map((x) => x.name)).toContain('whoami');
+    // Only the tools a request calls are registered on its server: each still answers as before.
+    expect(byId.get(2)?.isError).toBeFalsy();
+    expect(byId.get(3)?.isError).toBe(true);
+    expect(byId.get(3)?.content?.[0]?.text).toMatch(/drop_tables not found/);
+  });
+
   it('turns unknown tools and schema-violating arguments into isError results', async () => {
     const a = await agent();
     await a.client.agents.setPermission({

@@ -68,6 +68,41 @@ describe('hex, utf8 and comparison', () => {
     await expectCryptoError(() => utf8Decode(Uint8Array.of(0xc3, 0x28)), 'bad_encoding');
     await expectCryptoError(() => utf8Encode('a\uD800b'), 'bad_encoding');
     expect(utf8Decode(utf8Encode('naïve 🔐'))).toBe('naïve 🔐');
+    // Lone surrogates are refused on the short (ASCII copy) path's fallback and the long one.
+    await expectCryptoError(() => utf8Encode(`${'a'.repeat(200)}\uDC00`), 'bad_encoding');
+    await expectCryptoError(() => utf8Encode('\uDBFF'), 'bad_encoding');
+  });
+
+  it('encodes exactly as TextEncoder, short or long, ASCII or not (property)', () => {
+    const enc = new TextEncoder();
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 140, unit: 'binary' }),
+          fc.string({ maxLength: 300 }),
+          fc.string({
+            minLength: 100,
+            maxLength: 140,
+            unit: fc.constantFrom('a', '~', '\x7f', '\0'),
+          }),
+        ),
+        (s) => {
+          const out = utf8Encode(s);
+          expect(out).toEqual(enc.encode(s));
+          expect(out.buffer).toBeInstanceOf(ArrayBuffer);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('decodes correctly after a failed decode (one shared strict decoder)', async () => {
+    for (const bad of [[0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x94], [0xff]]) {
+      await expectCryptoError(() => utf8Decode(Uint8Array.from(bad)), 'bad_encoding');
+      expect(utf8Decode(Uint8Array.of(0x41, 0x42))).toBe('AB');
+      // A leading BOM is content, not swallowed.
+      expect(utf8Decode(Uint8Array.of(0xef, 0xbb, 0xbf, 0x41))).toBe('\uFEFFA');
+    }
   });
 
   it('compares in constant time', () => {
