@@ -7,6 +7,7 @@ import { AccessRepository, AccessService } from './access/index.ts';
 import { AtRestKeyring } from './atrest.ts';
 import { auditRoutes } from './audit/audit.routes.ts';
 import { AuditChainService } from './audit/chain.service.ts';
+import { AgentTokenCache } from './auth/agent-tokens.cache.ts';
 import { AgentTokenRepository } from './auth/agent-tokens.repository.ts';
 import { agentTokenRoutes } from './auth/agent-tokens.routes.ts';
 import { AgentTokenService } from './auth/agent-tokens.service.ts';
@@ -125,6 +126,12 @@ export function createServices(deps: AppDeps): Services {
     maxEntries: 10_000,
   });
   chatEvents.watchRevocations(sessionCache);
+  // Agent tokens: the same rules, the same channel (a revoked token is announced as its owner's).
+  const agentTokenCache = new AgentTokenCache({
+    ttlMs: deps.config.auth.sessionCacheMs,
+    maxEntries: 10_000,
+  });
+  chatEvents.watchRevocations(agentTokenCache);
   const sessions = new SessionService(new SessionRepository(deps.pool), {
     serverKey: deps.secrets.serverKey,
     logger: deps.logger,
@@ -176,7 +183,10 @@ export function createServices(deps: AppDeps): Services {
     auth,
     sessions,
     keys,
-    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool)),
+    agentTokens: new AgentTokenService(new AgentTokenRepository(deps.pool), {
+      cache: agentTokenCache,
+      onRevoked: (revoked) => chatEvents.publishSessionsRevoked(revoked),
+    }),
     chatEvents,
     access,
     chats,

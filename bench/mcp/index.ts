@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import pg from 'pg';
 import { VutlerClient } from '../../src/client/index.ts';
 import { generateChatKey } from '../../src/crypto/chatkeys.ts';
 import {
@@ -44,6 +45,7 @@ import { openMessage, sealMessage } from '../../src/crypto/messages.ts';
 import { uuidv7 } from '../../src/crypto/uuid.ts';
 import { installNodeCrypto } from '../../src/node-crypto.ts';
 import {
+  backendPids,
   Cleanup,
   countRows,
   cpuMeter,
@@ -89,6 +91,27 @@ interface RunResult {
   max: number;
   serverCpuMsPerCall: number;
   cpu: ReturnType<ReturnType<typeof cpuMeter>>;
+  /** Vutler only: the bench database's own backends (not every postgres process on the box). */
+  db?: { pgCpuMsPerCall: number };
+  /** Vutler only: statements (transactions) in the bench database per call, warm-up included. */
+  statementsPerCall?: number;
+}
+
+/** Committed + rolled-back transactions of `database` so far (autocommit: one per statement). */
+async function xacts(database: string): Promise<number> {
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    // Backends flush their counters when idle for a moment: ask for a fresh snapshot.
+    await c.query('SELECT pg_stat_clear_snapshot()');
+    const r = await c.query<{ n: string }>(
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = $1',
+      [database],
+    );
+    return Number(r.rows[0]?.n ?? 0);
+  } finally {
+    await c.end();
+  }
 }
 
 function pct(sorted: number[], p: number) {
@@ -101,6 +124,8 @@ async function drive(
   call: { name: string; arguments: Record<string, unknown> },
   serverPid: number,
   check: (r: Awaited<ReturnType<Client['callTool']>>) => boolean,
+  /** The server's database: its backends' CPU per call. */
+  database?: string,
 ): Promise<RunResult> {
   const clients = await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -120,6 +145,8 @@ async function drive(
   );
   const latencies: number[] = [];
   let errors = 0;
+  const pgPids = database ? await backendPids(adminUrl, database) : undefined;
+  const dbMeter = pgPids ? cpuMeter(() => undefined, pgPids) : undefined;
   const meter = cpuMeter(() => serverPid);
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
@@ -139,9 +166,11 @@ async function drive(
   );
   const secs = (performance.now() - t0) / 1000;
   const cpu = meter();
+  const dbCpu = dbMeter?.();
   await Promise.all(clients.map((c) => c.close()));
   latencies.sort((a, b) => a - b);
   const calls = latencies.length;
+  const db = dbCpu ? { pgCpuMsPerCall: ((dbCpu.postgres / 100) * secs * 1000) / calls } : undefined;
   return {
     calls,
     errors,
@@ -151,6 +180,7 @@ async function drive(
     max: latencies[latencies.length - 1] ?? 0,
     serverCpuMsPerCall: cpu ? ((cpu.server / 100) * secs * 1000) / calls : 0,
     cpu,
+    db,
   };
 }
 
@@ -303,7 +333,8 @@ async function runVutler(
   verifyCache: boolean,
 ): Promise<{ result: RunResult; auditRows: number; profile: { group: string; pct: number }[] }> {
   const tag = randomBytes(4).toString('hex');
-  const dbUrl = await createDatabase(adminUrl, `vutler_bench_mcp_${tag}`, cleanup);
+  const database = `vutler_bench_mcp_${tag}`;
+  const dbUrl = await createDatabase(adminUrl, database, cleanup);
   const prefix = `benchmcp${tag}`;
   cleanup.add('drop redis keys', async () => void (await dropRedisPrefix(redisUrl, prefix)));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'vutler-bench-mcp-'));
@@ -361,6 +392,10 @@ async function runVutler(
     accessLevel: 'decrypt_ephemeral',
   });
   await alice.agents.grantChat(chat.id, 'bench');
+  // An idle backend reports its counters to pg_stat_database within 10 s: let the set-up's land
+  // before counting, and count again once the server (and so every backend) has exited.
+  await new Promise((r) => setTimeout(r, 10_500));
+  const xacts0 = await xacts(database);
   const result = await drive(
     `${baseUrl}/mcp`,
     { authorization: `Bearer ${token}` },
@@ -371,12 +406,17 @@ async function runVutler(
       (r.structuredContent as { messages: { status: string }[] }).messages.filter(
         (m) => m.status === 'ok',
       ).length === MESSAGES,
+    database,
   );
+  await server.stop();
+  await new Promise((r) => setTimeout(r, 500));
+  const statements = (await xacts(database)) - xacts0;
   const auditRows = await countRows(
     dbUrl,
     `SELECT count(*) AS n FROM decryption_audit_log WHERE tool_name = 'read_messages'`,
   );
-  await server.stop();
+  // One audit row per call, warm-up included: every statement the server ran, per call.
+  result.statementsPerCall = statements / auditRows;
   const out = args['prof-out'];
   if (out && verifyCache)
     for (const f of readdirSync(profDir)) copyFileSync(path.join(profDir, f), path.join(out, f));
@@ -448,6 +488,12 @@ try {
     '',
     `Audit rows written: ${warm.auditRows}${cold ? ` and ${cold.auditRows}` : ''} (one per call, warm-up included).`,
     '',
+    ...(vutler.db
+      ? [
+          `PostgreSQL per call, the bench database's own backends only (the column above counts every postgres process on the machine): cache on ${f2(vutler.db.pgCpuMsPerCall)} ms CPU and ${f1(vutler.statementsPerCall ?? 0)} statements (transactions, over every call of the run)${cold?.result.db ? `; cache off ${f2(cold.result.db.pgCpuMsPerCall)} ms and ${f1(cold.result.statementsPerCall ?? 0)}` : ''}.`,
+          '',
+        ]
+      : []),
     ...(warm.profile.length
       ? [
           'Vutler server (cache on) main thread, whole run (setup included), by self time (`--cpu-prof`; WebCrypto work on the libuv thread pool is not in it but is in the CPU column above):',

@@ -54,24 +54,31 @@ const SQL = {
 export class AuditRepository {
   constructor(private readonly db: Queryable) {}
 
-  /** One statement for the whole call, so its rows commit together or not at all. */
+  /**
+   * One statement for the whole call, so its rows commit together or not at all. Named: every
+   * tool call runs it, and PostgreSQL then parses and plans it once per connection.
+   */
   async insert(rows: AuditInsert[]): Promise<void> {
     if (rows.length === 0) return;
     const col = <K extends keyof AuditInsert>(k: K) => rows.map((r) => r[k]);
-    await this.db.query(SQL.insert, [
-      col('userId'),
-      col('agentName'),
-      col('resourceId'),
-      col('resourceType'),
-      col('decryptionSuccess'),
-      col('ipAddress'),
-      col('userAgent'),
-      col('toolName'),
-      col('requestId'),
-      col('outcome'),
-      col('reason'),
-      col('itemCount'),
-    ]);
+    await this.db.query({
+      name: 'audit-insert',
+      text: SQL.insert,
+      values: [
+        col('userId'),
+        col('agentName'),
+        col('resourceId'),
+        col('resourceType'),
+        col('decryptionSuccess'),
+        col('ipAddress'),
+        col('userAgent'),
+        col('toolName'),
+        col('requestId'),
+        col('outcome'),
+        col('reason'),
+        col('itemCount'),
+      ],
+    });
   }
 
   async page(

@@ -78,7 +78,14 @@ export class AgentTokenRepository {
     return ((await this.db.query(SQL.revokeAgentToken, [id, userId])).rowCount ?? 0) > 0;
   }
 
+  /** Every MCP request asks: a named statement, parsed and planned once per connection. */
   async liveAgentToken(tokenHash: Buffer) {
-    return (await this.db.query<AgentTokenRow>(SQL.liveAgentToken, [tokenHash])).rows[0];
+    return (
+      await this.db.query<AgentTokenRow>({
+        name: 'agent-token-live',
+        text: SQL.liveAgentToken,
+        values: [tokenHash],
+      })
+    ).rows[0];
   }
 }

@@ -1,4 +1,5 @@
 import { UnauthorizedError } from '../errors.ts';
+import type { AgentTokenCache } from './agent-tokens.cache.ts';
 import type { AgentTokenRepository, AgentTokenRow } from './agent-tokens.repository.ts';
 import { hashToken, newToken, tokenKind } from './tokens.ts';
 import type { AgentTokenView } from './types.ts';
@@ -26,9 +27,40 @@ function view(r: AgentTokenRow): AgentTokenView {
   };
 }
 
+function principal(row: AgentTokenRow): AgentPrincipal {
+  return {
+    tokenId: row.id,
+    userId: row.user_id,
+    agentName: row.agent_name,
+    expiresAt: row.expires_at,
+  };
+}
+
 /** Bearer tokens (`vta_…`) a user issues to one agent name: shown once, stored hashed, revocable. */
 export class AgentTokenService {
-  constructor(private readonly repo: AgentTokenRepository) {}
+  constructor(
+    private readonly repo: AgentTokenRepository,
+    private readonly opts: {
+      /**
+       * Live tokens remembered for a few seconds (see AgentTokenCache); without it every call
+       * reads PostgreSQL. The revocation channel turns it on and off.
+       */
+      cache?: AgentTokenCache;
+      /** After a token of `userId` was revoked or discarded: every node forgets that user's. */
+      onRevoked?: (revoked: { userId: string }) => Promise<void>;
+    } = {},
+  ) {}
+
+  /** The in-process memory of live tokens, if this service has one (read-only use). */
+  get cache(): AgentTokenCache | undefined {
+    return this.opts.cache;
+  }
+
+  /** This node refuses the user's revoked tokens before anyone hears of it; then the others. */
+  private async revoked(userId: string): Promise<void> {
+    this.opts.cache?.forget({ userId });
+    await this.opts.onRevoked?.({ userId });
+  }
 
   async issue(userId: string, agentName: string, days: number, label: string | null) {
     const { token, hash } = newToken('agent');
@@ -54,6 +86,7 @@ export class AgentTokenService {
 
   async discardRunToken(userId: string, tokenId: string): Promise<void> {
     await this.repo.deleteAgentToken(tokenId, userId);
+    await this.revoked(userId);
   }
 
   async list(userId: string): Promise<AgentTokenView[]> {
@@ -62,19 +95,27 @@ export class AgentTokenService {
 
   /** False when no such token belongs to the user (the caller answers 404 either way). */
   async revoke(userId: string, tokenId: string): Promise<boolean> {
-    return this.repo.revokeAgentToken(tokenId, userId);
+    const done = await this.repo.revokeAgentToken(tokenId, userId);
+    if (done) await this.revoked(userId);
+    return done;
   }
 
-  /** Checked on every call: revocation takes effect at once, there is no cache. */
+  /**
+   * Checked on every call. With the cache on, a token seen in the last few seconds is served
+   * from memory (its expiry checked each time); a revocation takes effect at once on every node
+   * that hears the revocation channel, and the cache is off on any node that does not.
+   */
   async authenticate(token: string): Promise<AgentPrincipal> {
     if (tokenKind(token) !== 'agent') throw new UnauthorizedError('Not an agent token.');
-    const row = await this.repo.liveAgentToken(hashToken(token));
+    const hash = hashToken(token);
+    const cache = this.opts.cache;
+    const key = cache?.enabled ? hash.toString('base64') : undefined;
+    const cached = key ? cache!.get(key) : undefined;
+    if (cached) return principal(cached);
+    const generation = cache?.generation() ?? 0;
+    const row = await this.repo.liveAgentToken(hash);
     if (!row) throw new UnauthorizedError('The agent token is invalid, expired or revoked.');
-    return {
-      tokenId: row.id,
-      userId: row.user_id,
-      agentName: row.agent_name,
-      expiresAt: row.expires_at,
-    };
+    if (key) cache!.remember(key, row, generation);
+    return principal(row);
   }
 }

@@ -1,4 +1,5 @@
 import type { ChatMembership, MemberChatRow } from './chats.repository.ts';
+import type { PermissionRow } from './permissions.repository.ts';
 import type { PermissionsService } from './permissions.service.ts';
 import { levelAtLeast, withinHours } from './permissions.ts';
 import type { AccessLevel, PermissionResourceType, PermissionView } from './types.ts';
@@ -87,9 +88,16 @@ export class GatewayAccess {
     return this.permissions.forAgent(caller.userId, caller.agentName);
   }
 
+  /** Permission rows read by another statement, as `permissionsOf` would give them. */
+  views(rows: PermissionRow[]): PermissionView[] {
+    return this.permissions.views(rows);
+  }
+
   /**
    * `resourceIds`: the chats the call names, or `'all'` for a listing (the allow-list of
-   * `resource_ids` then filters it).
+   * `resource_ids` then filters it). `members`: the owner's active chats among `resourceIds`
+   * when the caller already read them (with `rows`, in the same statement); the decision is the
+   * same either way.
    */
   async check(
     caller: AgentCaller,
@@ -97,6 +105,7 @@ export class GatewayAccess {
     resourceIds: string[] | 'all',
     now = new Date(),
     rows?: PermissionView[],
+    members?: MemberChatRow[],
   ): Promise<AccessDecision> {
     const all = rows ?? (await this.permissionsOf(caller));
     const permission = all.find((p) => p.resourceType === need.resourceType);
@@ -112,7 +121,9 @@ export class GatewayAccess {
     const member =
       candidates && candidates.length === 0
         ? []
-        : await this.membership.activeChats(caller.userId, candidates);
+        : members && candidates
+          ? members.filter((c) => candidates.includes(c.id))
+          : await this.membership.activeChats(caller.userId, candidates);
     const allowedIds = new Set(member.map((c) => c.id));
     return {
       permission,

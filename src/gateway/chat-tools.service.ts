@@ -15,6 +15,7 @@ import {
 import { type AuditOutcome, auditRow, type CallMeta } from './audit-row.ts';
 import type { AgentChainLocks } from './chain-lock.ts';
 import type {
+  CallRead,
   GatewayChatsRepository,
   GatewayMessageRow,
   MemberChatRow,
@@ -184,11 +185,15 @@ export class ChatToolsService {
     }));
   }
 
-  /** Decrypts what the call may see of `rows`; keys are dropped when this returns. */
+  /**
+   * Decrypts what the call may see of `rows`; keys are dropped when this returns. `read`: the
+   * grant and pin rows for these messages when the caller read them with the messages.
+   */
   private async decrypt(
     caller: AgentCaller,
     chatId: string,
     rows: GatewayMessageRow[],
+    read?: Pick<CallRead, 'grants' | 'pins'>,
   ): Promise<{ messages: AgentMessage[]; decrypted: number; failure?: KeyringFailure }> {
     const stored = rows.map(toStored);
     const readable = stored.filter(
@@ -202,9 +207,9 @@ export class ChatToolsService {
     // One read of the pins for the owner (grants) and the senders (messages).
     const pinned =
       epochs.length > 0
-        ? await this.pins.callKeys(caller.userId, people)
+        ? await this.pins.callKeys(caller.userId, people, read?.pins)
         : { owner: undefined, senders: new Map<string, Uint8Array>() };
-    const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned);
+    const ring = await this.keys.open(caller, chatId, epochs, Date.now(), pinned, read?.grants);
     const signingKeys = pinned.senders;
     let decrypted = 0;
     // One plain object per row, filled in place. Under the server's Node hooks a message opens
@@ -275,13 +280,31 @@ export class ChatToolsService {
     nextBefore: number | null;
     nextAfter: number | null;
   }> {
-    const chat = await this.oneChat(caller, meta, input.chatId, {
-      resourceType: 'chat',
-      level: 'decrypt_ephemeral',
-      items: input.limit,
-    });
-    const rows = await this.chats.messages(chat.id, input, input.limit);
-    const { messages, decrypted, failure } = await this.decrypt(caller, chat.id, rows);
+    // One statement reads the permission rows, the membership, the page and its grants and pins;
+    // the checks below are the same as with one query each, and come before any key is opened.
+    const read = await this.chats.readCall(
+      caller.userId,
+      caller.agentName,
+      input.chatId,
+      input,
+      input.limit,
+    );
+    const d = await this.access.check(
+      caller,
+      { resourceType: 'chat', level: 'decrypt_ephemeral', items: input.limit },
+      [input.chatId],
+      new Date(),
+      this.access.views(read.permissions),
+      read.chat ? [read.chat] : [],
+    );
+    const chat = d.allowed[0];
+    if (d.refused || !chat) return this.refuse(caller, meta, d, [input.chatId]);
+    const { messages, decrypted, failure } = await this.decrypt(
+      caller,
+      chat.id,
+      read.messages,
+      read,
+    );
     if (failure) {
       await this.audit.record([
         this.row(caller, meta, chat.id, { outcome: 'denied', reason: failure }),

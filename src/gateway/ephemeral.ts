@@ -1,7 +1,7 @@
 import type { ChatKey } from '../crypto/chatkeys.ts';
 import { type GatewayKeys, grantExpired, openGrant } from '../crypto/grants.ts';
 import type { AgentCaller } from './access.ts';
-import type { GrantsRepository } from './grants.repository.ts';
+import type { CallGrantRow, GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
 
 export type KeyringFailure = 'no-grant' | 'bad-grant' | 'grant-expired';
@@ -32,18 +32,22 @@ export class EphemeralKeys {
     now = Date.now(),
     /** The owner's pinned key when the caller already read it (`IdentityPins.callKeys`). */
     pinned?: { owner: Uint8Array | undefined },
+    /** This (owner, agent)'s grant rows of `chatId` when the caller already read them. */
+    read?: CallGrantRow[],
   ): Promise<CallKeyring> {
     const keys = new Map<number, ChatKey>();
     const refused = new Map<number, KeyringFailure>();
     const wanted = [...new Set(epochs)];
     if (wanted.length === 0) return { keys, refused };
-    const rows = await this.grants.forCall({
-      userId: caller.userId,
-      agentName: caller.agentName,
-      resourceType: 'chat',
-      resourceIds: [chatId],
-      epochs: wanted,
-    });
+    const rows = read
+      ? read.filter((r) => wanted.includes(r.epoch))
+      : await this.grants.forCall({
+          userId: caller.userId,
+          agentName: caller.agentName,
+          resourceType: 'chat',
+          resourceIds: [chatId],
+          epochs: wanted,
+        });
     if (rows.length === 0) return { keys, refused };
     const ownerKey = pinned ? pinned.owner : await this.pins.pinned(caller.userId);
     await Promise.all(

@@ -14,6 +14,9 @@ export interface GrantRow {
   created_at: Date;
 }
 
+/** What opening a grant for a call needs of its row. */
+export type CallGrantRow = Pick<GrantRow, 'grant_id' | 'epoch' | 'expires_at' | 'envelope'>;
+
 export interface PinRow {
   user_id: string;
   ed25519_public: Buffer;
@@ -118,13 +121,11 @@ export class GrantsRepository {
     epochs: number[];
   }) {
     return (
-      await this.db.query<GrantRow>(SQL.forCall, [
-        p.userId,
-        p.agentName,
-        p.resourceType,
-        p.resourceIds,
-        p.epochs,
-      ])
+      await this.db.query<GrantRow>({
+        name: 'gateway-grants-for-call',
+        text: SQL.forCall,
+        values: [p.userId, p.agentName, p.resourceType, p.resourceIds, p.epochs],
+      })
     ).rows;
   }
 
@@ -175,7 +176,9 @@ export class GrantsRepository {
   }
 
   async pins(userIds: string[]) {
-    return (await this.db.query<PinRow>(SQL.pins, [userIds])).rows;
+    return (
+      await this.db.query<PinRow>({ name: 'gateway-pins', text: SQL.pins, values: [userIds] })
+    ).rows;
   }
 
   async registeredSigningKeys(userIds: string[]) {

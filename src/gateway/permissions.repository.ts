@@ -34,9 +34,15 @@ export class PermissionsRepository {
     return (await this.db.query<PermissionRow>(SQL.listOfUser, [userId, agentName])).rows;
   }
 
-  /** Every row of one (owner, agent): one query serves a whole tool call. */
+  /** Every row of one (owner, agent): one query serves a whole tool call (named: every call asks). */
   async forAgent(userId: string, agentName: string) {
-    return (await this.db.query<PermissionRow>(SQL.forAgent, [userId, agentName])).rows;
+    return (
+      await this.db.query<PermissionRow>({
+        name: 'gateway-permissions',
+        text: SQL.forAgent,
+        values: [userId, agentName],
+      })
+    ).rows;
   }
 
   async upsert(p: {

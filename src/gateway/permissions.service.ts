@@ -44,7 +44,12 @@ export class PermissionsService {
   }
 
   async forAgent(userId: string, agentName: string): Promise<PermissionView[]> {
-    return (await this.repo.forAgent(userId, agentName)).map((r) => permissionView(r, this.logger));
+    return this.views(await this.repo.forAgent(userId, agentName));
+  }
+
+  /** Rows read by another statement (one that read a whole call at once), as views. */
+  views(rows: PermissionRow[]): PermissionView[] {
+    return rows.map((r) => permissionView(r, this.logger));
   }
 
   async set(

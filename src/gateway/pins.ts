@@ -18,11 +18,13 @@ export interface IdentityPins {
   senderKeys(userIds: string[]): Promise<Map<string, Uint8Array>>;
   /**
    * One read for a call: the owner's key as `pinned` gives it (never pinned here) and the
-   * senders' keys as `senderKeys` gives them.
+   * senders' keys as `senderKeys` gives them. `read`: the pin rows of the owner and these
+   * senders when the caller already read them (every pin there is; missing ones are made here).
    */
   callKeys(
     ownerId: string,
     senderIds: string[],
+    read?: PinRow[],
   ): Promise<{ owner: Uint8Array | undefined; senders: Map<string, Uint8Array> }>;
 }
 
@@ -55,9 +57,9 @@ export class GatewayIdentityPins implements IdentityPins {
     return this.sendersFrom(ids, await this.repo.pins(ids));
   }
 
-  async callKeys(ownerId: string, senderIds: string[]) {
+  async callKeys(ownerId: string, senderIds: string[], read?: PinRow[]) {
     const senders = [...new Set(senderIds)];
-    const rows = await this.repo.pins([...new Set([ownerId, ...senders])]);
+    const rows = read ?? (await this.repo.pins([...new Set([ownerId, ...senders])]));
     // The owner's pin as read before any sender is pinned: this path never pins the owner.
     const ownerRow = rows.find((r) => r.user_id === ownerId);
     const owner = ownerRow ? await this.validPin(ownerRow) : undefined;

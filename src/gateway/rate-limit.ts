@@ -34,6 +34,9 @@ return wait
 
 const hash = (s: string) => createHash('sha256').update(s).digest('base64url').slice(0, 22);
 
+/** Redis keeps scripts by SHA-1: a call sends the digest, and the script only when Redis lacks it. */
+const SCRIPT_SHA = createHash('sha1').update(SCRIPT).digest('hex');
+
 /** Per (agent token, tool) and per owner; over either → a refusal with a retry hint, before any work. */
 export class GatewayRateLimits {
   constructor(
@@ -44,19 +47,24 @@ export class GatewayRateLimits {
   ) {}
 
   async take(tokenId: string, tool: string, userId: string): Promise<void> {
+    const args = [
+      2,
+      `${this.prefix}:gw:tb:t:${hash(`${tokenId}\0${tool}`)}`,
+      `${this.prefix}:gw:tb:u:${hash(userId)}`,
+      this.perTool.capacity,
+      this.perTool.refillPerSecond,
+      this.perUser.capacity,
+      this.perUser.refillPerSecond,
+    ] as const;
     let waitMs: number;
     try {
       waitMs = Number(
-        await this.redis.eval(
-          SCRIPT,
-          2,
-          `${this.prefix}:gw:tb:t:${hash(`${tokenId}\0${tool}`)}`,
-          `${this.prefix}:gw:tb:u:${hash(userId)}`,
-          this.perTool.capacity,
-          this.perTool.refillPerSecond,
-          this.perUser.capacity,
-          this.perUser.refillPerSecond,
-        ),
+        await this.redis.evalsha(SCRIPT_SHA, ...args).catch((err: unknown) => {
+          // A restarted (or flushed) Redis has forgotten the script: send it once.
+          if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
+            return this.redis.eval(SCRIPT, ...args);
+          throw err;
+        }),
       );
     } catch {
       // No Redis, no limits: refuse rather than run unlimited.

@@ -81,6 +81,47 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
     await mcp.close();
   });
 
+  it('returns no plaintext to any of the calls whose audit rows were to be written together', async () => {
+    const alice = await person(url, 'alice');
+    const bob = await person(url, 'bob');
+    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
+    await bob.client.chats.send(chat.id, `together ${CANARY}`);
+    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
+    await alice.client.agents.setPermission({
+      agentName: 'claude',
+      resourceType: 'chat',
+      accessLevel: 'decrypt_ephemeral',
+    });
+    await alice.client.agents.grantChat(chat.id, 'claude');
+    const clients = await Promise.all(Array.from({ length: 6 }, () => mcpClient(url, token)));
+    const read = () =>
+      Promise.all(
+        clients.map((c) => c.callTool({ name: 'read_messages', arguments: { chatId: chat.id } })),
+      );
+    await db.pool.query(
+      'ALTER TABLE decryption_audit_log ADD CONSTRAINT test_audit_down CHECK (tool_name IS NULL) NOT VALID',
+    );
+    try {
+      for (const r of await read()) {
+        expect(errorCode(r)).toBe('audit-unavailable');
+        expect(JSON.stringify(r)).not.toContain(CANARY);
+      }
+    } finally {
+      await db.pool.query('ALTER TABLE decryption_audit_log DROP CONSTRAINT test_audit_down');
+    }
+    const audited = async () =>
+      (
+        await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM decryption_audit_log WHERE resource_id = $1`,
+          [chat.id],
+        )
+      ).rows[0]!.n;
+    expect(await audited()).toBe(0);
+    for (const r of await read()) expect(JSON.stringify(r)).toContain(CANARY);
+    expect(await audited()).toBe(6);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
   it('lets the owner page through their log with filters, and no one else', async () => {
     const alice = await person(url, 'alice');
     const bob = await person(url, 'bob');

@@ -42,9 +42,12 @@ describe('/mcp as an HTTP endpoint', () => {
   });
 
   it('refuses revoked and expired tokens', async () => {
-    const a = await agent();
-    const ok = await post(listTools, { authorization: `Bearer ${a.token}` });
+    const used = await agent();
+    const ok = await post(listTools, { authorization: `Bearer ${used.token}` });
     expect(ok.status).toBe(200);
+    // Expired in PostgreSQL before this node has seen it (a token it remembers keeps the expiry it
+    // read, checked on every use: tests/integration/gateway/token-cache.test.ts).
+    const a = await agent();
     await t.db.pool.query(
       `UPDATE agent_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`,
       [a.tokenId],

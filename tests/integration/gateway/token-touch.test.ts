@@ -6,7 +6,9 @@ import { person } from '../../helpers/people.ts';
 const key = await gatewayKeyLine();
 
 describe('agent_tokens.last_used_at: written at most once a minute per token', () => {
-  const t = useTestServer({ VUTLER_GATEWAY_KEY: key });
+  // The rule lives in the token query: with the token cache off, every call runs it (with the
+  // cache on it runs when the token is looked up again, at most every VUTLER_SESSION_CACHE_MS).
+  const t = useTestServer({ VUTLER_GATEWAY_KEY: key, VUTLER_SESSION_CACHE_MS: '0' });
 
   it('does not rewrite the token row on every call, and does once the minute is over', async () => {
     const alice = await person(t.server.url, 'alice');
