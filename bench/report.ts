@@ -7,7 +7,7 @@
  * before that convention are read through the few fields they share (`ratioAtMax`, `targets`,
  * `verdict`), and anything else is listed as "no summary" rather than guessed at.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface SummaryRow {
@@ -53,10 +53,25 @@ function rowsOf(name: string, r: ResultFile): SummaryRow[] {
   return [];
 }
 
-export function buildReport(resultsDir: string): string {
+/**
+ * The table rows of `previous` (an earlier BENCHMARKS.md) for benchmarks with no result file
+ * here: results are not committed, so a run of some benchmarks keeps the others' last figures.
+ */
+function carriedRows(previous: string, present: Set<string>): Map<string, string[]> {
+  const kept = new Map<string, string[]>();
+  for (const line of previous.split('\n')) {
+    const name = /^\| ([\w-]+) \| /.exec(line)?.[1];
+    if (!name || name === 'benchmark' || present.has(name)) continue;
+    kept.set(name, [...(kept.get(name) ?? []), line]);
+  }
+  return kept;
+}
+
+export function buildReport(resultsDir: string, previous = ''): string {
   const files = readdirSync(resultsDir)
     .filter((f) => f.endsWith('.json'))
     .sort();
+  const carried = carriedRows(previous, new Set(files.map((f) => f.replace(/\.json$/, ''))));
   const lines = [
     '# Benchmarks',
     '',
@@ -66,8 +81,14 @@ export function buildReport(resultsDir: string): string {
     '|---|---|---:|---|---:|---:|---|---|---|---|',
   ];
   const without: string[] = [];
-  for (const file of files) {
-    const name = file.replace(/\.json$/, '');
+  const names = [...files.map((f) => f.replace(/\.json$/, '')), ...carried.keys()].sort();
+  for (const name of names) {
+    const old = carried.get(name);
+    if (old) {
+      lines.push(...old);
+      continue;
+    }
+    const file = `${name}.json`;
     let r: ResultFile;
     try {
       r = JSON.parse(readFileSync(path.join(resultsDir, file), 'utf8')) as ResultFile;
@@ -98,13 +119,13 @@ export function buildReport(resultsDir: string): string {
       );
     }
   }
-  if (files.length === 0) lines.push('', 'No results yet: run `npm run bench`.');
+  if (names.length === 0) lines.push('', 'No results yet: run `npm run bench`.');
   if (without.length)
     lines.push('', `Results without a \`summary\` (see their .md): ${without.join(', ')}.`);
   return `${lines.join('\n')}\n`;
 }
 
 export function writeReport(resultsDir: string, out: string): void {
-  writeFileSync(out, buildReport(resultsDir));
+  writeFileSync(out, buildReport(resultsDir, existsSync(out) ? readFileSync(out, 'utf8') : ''));
   console.log(`wrote ${out}`);
 }

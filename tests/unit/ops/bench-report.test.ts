@@ -43,4 +43,28 @@ describe('BENCHMARKS.md report', () => {
     for (const name of ['chat', 'mcp', 'odd'])
       expect(md).toMatch(new RegExp(`^\\| ${name} \\|`, 'm'));
   });
+
+  it('keeps the last figures of benchmarks that have no result file here, and replaces the rest', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-'));
+    writeFileSync(
+      path.join(dir, 'mcp.json'),
+      JSON.stringify({ summary: [{ figure: 'calls/s', value: 500, unit: 'calls/s' }] }),
+    );
+    const previous = [
+      '| benchmark | figure | value |',
+      '|---|---|---:|',
+      '| mcp | calls/s | 100 calls/s | old |',
+      '| vdrive | upload MB/s | 140 MB/s | kept |',
+      '| vdrive | download MB/s | 286 MB/s | kept |',
+    ].join('\n');
+    const md = buildReport(dir, previous);
+    expect(md).not.toContain('| mcp | calls/s | 100 calls/s | old |');
+    expect(md).toMatch(/^\| mcp \| calls\/s \| 500 calls\/s/m);
+    expect(md).toContain(
+      '| vdrive | upload MB/s | 140 MB/s | kept |\n| vdrive | download MB/s | 286 MB/s | kept |',
+    );
+    // In name order, the carried rows among the fresh ones.
+    expect(md.indexOf('| mcp |')).toBeLessThan(md.indexOf('| vdrive |'));
+    expect(md).not.toMatch(/^\| benchmark \| figure \| value \|$/m);
+  });
 });
