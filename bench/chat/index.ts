@@ -1,7 +1,7 @@
 /**
  * Chat benchmark (not a test): `npx tsx bench/chat/index.ts [--mode server|client --users 20
  * --chats 10 --members 4 --duration 5 --levels 500,1000,2000,max --max-in-flight 64 --drain 10
- * --only vutler|baseline --max-rate 9000 --server-prof DIR]` (or `npm run bench chat`). Env:
+ * --only vutler|baseline --max-rate 20000 --server-prof DIR]` (or `npm run bench chat`). Env:
  * BENCH_MODE, BENCH_USERS, BENCH_CHATS, BENCH_MEMBERS, BENCH_DURATION_S, BENCH_LEVELS,
  * BENCH_MAX_IN_FLIGHT, BENCH_MAX_RATE, BENCH_DATABASE_URL, BENCH_REDIS_URL.
  *
@@ -113,7 +113,7 @@ const opts = {
   only: args.only as 'vutler' | 'baseline' | undefined,
   /** server (default): presealed messages, light generator, persisted relay baseline. client: real SDK clients vs a bare ws relay. */
   mode: (args.mode ?? E.BENCH_MODE ?? 'server') as 'server' | 'client',
-  maxRate: num(args['max-rate'], E.BENCH_MAX_RATE, 9_000),
+  maxRate: num(args['max-rate'], E.BENCH_MAX_RATE, 20_000),
   serverProf: args['server-prof'],
   adminUrl: E.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
   redisUrl: E.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
