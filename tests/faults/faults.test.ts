@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -26,7 +26,12 @@ import { rawSocket } from '../helpers/ws.ts';
  */
 const MESSAGES = Number(process.env.FAULT_MESSAGES ?? 240);
 const TRIGGERS = Number(process.env.FAULT_TRIGGERS ?? 12);
-const STORE_BYTES = 6 * 1024 * 1024;
+/**
+ * Room for every upload of the run with a wide margin (paced uploads of 16 KiB: at most ~20 MiB
+ * in a run; a 6 MiB store with unpaced uploads filled up on a fast machine before the ENOSPC step,
+ * so freeing the filler freed nothing and no upload could pass again) — the filler takes the rest.
+ */
+const STORE_BYTES = 64 * 1024 * 1024;
 
 /**
  * A tmpfs of STORE_BYTES for the blob store, so "the disk is full" is a real ENOSPC from the
@@ -245,6 +250,9 @@ describe('faults under load', () => {
         try {
           const f = await carol.client.drive.upload(new Blob([bytes]), { name: `u${i}.bin` });
           uploaded.set(f.id, createHash('sha256').update(bytes).digest('hex'));
+          // Paced (≤ 20 files/s): what the run stores must not depend on the machine's speed,
+          // or the blob store fills up before the ENOSPC step (see STORE_BYTES).
+          await pause(50);
         } catch (e) {
           uploadFailures++;
           const cause = (e as { cause?: { status?: number } }).cause;
@@ -311,6 +319,12 @@ describe('faults under load', () => {
     let enospc = 'skipped (no tmpfs)';
     if (disk.mounted) {
       const filler = path.join(disk.dir, 'filler');
+      // The uploads so far must have left room, or "accepted again after freeing" cannot hold.
+      const free = statfsSync(disk.dir);
+      expect(
+        free.bavail * free.bsize,
+        'free bytes in the blob store before filling it',
+      ).toBeGreaterThan(STORE_BYTES / 4);
       try {
         writeFileSync(filler, Buffer.alloc(STORE_BYTES));
       } catch (err) {
