@@ -247,7 +247,17 @@ describe('the Agents page and the consent page in Chromium', () => {
     await C.page.getByLabel('Agent name it acts as').fill('desktop');
     await C.page.getByLabel('Chats access').selectOption('decrypt_ephemeral');
     const chats = C.page.locator('fieldset[data-kind="chat"]');
-    await chats.getByLabel('bob', { exact: true }).check();
+    // Right after the rename: the page once reset the draft in an effect that ran after the next
+    // paint, which undid this choice now and then (no chat list to tick). On failure, say what the
+    // fieldset showed.
+    await chats
+      .getByLabel('bob', { exact: true })
+      .check()
+      .catch(async (err: Error) => {
+        await screenshot(C.page, 'consent-chat-missing');
+        const shown = await chats.innerText().catch(() => '(fieldset unreadable)');
+        throw new Error(`${err.message}\nThe Chats fieldset showed:\n${shown}`);
+      });
     await C.page.locator('.consent-summary', { hasText: 'Chats: content (1 chosen)' }).waitFor();
     await screenshot(C.page, 'consent-chosen');
     await C.page.setViewportSize({ width: 360, height: 760 });

@@ -19,7 +19,10 @@ export function ConsentPage({ params }: { params: URLSearchParams }) {
   const [info, setInfo] = useState<ConsentRequest | undefined>(undefined);
   const data = useStore(agentsData);
   const [agent, setAgent] = useState('');
-  const [draft, setDraft] = useState<AccessDraft | undefined>(undefined);
+  // What the person chose, for the agent name it was chosen for.
+  const [edited, setEdited] = useState<{ agent: string; draft: AccessDraft } | undefined>(
+    undefined,
+  );
   const load = useAction(async () => {
     const [i] = await Promise.all([describeRequest(request), loadAgents()]);
     setInfo(i);
@@ -34,7 +37,10 @@ export function ConsentPage({ params }: { params: URLSearchParams }) {
     () => (data && validName ? draftFrom(agent, data.permissions, data.grants) : undefined),
     [data, agent, validName],
   );
-  useEffect(() => setDraft(current), [current]);
+  // Derived in render, not reset by an effect: an effect ran after the next paint, so a choice
+  // made right after renaming the agent (or after the data reloaded) was overwritten by the
+  // stale reset. A new agent name starts from that agent's current access.
+  const draft = edited && edited.agent === agent ? edited.draft : current;
   const existing = current ? summarize(current) : [];
   const approve = useAction(async () => {
     if (!validName)
@@ -117,7 +123,7 @@ export function ConsentPage({ params }: { params: URLSearchParams }) {
                 draft={draft}
                 items={data.items}
                 grants={data.grants}
-                onChange={setDraft}
+                onChange={(d) => setEdited({ agent, draft: d })}
               />
             )}
             <div class="consent-summary" aria-live="polite">
