@@ -86,9 +86,15 @@ function AccessSection({
     () => draftFrom(agent, data.permissions, data.grants),
     [agent, data.permissions, data.grants],
   );
-  const [draft, setDraft] = useState<AccessDraft>(initial);
+  // Edits hold for the access they were made on; another agent or reloaded data starts from that.
+  // (Derived in render: a reset in an effect ran after the next paint and could undo an edit
+  // made right after switching agents — see ConsentPage.)
+  const [edited, setEdited] = useState<{ base: AccessDraft; draft: AccessDraft } | undefined>(
+    undefined,
+  );
+  const draft = edited && edited.base === initial ? edited.draft : initial;
+  const setDraft = (d: AccessDraft) => setEdited({ base: initial, draft: d });
   const [saved, setSaved] = useState(false);
-  useEffect(() => setDraft(initial), [initial]);
   const save = useAction(async () => {
     setSaved(false);
     const plan = planChanges(agent, draft, data.permissions, data.grants);
