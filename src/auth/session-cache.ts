@@ -1,39 +1,50 @@
 import type { SessionRow } from './session.repository.ts';
 
-/** Which sessions ended: some by id, or every session of a user. */
+/** Which sessions ended: some by id, or every session (and agent token) of a user. */
 export type SessionsRevoked = { sessionIds: string[] } | { userId: string };
 
 export interface SessionCacheOptions {
-  /** How long a looked-up session is trusted without asking PostgreSQL again. */
+  /** How long a looked-up credential is trusted without asking PostgreSQL again. */
   ttlMs: number;
   /** Entries kept; the oldest go first. */
   maxEntries: number;
   now?: () => number;
 }
 
-interface Entry {
-  row: SessionRow;
+/** What a cached credential row must say: whose it is and until when. */
+export interface CredentialRow {
+  id: string;
+  user_id: string;
+  expires_at: Date;
+}
+
+interface Entry<Row> {
+  row: Row;
   at: number;
 }
 
 /**
- * A short in-process memory of live sessions, keyed by token hash, so that an authenticated
- * request costs no PostgreSQL round trip. It is trusted only while this node hears revocations:
+ * A short in-process memory of live credentials — sessions, agent tokens — keyed by token hash,
+ * so that an authenticated request costs no PostgreSQL round trip. It is trusted only while this node hears revocations:
  * it starts off, is turned on by the revocation channel once subscribed (`channelUp`), and is
  * emptied and turned off the moment that channel drops (`channelDown`). A revocation — local or
  * from another node — removes its entries at once; a lookup that started before a revocation (or
- * before the channel dropped) is not remembered, so it cannot put a revoked session back. Expiry
+ * before the channel dropped) is not remembered, so it cannot put a revoked credential back. Expiry
  * is checked on every hit, and `ttlMs` bounds how long a revocation whose announcement was lost
  * (e.g. its publish failed) can go unseen here.
  */
-export class SessionCache {
-  private readonly entries = new Map<string, Entry>();
+export class CredentialCache<Row extends CredentialRow> {
+  private readonly entries = new Map<string, Entry<Row>>();
   /** Bumped by every revocation and channel change: lookups begun before it are not stored. */
   private gen = 0;
   private on = false;
   private readonly now: () => number;
 
-  constructor(private readonly opts: SessionCacheOptions) {
+  constructor(
+    private readonly opts: SessionCacheOptions,
+    /** Whether `{ sessionIds }` names rows of this cache (sessions) or only bumps it (tokens). */
+    private readonly rowsAreSessions = true,
+  ) {
     this.now = opts.now ?? Date.now;
   }
 
@@ -50,7 +61,7 @@ export class SessionCache {
     return this.gen;
   }
 
-  get(tokenHash: string): SessionRow | undefined {
+  get(tokenHash: string): Row | undefined {
     if (!this.enabled) return undefined;
     const e = this.entries.get(tokenHash);
     if (!e) return undefined;
@@ -63,7 +74,7 @@ export class SessionCache {
   }
 
   /** Stores a row read from PostgreSQL, unless anything was revoked since `generation`. */
-  remember(tokenHash: string, row: SessionRow, generation: number): void {
+  remember(tokenHash: string, row: Row, generation: number): void {
     if (!this.enabled || generation !== this.gen) return;
     if (this.entries.size >= this.opts.maxEntries && !this.entries.has(tokenHash)) {
       const oldest = this.entries.keys().next();
@@ -75,6 +86,7 @@ export class SessionCache {
   forget(revoked: SessionsRevoked): void {
     this.gen++;
     if ('sessionIds' in revoked) {
+      if (!this.rowsAreSessions) return;
       const ids = new Set(revoked.sessionIds);
       for (const [k, e] of this.entries) if (ids.has(e.row.id)) this.entries.delete(k);
     } else {
@@ -96,3 +108,6 @@ export class SessionCache {
     this.entries.clear();
   }
 }
+
+/** Live sessions, by token hash. */
+export class SessionCache extends CredentialCache<SessionRow> {}
