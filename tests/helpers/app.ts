@@ -138,3 +138,53 @@ export function useTestServer(overrides: Record<string, string> = {}): ServerCon
     },
   };
 }
+
+export interface TwoNodesContext {
+  readonly db: TestDatabase;
+  readonly redis: Redis;
+  readonly a: TestServer;
+  readonly b: TestServer;
+}
+
+/**
+ * For a describe block: two app nodes on one fresh database and one Redis prefix of their own
+ * (what one node publishes, the other hears), created before its tests and torn down after.
+ */
+export function useTwoNodes(overrides: Record<string, string> = {}): TwoNodesContext {
+  let db: TestDatabase | undefined;
+  let redis: Redis | undefined;
+  let a: TestServer | undefined;
+  let b: TestServer | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = testRedis();
+    const shared = { ...overrides, VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}` };
+    [a, b] = await Promise.all([
+      startTestServer(db.pool, redis, shared),
+      startTestServer(db.pool, redis, shared),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    redis?.disconnect();
+    await db?.drop();
+  });
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('useTwoNodes: used outside a test');
+    return v;
+  };
+  return {
+    get db() {
+      return ready(db);
+    },
+    get redis() {
+      return ready(redis);
+    },
+    get a() {
+      return ready(a);
+    },
+    get b() {
+      return ready(b);
+    },
+  };
+}

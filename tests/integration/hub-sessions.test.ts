@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { describe, expect, it } from 'vitest';
+import { useTwoNodes } from '../helpers/app.ts';
 import { newClient, person } from '../helpers/people.ts';
 import { closedWithin, helloSocket } from '../helpers/ws.ts';
 
@@ -11,34 +8,17 @@ const NO_HEARTBEAT = { VUTLER_WS_HEARTBEAT_MS: String(10 * 60_000) };
 
 describe('ChatHub: sessions that end close their sockets on every node', () => {
   // Two nodes on the same PostgreSQL and the same Redis channel.
-  let db: TestDatabase;
-  let redis: Redis;
-  let a: TestServer;
-  let b: TestServer;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = testRedis();
-    const shared = { ...NO_HEARTBEAT, VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}` };
-    [a, b] = await Promise.all([
-      startTestServer(db.pool, redis, shared),
-      startTestServer(db.pool, redis, shared),
-    ]);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    redis?.disconnect();
-    await db?.drop();
-  });
+  const nodes = useTwoNodes(NO_HEARTBEAT);
 
   it('closes the sockets of a session that logs out, on both nodes, at once (4401)', async () => {
-    const bob = await person(a.url, 'bob');
+    const bob = await person(nodes.a.url, 'bob');
     const token = bob.client.session!.token;
-    const onA = await helloSocket(a.wsUrl, token);
-    const onB = await helloSocket(b.wsUrl, token);
+    const onA = await helloSocket(nodes.a.wsUrl, token);
+    const onB = await helloSocket(nodes.b.wsUrl, token);
     // Another device of Bob's, with its own session, is not affected.
-    const laptop = newClient(a.url);
+    const laptop = newClient(nodes.a.url);
     await laptop.login({ email: bob.email, passphrase: bob.passphrase });
-    const keeps = await helloSocket(b.wsUrl, laptop.session!.token);
+    const keeps = await helloSocket(nodes.b.wsUrl, laptop.session!.token);
 
     await bob.client.logout();
     expect(await closedWithin(onA, 5_000, 'socket on the node that logged out')).toMatchObject({
@@ -53,27 +33,27 @@ describe('ChatHub: sessions that end close their sockets on every node', () => {
   });
 
   it('closes every old session’s sockets on both nodes when the passphrase changes', async () => {
-    const alice = await person(a.url, 'alice');
-    const phone = newClient(b.url);
+    const alice = await person(nodes.a.url, 'alice');
+    const phone = newClient(nodes.b.url);
     await phone.login({ email: alice.email, passphrase: alice.passphrase });
-    const onA = await helloSocket(a.wsUrl, alice.client.session!.token);
-    const phoneOnB = await helloSocket(b.wsUrl, phone.session!.token);
+    const onA = await helloSocket(nodes.a.wsUrl, alice.client.session!.token);
+    const phoneOnB = await helloSocket(nodes.b.wsUrl, phone.session!.token);
 
     await alice.client.changePassphrase({ current: alice.passphrase, next: 'a new passphrase 42' });
     expect((await closedWithin(onA, 5_000, 'the changing device’s old socket')).code).toBe(4401);
     expect((await closedWithin(phoneOnB, 5_000, 'the other device’s socket')).code).toBe(4401);
     // The fresh session the change returned works.
-    const fresh = await helloSocket(b.wsUrl, alice.client.session!.token);
+    const fresh = await helloSocket(nodes.b.wsUrl, alice.client.session!.token);
     fresh.ws.close();
   });
 
   it('closes a socket when its session expires, not at the next heartbeat', async () => {
-    const carol = await person(a.url, 'carol');
-    await db.pool.query(
+    const carol = await person(nodes.a.url, 'carol');
+    await nodes.db.pool.query(
       `UPDATE sessions SET expires_at = now() + interval '1500 milliseconds' WHERE id = $1`,
       [carol.client.session!.sessionId],
     );
-    const s = await helloSocket(a.wsUrl, carol.client.session!.token);
+    const s = await helloSocket(nodes.a.wsUrl, carol.client.session!.token);
     expect(await closedWithin(s, 10_000, 'an expiring session')).toMatchObject({
       code: 4401,
       reason: expect.stringMatching(/expired/),

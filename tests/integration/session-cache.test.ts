@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionCache } from '../../src/auth/session-cache.ts';
 import { createRedis } from '../../src/redis.ts';
-import { startTestServer, type TestServer, testRedis } from '../helpers/app.ts';
+import { startTestServer, testRedis, useTwoNodes } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { newClient, person } from '../helpers/people.ts';
 import { PrivateRedis } from '../helpers/redis-server.ts';
@@ -24,35 +22,18 @@ async function revokeBehindTheServersBack(db: TestDatabase, sessionId: string): 
 
 describe(SessionCache.name, () => {
   describe('two nodes on one Redis', () => {
-    let db: TestDatabase;
-    let redis: Redis;
-    let a: TestServer;
-    let b: TestServer;
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      redis = testRedis();
-      const shared = { VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}` };
-      [a, b] = await Promise.all([
-        startTestServer(db.pool, redis, shared),
-        startTestServer(db.pool, redis, shared),
-      ]);
-    });
-    afterAll(async () => {
-      await Promise.all([a?.close(), b?.close()]);
-      redis?.disconnect();
-      await db?.drop();
-    });
+    const nodes = useTwoNodes();
 
     it('serves a session it has seen from memory (no PostgreSQL read) for a few seconds', async () => {
-      const bob = await person(a.url, 'bob');
+      const bob = await person(nodes.a.url, 'bob');
       const { token, sessionId } = bob.client.session!;
-      expect(await chatsStatus(b.url, token)).toBe(200);
+      expect(await chatsStatus(nodes.b.url, token)).toBe(200);
       // Revoked without telling anyone: node B still trusts what it remembered — the bound the
       // TTL sets on a revocation whose announcement is lost.
-      await revokeBehindTheServersBack(db, sessionId);
-      expect(await chatsStatus(b.url, token)).toBe(200);
+      await revokeBehindTheServersBack(nodes.db, sessionId);
+      expect(await chatsStatus(nodes.b.url, token)).toBe(200);
       // A node that never saw the token reads PostgreSQL.
-      const c = await startTestServer(db.pool, redis);
+      const c = await startTestServer(nodes.db.pool, nodes.redis);
       try {
         expect(await chatsStatus(c.url, token)).toBe(401);
       } finally {
@@ -61,31 +42,31 @@ describe(SessionCache.name, () => {
     });
 
     it('refuses a logged-out session at once on the other node, though it had it cached', async () => {
-      const bob = await person(a.url, 'bob');
+      const bob = await person(nodes.a.url, 'bob');
       const token = bob.client.session!.token;
-      expect(await chatsStatus(b.url, token)).toBe(200);
-      expect(await chatsStatus(b.url, token)).toBe(200);
+      expect(await chatsStatus(nodes.b.url, token)).toBe(200);
+      expect(await chatsStatus(nodes.b.url, token)).toBe(200);
       await bob.client.logout();
-      expect(await chatsStatus(b.url, token)).toBe(401);
-      expect(await chatsStatus(a.url, token)).toBe(401);
+      expect(await chatsStatus(nodes.b.url, token)).toBe(401);
+      expect(await chatsStatus(nodes.a.url, token)).toBe(401);
     });
 
     it('refuses every old session of a user at once on both nodes after a passphrase change', async () => {
-      const alice = await person(a.url, 'alice');
-      const phone = newClient(b.url);
+      const alice = await person(nodes.a.url, 'alice');
+      const phone = newClient(nodes.b.url);
       await phone.login({ email: alice.email, passphrase: alice.passphrase });
       const oldToken = alice.client.session!.token;
       const phoneToken = phone.session!.token;
-      for (const url of [a.url, b.url])
+      for (const url of [nodes.a.url, nodes.b.url])
         for (const t of [oldToken, phoneToken]) expect(await chatsStatus(url, t)).toBe(200);
       await alice.client.changePassphrase({
         current: alice.passphrase,
         next: 'another passphrase 7',
       });
-      for (const url of [a.url, b.url])
+      for (const url of [nodes.a.url, nodes.b.url])
         for (const t of [oldToken, phoneToken]) expect(await chatsStatus(url, t)).toBe(401);
       // The session the change handed back works on both.
-      for (const url of [a.url, b.url])
+      for (const url of [nodes.a.url, nodes.b.url])
         expect(await chatsStatus(url, alice.client.session!.token)).toBe(200);
     });
   });

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentTokenCache } from '../../../src/auth/agent-tokens.cache.ts';
 import type { AgentTokenRow } from '../../../src/auth/agent-tokens.repository.ts';
 import { hashToken } from '../../../src/auth/tokens.ts';
 import { createRedis } from '../../../src/redis.ts';
-import { startTestServer, type TestServer, testRedis } from '../../helpers/app.ts';
+import { startTestServer, testRedis, useTwoNodes } from '../../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.ts';
 import { person } from '../../helpers/people.ts';
 import { PrivateRedis } from '../../helpers/redis-server.ts';
@@ -26,69 +24,53 @@ async function revokeBehindTheServersBack(db: TestDatabase, tokenId: string): Pr
 
 describe(AgentTokenCache.name, () => {
   describe('two nodes on one Redis', () => {
-    let db: TestDatabase;
-    let redis: Redis;
-    let a: TestServer;
-    let b: TestServer;
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      redis = testRedis();
-      const shared = { VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}` };
-      [a, b] = await Promise.all([
-        startTestServer(db.pool, redis, shared),
-        startTestServer(db.pool, redis, shared),
-      ]);
-    });
-    afterAll(async () => {
-      await Promise.all([a?.close(), b?.close()]);
-      redis?.disconnect();
-      await db?.drop();
-    });
+    const nodes = useTwoNodes();
 
     it('serves a token it has seen from memory (no PostgreSQL read) for a few seconds', async () => {
-      const alice = await person(a.url, 'alice');
+      const alice = await person(nodes.a.url, 'alice');
       const { token, id } = await alice.client.createAgentToken({ agentName: 'claude' });
-      expect(await whoamiStatus(b.url, token)).toBe(200);
+      expect(await whoamiStatus(nodes.b.url, token)).toBe(200);
       // Revoked without telling anyone: node B still trusts what it remembered — the bound the
       // TTL sets on a change no announcement tells of.
-      await revokeBehindTheServersBack(db, id);
-      expect(await whoamiStatus(b.url, token)).toBe(200);
+      await revokeBehindTheServersBack(nodes.db, id);
+      expect(await whoamiStatus(nodes.b.url, token)).toBe(200);
       // A node that never saw the token reads PostgreSQL.
-      expect(await whoamiStatus(a.url, token)).toBe(401);
+      expect(await whoamiStatus(nodes.a.url, token)).toBe(401);
     });
 
     it('refuses a revoked token at once on the other node, though it had it cached', async () => {
-      const alice = await person(a.url, 'alice');
+      const alice = await person(nodes.a.url, 'alice');
       const { token, id } = await alice.client.createAgentToken({ agentName: 'claude' });
       const other = await alice.client.createAgentToken({ agentName: 'helper' });
-      for (const url of [a.url, b.url]) {
+      for (const url of [nodes.a.url, nodes.b.url]) {
         expect(await whoamiStatus(url, token)).toBe(200);
         expect(await whoamiStatus(url, other.token)).toBe(200);
       }
       await alice.client.revokeAgentToken(id);
-      expect(await whoamiStatus(b.url, token)).toBe(401);
-      expect(await whoamiStatus(a.url, token)).toBe(401);
+      expect(await whoamiStatus(nodes.b.url, token)).toBe(401);
+      expect(await whoamiStatus(nodes.a.url, token)).toBe(401);
       // The owner's other token is only forgotten, not refused: read again, still live.
-      expect(await whoamiStatus(b.url, other.token)).toBe(200);
+      expect(await whoamiStatus(nodes.b.url, other.token)).toBe(200);
     });
 
     it('refuses a discarded agent-run token at once on every node', async () => {
-      const alice = await person(a.url, 'alice');
-      const tokens = a.vutler.services.agentTokens;
+      const alice = await person(nodes.a.url, 'alice');
+      const tokens = nodes.a.vutler.services.agentTokens;
       const run = await tokens.mintForRun(alice.id, 'claude', 300);
-      for (const url of [a.url, b.url]) expect(await whoamiStatus(url, run.token)).toBe(200);
+      for (const url of [nodes.a.url, nodes.b.url])
+        expect(await whoamiStatus(url, run.token)).toBe(200);
       expect(
-        a.vutler.services.agentTokens.cache!.get(hashToken(run.token).toString('base64')),
+        nodes.a.vutler.services.agentTokens.cache!.get(hashToken(run.token).toString('base64')),
       ).toBeDefined();
       // As the worker does when the run ends (its own services: no cache, same channel).
-      await b.vutler.services.agentTokens.discardRunToken(alice.id, run.tokenId);
-      expect(await whoamiStatus(b.url, run.token)).toBe(401);
+      await nodes.b.vutler.services.agentTokens.discardRunToken(alice.id, run.tokenId);
+      expect(await whoamiStatus(nodes.b.url, run.token)).toBe(401);
       // Node A hears of it through Redis: its memory of the token is gone before it answers again.
-      const cache = a.vutler.services.agentTokens.cache!;
+      const cache = nodes.a.vutler.services.agentTokens.cache!;
       const key = hashToken(run.token).toString('base64');
       // Well within the time to live (5 s): only the announcement can have removed it.
       await until(() => cache.get(key) === undefined, 'the other node hearing of it', 2_000);
-      expect(await whoamiStatus(a.url, run.token)).toBe(401);
+      expect(await whoamiStatus(nodes.a.url, run.token)).toBe(401);
     });
   });
 
