@@ -99,6 +99,8 @@ export interface CpuShares {
   server: number;
   /** The kernel-mode part of `server` and of `loadgenAndClients` (syscalls: sockets, epoll). */
   serverKernel: number;
+  /** The server's main thread alone (its event loop; thread-pool work is in `server` only). */
+  serverMainThread: number;
   loadgenKernel: number;
   postgres: number;
   redis: number;

@@ -348,7 +348,7 @@ export async function runServerMode(o: ServerModeOptions, cleanup: Cleanup, tag:
           ? '–'
           : ((pct / 100) * (r.durationMs / Math.max(1, r.messagesSent))).toFixed(2);
       console.log(
-        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg, postgres ${perMsg(c?.postgres)} ms/msg, server syscalls/msg ${c?.serverWriteCalls === undefined ? '–' : `${(c.serverWriteCalls / Math.max(1, r.messagesSent)).toFixed(1)} w ${((c.serverReadCalls ?? 0) / Math.max(1, r.messagesSent)).toFixed(1)} r`}${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
+        `${s.target.name.padEnd(7)} ${level.label.padStart(5)}: ${Math.round(r.deliveriesPerSec)} deliveries/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${r.latencyMs.p99.toFixed(1)} ms, server ${perMsg(c?.server)} ms/msg (main thread ${perMsg(c?.serverMainThread)}), postgres ${perMsg(c?.postgres)} ms/msg, server syscalls/msg ${c?.serverWriteCalls === undefined ? '–' : `${(c.serverWriteCalls / Math.max(1, r.messagesSent)).toFixed(1)} w ${((c.serverReadCalls ?? 0) / Math.max(1, r.messagesSent)).toFixed(1)} r`}${r.lostDeliveries ? `, ${r.lostDeliveries} lost` : ''}${r.sendFailures ? `, ${r.sendFailures} send errors ${JSON.stringify(r.errors)}` : ''}`,
       );
       console.log(
         `        from ${new Date(r.startedAt).toISOString()}, worst 100 ms windows (ms into the level: max latency): ${r.worstWindows.map((w) => `${w.fromMs}: ${w.maxMs}`).join(', ')}; generator GC ${r.generatorGc.pauses}× ${r.generatorGc.totalMs} ms, longest ${r.generatorGc.maxMs}${r.generatorGc.over10ms.length ? ` (over 10 ms at ${r.generatorGc.over10ms.map((g) => `${g.atMs}: ${g.ms}`).join(', ')})` : ''}`,
@@ -413,13 +413,13 @@ function report(
     pct === undefined ? undefined : (pct / 100) * (r.durationMs / Math.max(1, r.messagesSent));
   const get = (t: string, l: string) => results.find((r) => r.target === t && r.level === l);
   const rows = [
-    '| target | level | msgs sent | deliveries/s | undelivered | send errors | p50 ms | p99 ms | max ms | send p50 / p99 ms | server CPU ms/msg (% of a core) | PostgreSQL CPU ms/msg (% of a core) | Redis % | machine busy % | generator event loop % | msgs per commit | worst 100 ms window (ms into the level: max ms) |',
+    '| target | level | msgs sent | deliveries/s | undelivered | send errors | p50 ms | p99 ms | max ms | send p50 / p99 ms | server CPU ms/msg (% of a core; main thread %) | PostgreSQL CPU ms/msg (% of a core) | Redis % | machine busy % | generator event loop % | msgs per commit | worst 100 ms window (ms into the level: max ms) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const c = r.cpu;
     rows.push(
-      `| ${r.target} | ${r.level} | ${r.messagesSent} | ${Math.round(r.deliveriesPerSec)} | ${r.lostDeliveries} | ${r.sendFailures} | ${f1(r.latencyMs.p50)} | ${f1(r.latencyMs.p99)} | ${f1(r.latencyMs.max)} | ${f1(r.sendCallMs.p50)} / ${f1(r.sendCallMs.p99)} | ${f1(perMsg(r, c?.server))} (${c?.server ?? '–'}) | ${f1(perMsg(r, c?.postgres))} (${c?.postgres ?? '–'}) | ${c?.redis ?? '–'} | ${c?.machineBusyPct ?? '–'} | ${c?.loadgenEventLoopPct ?? '–'} | ${x.perCommit.has(r) ? x.perCommit.get(r)!.toFixed(2) : '–'} | ${r.worstWindows[0] ? `${r.worstWindows[0].fromMs}: ${f1(r.worstWindows[0].maxMs)}` : '–'} |`,
+      `| ${r.target} | ${r.level} | ${r.messagesSent} | ${Math.round(r.deliveriesPerSec)} | ${r.lostDeliveries} | ${r.sendFailures} | ${f1(r.latencyMs.p50)} | ${f1(r.latencyMs.p99)} | ${f1(r.latencyMs.max)} | ${f1(r.sendCallMs.p50)} / ${f1(r.sendCallMs.p99)} | ${f1(perMsg(r, c?.server))} (${c?.server ?? '–'}; ${c?.serverMainThread ?? '–'}) | ${f1(perMsg(r, c?.postgres))} (${c?.postgres ?? '–'}) | ${c?.redis ?? '–'} | ${c?.machineBusyPct ?? '–'} | ${c?.loadgenEventLoopPct ?? '–'} | ${x.perCommit.has(r) ? x.perCommit.get(r)!.toFixed(2) : '–'} | ${r.worstWindows[0] ? `${r.worstWindows[0].fromMs}: ${f1(r.worstWindows[0].maxMs)}` : '–'} |`,
     );
   }
   const vMax = get('vutler', 'max');

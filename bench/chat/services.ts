@@ -199,9 +199,10 @@ export function waitJsonLine<T>(child: Child, key: string, timeoutMs: number): P
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
 
 /** utime and stime of a process (all its threads), in clock ticks. */
-function procTimes(pid: number): { user: number; sys: number } {
+function procTimes(pid: number, tid?: number): { user: number; sys: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const file = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+    const stat = readFileSync(file, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
     return { user: Number(fields[11]), sys: Number(fields[12]) };
@@ -272,6 +273,8 @@ export function cpuMeter(
   const self0 = process.cpuUsage();
   const pid = serverPid();
   const server0 = pid ? procTimes(pid) : { user: 0, sys: 0 };
+  // A process's main thread has the process's id as its thread id.
+  const main0 = pid ? procTimes(pid, pid) : { user: 0, sys: 0 };
   const io0 = pid ? procSyscalls(pid) : { reads: 0, writes: 0 };
   const comm0 = ticksByComm(['postgres', 'redis-server']);
   const m0 = machineTicks();
@@ -280,6 +283,7 @@ export function cpuMeter(
     const elu = performance.eventLoopUtilization(elu0);
     const self = process.cpuUsage(self0);
     const server1 = pid ? procTimes(pid) : { user: 0, sys: 0 };
+    const main1 = pid ? procTimes(pid, pid) : { user: 0, sys: 0 };
     const io1 = pid ? procSyscalls(pid) : { reads: 0, writes: 0 };
     const comm1 = ticksByComm(['postgres', 'redis-server']);
     const m1 = machineTicks();
@@ -288,6 +292,7 @@ export function cpuMeter(
       loadgenAndClients: Math.round(((self.user + self.system) / 1e6 / secs) * 100),
       server: pctTicks(server1.user + server1.sys - server0.user - server0.sys),
       serverKernel: pctTicks(server1.sys - server0.sys),
+      serverMainThread: pctTicks(main1.user + main1.sys - main0.user - main0.sys),
       loadgenKernel: Math.round((self.system / 1e6 / secs) * 100),
       postgres: pctTicks(pg0 === undefined ? comm1.postgres! - comm0.postgres! : pgTicks()! - pg0),
       redis: pctTicks(comm1['redis-server']! - comm0['redis-server']!),
