@@ -44,24 +44,47 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
     await db?.drop();
   });
 
-  it('returns no plaintext when the audit row cannot be written', async () => {
+  /** Alice and Bob's chat with Bob's `first` message, granted by Alice to her agent `claude`. */
+  async function grantedChat(
+    first: { from: 'alice' | 'bob'; text: string },
+    opts: { allowWrite?: boolean; allHistory?: boolean } = {},
+  ) {
     const alice = await person(url, 'alice');
     const bob = await person(url, 'bob');
     const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
-    await bob.client.chats.send(chat.id, `unaudited ${CANARY}`);
+    await (first.from === 'alice' ? alice : bob).client.chats.send(chat.id, first.text);
     const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
     await alice.client.agents.setPermission({
       agentName: 'claude',
       resourceType: 'chat',
       accessLevel: 'decrypt_ephemeral',
+      ...(opts.allowWrite ? { conditions: { allow_write: true } } : {}),
     });
-    await alice.client.agents.grantChat(chat.id, 'claude');
-    const mcp = await mcpClient(url, token);
-    // A real PostgreSQL failure on every audit insert (not a mock): a constraint no row meets.
+    await alice.client.agents.grantChat(
+      chat.id,
+      'claude',
+      opts.allHistory ? { scope: 'all_history' } : undefined,
+    );
+    return { alice, bob, chat, token };
+  }
+
+  /** Runs `body` while every audit insert fails in PostgreSQL (a constraint no row meets). */
+  async function withAuditDown(body: () => Promise<void>): Promise<void> {
     await db.pool.query(
       'ALTER TABLE decryption_audit_log ADD CONSTRAINT test_audit_down CHECK (tool_name IS NULL) NOT VALID',
     );
     try {
+      await body();
+    } finally {
+      await db.pool.query('ALTER TABLE decryption_audit_log DROP CONSTRAINT test_audit_down');
+    }
+  }
+
+  it('returns no plaintext when the audit row cannot be written', async () => {
+    const { chat, token } = await grantedChat({ from: 'bob', text: `unaudited ${CANARY}` });
+    const mcp = await mcpClient(url, token);
+    // A real PostgreSQL failure on every audit insert (not a mock).
+    await withAuditDown(async () => {
       for (const call of [
         { name: 'read_messages', arguments: { chatId: chat.id } },
         { name: 'search_messages', arguments: { query: 'unaudited' } },
@@ -73,42 +96,25 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
         expect(JSON.stringify(r)).not.toContain(CANARY);
         expect(r.structuredContent).toBeUndefined();
       }
-    } finally {
-      await db.pool.query('ALTER TABLE decryption_audit_log DROP CONSTRAINT test_audit_down');
-    }
+    });
     const ok = await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } });
     expect(JSON.stringify(ok)).toContain(CANARY);
     await mcp.close();
   });
 
   it('returns no plaintext to any of the calls whose audit rows were to be written together', async () => {
-    const alice = await person(url, 'alice');
-    const bob = await person(url, 'bob');
-    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
-    await bob.client.chats.send(chat.id, `together ${CANARY}`);
-    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
-    await alice.client.agents.setPermission({
-      agentName: 'claude',
-      resourceType: 'chat',
-      accessLevel: 'decrypt_ephemeral',
-    });
-    await alice.client.agents.grantChat(chat.id, 'claude');
+    const { chat, token } = await grantedChat({ from: 'bob', text: `together ${CANARY}` });
     const clients = await Promise.all(Array.from({ length: 6 }, () => mcpClient(url, token)));
     const read = () =>
       Promise.all(
         clients.map((c) => c.callTool({ name: 'read_messages', arguments: { chatId: chat.id } })),
       );
-    await db.pool.query(
-      'ALTER TABLE decryption_audit_log ADD CONSTRAINT test_audit_down CHECK (tool_name IS NULL) NOT VALID',
-    );
-    try {
+    await withAuditDown(async () => {
       for (const r of await read()) {
         expect(errorCode(r)).toBe('audit-unavailable');
         expect(JSON.stringify(r)).not.toContain(CANARY);
       }
-    } finally {
-      await db.pool.query('ALTER TABLE decryption_audit_log DROP CONSTRAINT test_audit_down');
-    }
+    });
     const audited = async () =>
       (
         await db.pool.query<{ n: number }>(
@@ -123,17 +129,7 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
   });
 
   it('lets the owner page through their log with filters, and no one else', async () => {
-    const alice = await person(url, 'alice');
-    const bob = await person(url, 'bob');
-    const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
-    await alice.client.chats.send(chat.id, 'hello');
-    const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
-    await alice.client.agents.setPermission({
-      agentName: 'claude',
-      resourceType: 'chat',
-      accessLevel: 'decrypt_ephemeral',
-    });
-    await alice.client.agents.grantChat(chat.id, 'claude');
+    const { alice, bob, chat, token } = await grantedChat({ from: 'alice', text: 'hello' });
     const mcp = await mcpClient(url, token);
     for (let i = 0; i < 5; i++)
       await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } });
@@ -170,18 +166,10 @@ describe('audit: fail closed, readable by the owner, and no plaintext anywhere',
   it('leaves no plaintext, chat key or gateway private key in PostgreSQL, Redis or the logs', async () => {
     const secrets = captureClientSecrets();
     try {
-      const alice = await person(url, 'alice');
-      const bob = await person(url, 'bob');
-      const chat = await alice.client.chats.create({ kind: 'direct', memberIds: [bob.id] });
-      await bob.client.chats.send(chat.id, `question ${CANARY}`);
-      const { token } = await alice.client.createAgentToken({ agentName: 'claude' });
-      await alice.client.agents.setPermission({
-        agentName: 'claude',
-        resourceType: 'chat',
-        accessLevel: 'decrypt_ephemeral',
-        conditions: { allow_write: true },
-      });
-      await alice.client.agents.grantChat(chat.id, 'claude', { scope: 'all_history' });
+      const { bob, chat, token } = await grantedChat(
+        { from: 'bob', text: `question ${CANARY}` },
+        { allowWrite: true, allHistory: true },
+      );
       const mcp = await mcpClient(url, token);
       await mcp.callTool({ name: 'read_messages', arguments: { chatId: chat.id } });
       await mcp.callTool({ name: 'search_messages', arguments: { query: CANARY } });
