@@ -91,27 +91,35 @@ const logQuery = z
 
 const deleteBody = z.object({ tombstone: base64Bytes({ exact: 64 }) }).strict();
 
-const messageBody = z
-  .object({
-    id: z.string().refine(isUuidV7, 'must be a UUIDv7 made by the client'),
-    epoch,
-    // Size is checked after decoding so that an oversized ciphertext is a 413, not a 422.
-    ciphertext: base64Bytes({ max: MESSAGE_BODY_LIMIT }),
-    signature: base64Bytes({ exact: 64 }),
-    chain: z
-      .object({
-        id: base64Bytes({ exact: CHAIN_ID_BYTES }),
-        counter: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-        prev: base64Bytes({ exact: MESSAGE_HASH_BYTES }),
-      })
-      .strict(),
-    mentions: z.array(agentName).max(10).default([]),
-    decryptionPermissions: z
-      .object({ agents: z.enum(['allow', 'deny']).optional() })
-      .strict()
-      .default({}),
-  })
-  .strict();
+/**
+ * A sealed, signed and chained message as clients post it (to a chat, or as a VDrive share's
+ * card), with ciphertexts up to `maxCiphertext` decoded bytes.
+ */
+export function sealedMessageSchema(maxCiphertext: number) {
+  return z
+    .object({
+      id: z.string().refine(isUuidV7, 'must be a UUIDv7 made by the client'),
+      epoch,
+      ciphertext: base64Bytes({ max: maxCiphertext }),
+      signature: base64Bytes({ exact: 64 }),
+      chain: z
+        .object({
+          id: base64Bytes({ exact: CHAIN_ID_BYTES }),
+          counter: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+          prev: base64Bytes({ exact: MESSAGE_HASH_BYTES }),
+        })
+        .strict(),
+      mentions: z.array(agentName).max(10).default([]),
+      decryptionPermissions: z
+        .object({ agents: z.enum(['allow', 'deny']).optional() })
+        .strict()
+        .default({}),
+    })
+    .strict();
+}
+
+// Size is checked after decoding so that an oversized ciphertext is a 413, not a 422.
+const messageBody = sealedMessageSchema(MESSAGE_BODY_LIMIT);
 
 const historyQuery = z
   .object({

@@ -2,11 +2,10 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { type AuthEnv, requireSession } from '../auth/middleware.ts';
 import type { SessionService } from '../auth/session.service.ts';
-import { CHAIN_ID_BYTES, MESSAGE_HASH_BYTES } from '../crypto/messages.ts';
+import { MAX_CIPHERTEXT_BYTES, sealedMessageSchema } from '../chat/chat.routes.ts';
 import { shareEnvelopeLength } from '../crypto/shares.ts';
-import { isUuidV7 } from '../crypto/uuid.ts';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../errors.ts';
-import { agentName, base64Bytes, uuid } from '../http/schemas.ts';
+import { base64Bytes, uuid } from '../http/schemas.ts';
 import { jsonBody, queryParams } from '../http/validate.ts';
 import { ChunkOutOfRangeError } from './errors.ts';
 import type { SharesService } from './shares.service.ts';
@@ -18,7 +17,6 @@ export const MAX_PREVIEW_BYTES = 256 * 1024;
 const FILE_KEY_ENVELOPE_BYTES = 1 + 12 + 32 + 16;
 const MAX_HEADER_BYTES = 3 + 1024 + 4 + 32 + 7;
 const SHARE_BODY_LIMIT = 160 * 1024;
-const MAX_MESSAGE_CIPHERTEXT = 64 * 1024;
 
 const CHUNK_PATH = /^\/api\/files\/[^/]+\/chunks\/[^/]+$/;
 
@@ -59,30 +57,7 @@ const shareBody = z
       max: shareEnvelopeLength('preview'),
       min: shareEnvelopeLength('download'),
     }),
-    message: z
-      .object({
-        id: z.string().refine(isUuidV7, 'must be a UUIDv7 made by the client'),
-        epoch: z
-          .number()
-          .int()
-          .min(0)
-          .max(2 ** 31 - 1),
-        ciphertext: base64Bytes({ max: MAX_MESSAGE_CIPHERTEXT }),
-        signature: base64Bytes({ exact: 64 }),
-        chain: z
-          .object({
-            id: base64Bytes({ exact: CHAIN_ID_BYTES }),
-            counter: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-            prev: base64Bytes({ exact: MESSAGE_HASH_BYTES }),
-          })
-          .strict(),
-        mentions: z.array(agentName).max(10).default([]),
-        decryptionPermissions: z
-          .object({ agents: z.enum(['allow', 'deny']).optional() })
-          .strict()
-          .default({}),
-      })
-      .strict(),
+    message: sealedMessageSchema(MAX_CIPHERTEXT_BYTES),
   })
   .strict();
 
