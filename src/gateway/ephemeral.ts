@@ -1,10 +1,64 @@
 import type { ChatKey } from '../crypto/chatkeys.ts';
-import { type GatewayKeys, grantExpired, openGrant } from '../crypto/grants.ts';
+import {
+  type GatewayKeys,
+  type GrantContext,
+  grantExpired,
+  type OpenedGrant,
+  openGrant,
+} from '../crypto/grants.ts';
 import type { AgentCaller } from './access.ts';
 import type { CallGrantRow, GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
 
 export type KeyringFailure = 'no-grant' | 'bad-grant' | 'grant-expired';
+
+/**
+ * Opens one stored grant row for one call — the only way the gateway opens a grant: the wrap
+ * is verified against the owner's identity key as the gateway pinned it (none pinned: a bad
+ * grant), under the context the row claims (who, which resource and epoch, grant id, level,
+ * expiry); only then is the expiry checked, because the one that counts is the signed one.
+ */
+export async function openGrantRow<T extends OpenedGrant['resourceType']>(p: {
+  caller: AgentCaller;
+  resource: { resourceType: T; resourceId: string; epoch: number };
+  row: Pick<CallGrantRow, 'grant_id' | 'expires_at' | 'envelope'>;
+  ownerKey: Uint8Array | undefined;
+  gateway: GatewayKeys;
+  now?: number;
+}): Promise<
+  | { opened: Extract<OpenedGrant, { resourceType: T }> }
+  | { failure: Exclude<KeyringFailure, 'no-grant'> }
+> {
+  if (!p.ownerKey) return { failure: 'bad-grant' };
+  const context: GrantContext = {
+    userId: p.caller.userId,
+    agentId: p.caller.agentName,
+    ...p.resource,
+    grantId: p.row.grant_id,
+    accessLevel: 'decrypt_ephemeral',
+    expiresAt: p.row.expires_at?.getTime() ?? null,
+  };
+  let opened: OpenedGrant;
+  try {
+    opened = await openGrant({
+      context,
+      envelope: p.row.envelope,
+      ownerEd25519PublicKey: p.ownerKey,
+      gateway: p.gateway,
+    });
+  } catch {
+    return { failure: 'bad-grant' };
+  }
+  if (!isOf(opened, p.resource.resourceType)) return { failure: 'bad-grant' };
+  return grantExpired(context, p.now) ? { failure: 'grant-expired' } : { opened };
+}
+
+function isOf<T extends OpenedGrant['resourceType']>(
+  g: OpenedGrant,
+  t: T,
+): g is Extract<OpenedGrant, { resourceType: T }> {
+  return g.resourceType === t;
+}
 
 export interface CallKeyring {
   /** Non-extractable epoch keys this call may use. */
@@ -52,33 +106,16 @@ export class EphemeralKeys {
     const ownerKey = pinned ? pinned.owner : await this.pins.pinned(caller.userId);
     await Promise.all(
       rows.map(async (r) => {
-        const context = {
-          userId: caller.userId,
-          agentId: caller.agentName,
-          resourceType: 'chat' as const,
-          resourceId: chatId,
-          epoch: r.epoch,
-          grantId: r.grant_id,
-          accessLevel: 'decrypt_ephemeral' as const,
-          expiresAt: r.expires_at?.getTime() ?? null,
-        };
-        if (!ownerKey) {
-          refused.set(r.epoch, 'bad-grant');
-          return;
-        }
-        try {
-          const opened = await openGrant({
-            context,
-            envelope: r.envelope,
-            ownerEd25519PublicKey: ownerKey,
-            gateway: this.gateway,
-          });
-          // Checked after the signature: the expiry that counts is the signed one.
-          if (grantExpired(context, now)) refused.set(r.epoch, 'grant-expired');
-          else if (opened.resourceType === 'chat') keys.set(r.epoch, opened.chatKey);
-        } catch {
-          refused.set(r.epoch, 'bad-grant');
-        }
+        const out = await openGrantRow({
+          caller,
+          resource: { resourceType: 'chat', resourceId: chatId, epoch: r.epoch },
+          row: r,
+          ownerKey,
+          gateway: this.gateway,
+          now,
+        });
+        if ('failure' in out) refused.set(r.epoch, out.failure);
+        else keys.set(r.epoch, out.opened.chatKey);
       }),
     );
     return { keys, refused };

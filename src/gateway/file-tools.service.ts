@@ -3,12 +3,12 @@ import type { AuditService } from '../audit/audit.service.ts';
 import { base64Decode, base64Encode, wipe } from '../crypto/bytes.ts';
 import { type FileKey, type FileMeta, openFileMeta } from '../crypto/files.ts';
 import { createFileDecryptStream } from '../crypto/filestream.ts';
-import { type GatewayKeys, grantExpired, openGrant } from '../crypto/grants.ts';
+import type { GatewayKeys } from '../crypto/grants.ts';
 import { NotFoundError } from '../errors.ts';
 import type { FileRow } from '../vdrive/vdrive.repository.ts';
 import { type AgentCaller, type DenyReason, type Need, NO_ACCESS, refusalOf } from './access.ts';
 import { type AuditOutcome, auditRow, type CallMeta } from './audit-row.ts';
-import type { KeyringFailure } from './ephemeral.ts';
+import { type KeyringFailure, openGrantRow } from './ephemeral.ts';
 import type { GrantsRepository } from './grants.repository.ts';
 import type { IdentityPins } from './pins.ts';
 import { ToolRefusal } from './refusal.ts';
@@ -151,29 +151,16 @@ export class FileToolsService {
     const now = Date.now();
     await Promise.all(
       rows.map(async (r) => {
-        const context = {
-          userId: caller.userId,
-          agentId: caller.agentName,
-          resourceType: 'files' as const,
-          resourceId: r.resource_id,
-          epoch: 0,
-          grantId: r.grant_id,
-          accessLevel: 'decrypt_ephemeral' as const,
-          expiresAt: r.expires_at?.getTime() ?? null,
-        };
-        if (!ownerKey) return void refused.set(r.resource_id, 'bad-grant');
-        try {
-          const opened = await openGrant({
-            context,
-            envelope: r.envelope,
-            ownerEd25519PublicKey: ownerKey,
-            gateway: this.gateway,
-          });
-          if (grantExpired(context, now)) refused.set(r.resource_id, 'grant-expired');
-          else if (opened.resourceType === 'files') keys.set(r.resource_id, opened.fileKey);
-        } catch {
-          refused.set(r.resource_id, 'bad-grant');
-        }
+        const out = await openGrantRow({
+          caller,
+          resource: { resourceType: 'files', resourceId: r.resource_id, epoch: 0 },
+          row: r,
+          ownerKey,
+          gateway: this.gateway,
+          now,
+        });
+        if ('failure' in out) refused.set(r.resource_id, out.failure);
+        else keys.set(r.resource_id, out.opened.fileKey);
       }),
     );
     for (const id of fileIds) if (!keys.has(id) && !refused.has(id)) refused.set(id, 'no-grant');

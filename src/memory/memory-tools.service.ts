@@ -1,6 +1,6 @@
 import type { AuditInsert } from '../audit/audit.repository.ts';
 import type { AuditService } from '../audit/audit.service.ts';
-import { type GatewayKeys, grantExpired, openGrant } from '../crypto/grants.ts';
+import type { GatewayKeys } from '../crypto/grants.ts';
 import {
   type MemoryBody,
   type MemoryWriter,
@@ -11,6 +11,7 @@ import { uuidv7 } from '../crypto/uuid.ts';
 import type { AgentCaller, Need } from '../gateway/access.ts';
 import { NO_ACCESS, refusalOf } from '../gateway/access.ts';
 import type { CallMeta } from '../gateway/chat-tools.service.ts';
+import { openGrantRow } from '../gateway/ephemeral.ts';
 import type { GrantsRepository } from '../gateway/grants.repository.ts';
 import type { IdentityPins } from '../gateway/pins.ts';
 import { ToolRefusal } from '../gateway/refusal.ts';
@@ -131,53 +132,32 @@ export class MemoryToolsService {
         'no-grant',
         new ToolRefusal('No memory for this agent.', NO_KEY_HINT, 'no-grant'),
       );
-    const context = {
-      userId: caller.userId,
-      agentId: caller.agentName,
-      resourceType: 'memory' as const,
-      resourceId: row.key_id,
-      epoch: 0,
-      grantId: grant.grant_id,
-      accessLevel: 'decrypt_ephemeral' as const,
-      expiresAt: grant.expires_at?.getTime() ?? null,
-    };
-    let key: CryptoKey | undefined;
-    try {
-      const opened = await openGrant({
-        context,
-        envelope: grant.envelope,
-        ownerEd25519PublicKey: ownerKey,
-        gateway: this.gateway,
-      });
-      if (opened.resourceType === 'memory') key = opened.memoryKey;
-    } catch {
-      key = undefined;
-    }
-    if (!key)
+    const out = await openGrantRow({
+      caller,
+      resource: { resourceType: 'memory', resourceId: row.key_id, epoch: 0 },
+      row: grant,
+      ownerKey,
+      gateway: this.gateway,
+    });
+    if ('failure' in out)
       return this.deny(
         caller,
         meta,
         row.key_id,
-        'bad-grant',
-        new ToolRefusal(
-          'The memory grant does not verify.',
-          'Ask the owner to grant memory again.',
-          'bad-grant',
-        ),
+        out.failure,
+        out.failure === 'grant-expired'
+          ? new ToolRefusal(
+              'The memory grant has expired.',
+              'Ask the owner to renew it.',
+              'grant-expired',
+            )
+          : new ToolRefusal(
+              'The memory grant does not verify.',
+              'Ask the owner to grant memory again.',
+              'bad-grant',
+            ),
       );
-    // The expiry that counts is the signed one.
-    if (grantExpired(context))
-      return this.deny(
-        caller,
-        meta,
-        row.key_id,
-        'grant-expired',
-        new ToolRefusal(
-          'The memory grant has expired.',
-          'Ask the owner to renew it.',
-          'grant-expired',
-        ),
-      );
+    const key = out.opened.memoryKey;
     return { key, keyRow: row, ownerKey };
   }
 

@@ -26,7 +26,7 @@ interface Case {
   name: string;
   level?: 'denied' | 'metadata' | 'decrypt_ephemeral';
   conditions?: (now: Date) => PermissionConditions;
-  grant?: 'valid' | 'none' | 'bad-signature' | 'foreign-signature' | 'revoked';
+  grant?: 'valid' | 'none' | 'bad-signature' | 'foreign-signature' | 'expired' | 'revoked';
   target?: 'own' | 'foreign' | 'missing';
   limit?: number;
   expect: Record<Tool, Outcome>;
@@ -90,6 +90,13 @@ const CASES: Case[] = [
     grant: 'foreign-signature',
     expect: { list_files: 'hidden', file_info: 'bad-grant', read_file: 'bad-grant' },
     listDenied: 'bad-grant',
+  },
+  {
+    name: 'grant expired (signed by the owner with an expiry now past)',
+    level: 'decrypt_ephemeral',
+    grant: 'expired',
+    expect: { list_files: 'hidden', file_info: 'grant-expired', read_file: 'grant-expired' },
+    listDenied: 'grant-expired',
   },
   {
     name: 'revoked grant',
@@ -174,6 +181,24 @@ describe('the file tools’ permission matrix: tool × level × conditions × gr
         g.grantId,
         Buffer.from(forged.envelope),
       ]);
+    } else if (grant === 'expired') {
+      // Alice's own signature over an expiry already past (the API refuses a past expiry, so
+      // the row is written straight to the table, its column and its signed terms alike).
+      const fileKey = await alice.client.drive.grantableKey(own);
+      const gw = await alice.client.agents.gateway();
+      const expiresAt = Date.now() - 60_000;
+      const signed = await createGrant({
+        userId: alice.id,
+        agentId: agentName,
+        subject: { resourceType: 'files', fileKey },
+        terms: { grantId: g.grantId, accessLevel: 'decrypt_ephemeral', expiresAt },
+        gatewayX25519PublicKey: gw.x25519PublicKey,
+        ownerSigningKey: alice.client.identity!.ed25519.privateKey,
+      });
+      await t.db.pool.query(
+        'UPDATE agent_key_grants SET envelope = $2, expires_at = $3 WHERE grant_id = $1',
+        [g.grantId, Buffer.from(signed.envelope), new Date(expiresAt)],
+      );
     } else if (grant === 'revoked') {
       await alice.client.agents.revokeGrant(g.grantId);
     }

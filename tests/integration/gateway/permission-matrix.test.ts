@@ -17,7 +17,7 @@ interface Case {
   name: string;
   level?: 'denied' | 'metadata' | 'decrypt_ephemeral';
   conditions?: (now: Date) => PermissionConditions;
-  grant?: 'valid' | 'none' | 'bad-signature' | 'foreign-signature' | 'revoked';
+  grant?: 'valid' | 'none' | 'bad-signature' | 'foreign-signature' | 'expired' | 'revoked';
   target?: 'own' | 'foreign';
   limit?: number;
   expect: Record<Tool, Outcome>;
@@ -165,6 +165,18 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'grant expired (signed by the owner with an expiry now past)',
+    level: 'decrypt_ephemeral',
+    conditions: () => FULL,
+    grant: 'expired',
+    expect: {
+      list_chats: 'ok',
+      read_messages: 'grant-expired',
+      search_messages: 'grant-expired',
+      post_message: 'grant-expired',
+    },
+  },
+  {
     name: 'allow_write off',
     level: 'decrypt_ephemeral',
     conditions: () => ({}),
@@ -243,6 +255,30 @@ describe('the permission matrix: tool × level × conditions × grant', () => {
         g.grantId,
         Buffer.from(forged.envelope),
       ]);
+    } else if (grant === 'expired') {
+      // Alice's own signatures over an expiry already past, one per epoch row of the grant (the
+      // API refuses a past expiry, so the rows are written straight to the table, their column
+      // and their signed terms alike).
+      const gw = await alice.client.agents.gateway();
+      const expiresAt = Date.now() - 60_000;
+      const { rows } = await t.db.pool.query<{ epoch: number }>(
+        'SELECT epoch FROM agent_key_grants WHERE grant_id = $1',
+        [g.grantId],
+      );
+      for (const { epoch } of rows) {
+        const signed = await createGrant({
+          userId: alice.id,
+          agentId: agentName,
+          subject: { resourceType: 'chat', chatKey: await alice.client.chats.key(own, epoch) },
+          terms: { grantId: g.grantId, accessLevel: 'decrypt_ephemeral', expiresAt },
+          gatewayX25519PublicKey: gw.x25519PublicKey,
+          ownerSigningKey: alice.client.identity!.ed25519.privateKey,
+        });
+        await t.db.pool.query(
+          'UPDATE agent_key_grants SET envelope = $3, expires_at = $4 WHERE grant_id = $1 AND epoch = $2',
+          [g.grantId, epoch, Buffer.from(signed.envelope), new Date(expiresAt)],
+        );
+      }
     } else if (grant === 'revoked') {
       await alice.client.agents.revokeGrant(g.grantId);
     }
