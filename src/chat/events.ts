@@ -232,6 +232,11 @@ export class ChatEvents {
         },
       };
     }
+    // Redis is away: the publish fails too; do not spend the wait on a subscription first.
+    if (this.redis.status !== 'ready') {
+      confirmations.done();
+      return undefined;
+    }
     const to = newId();
     const sub = this.redis.duplicate();
     sub.on('error', () => undefined);
