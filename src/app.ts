@@ -117,7 +117,9 @@ export function createServices(deps: AppDeps): Services {
   const rateLimits = new RateLimits(deps.redis, `${deps.config.redis.prefix}:rl`);
   const limits = { ...LIMITS, ...deps.limits };
   const { allowWeakKdf } = deps.config.auth;
-  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger);
+  const chatEvents = new ChatEvents(deps.redis, deps.config.redis.prefix, deps.logger, {
+    revocationAckMs: deps.config.auth.revocationAckMs,
+  });
   // Repositories are built once here; each service gets only what it uses.
   const users = new AuthRepository(deps.pool);
   // Trusted only while the hub's subscription hears revocations (ChatEvents turns it on and off).

@@ -127,6 +127,16 @@ const envSchema = z.object({
     .min(0, { error: 'must be 0 or more' })
     .max(60_000, { error: 'must be at most 60000' })
     .default(5_000),
+  /**
+   * How long a logout or revocation waits for every node to confirm it dropped the credentials
+   * from its cache; 0: it does not wait (other nodes then drop them when the announcement lands).
+   */
+  VUTLER_REVOCATION_ACK_MS: z.coerce
+    .number({ error: 'must be a whole number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(0, { error: 'must be 0 or more' })
+    .max(30_000, { error: 'must be at most 30000' })
+    .default(1_000),
   VUTLER_GATEWAY_KEY: z
     .string()
     .startsWith(
@@ -268,6 +278,11 @@ export interface Config {
      * Redis clear it at once; this bounds one whose announcement was lost.
      */
     sessionCacheMs: number;
+    /**
+     * Milliseconds a revocation waits for every subscribed node to confirm it forgot the
+     * credentials (0: no wait). A node that does not confirm in time is bounded by the TTL above.
+     */
+    revocationAckMs: number;
   };
   storage: {
     backend: 'fs' | 'webdav';
@@ -427,6 +442,7 @@ export function loadConfig(env: Env = process.env): Config {
     auth: {
       allowWeakKdf: (e.VUTLER_KDF_ALLOW_WEAK ?? String(e.NODE_ENV !== 'production')) === 'true',
       sessionCacheMs: e.VUTLER_SESSION_CACHE_MS,
+      revocationAckMs: e.VUTLER_REVOCATION_ACK_MS,
     },
     storage: {
       backend: e.VUTLER_STORAGE,

@@ -46,7 +46,10 @@ export class AgentTokenService {
        * reads PostgreSQL. The revocation channel turns it on and off.
        */
       cache?: AgentTokenCache;
-      /** After a token of `userId` was revoked or discarded: every node forgets that user's. */
+      /**
+       * After a token of `userId` was revoked or discarded: every node forgets that user's;
+       * resolves once the subscribed nodes confirmed (ChatEvents.publishSessionsRevoked).
+       */
       onRevoked?: (revoked: { userId: string }) => Promise<void>;
     } = {},
   ) {}

@@ -30,7 +30,10 @@ export class SessionService {
     private readonly opts: {
       serverKey: Uint8Array;
       logger: Logger;
-      /** After a revocation commits: the WebSocket hubs of every node close those sessions' sockets. */
+      /**
+       * After a revocation commits: every node forgets those sessions and its hub closes their
+       * sockets; resolves once the subscribed nodes confirmed (ChatEvents.publishSessionsRevoked).
+       */
       onRevoked?: (revoked: SessionsRevoked) => Promise<void>;
       /**
        * Live sessions remembered for a few seconds (see SessionCache); without it every

@@ -35,6 +35,32 @@ export interface LiveSubscription {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
+/** How far along a run each `agent.status` says it is: a run never goes back, and 3 is final. */
+const RUN_PHASE: Record<Extract<ChatEvent, { type: 'agent.status' }>['status'], number> = {
+  queued: 0,
+  thinking: 1,
+  tool: 2,
+  done: 3,
+  failed: 3,
+};
+/** Runs a subscription remembers the phase of (the oldest are forgotten first). */
+const RUNS_REMEMBERED = 1_000;
+
+/**
+ * Whether an `agent.status` event moves its run on (or keeps it where it is). The relay's
+ * `queued` and the worker's statuses come from different processes: one that arrives after the
+ * run finished, or after a later phase, is stale and is not passed on.
+ */
+function runMovesOn(phases: Map<string, number>, ev: { runId: string; status: string }): boolean {
+  const phase = RUN_PHASE[ev.status as keyof typeof RUN_PHASE] ?? 0;
+  const seen = phases.get(ev.runId);
+  if (seen !== undefined && (seen === 3 || phase < seen)) return false;
+  phases.delete(ev.runId);
+  phases.set(ev.runId, phase);
+  if (phases.size > RUNS_REMEMBERED) phases.delete(phases.keys().next().value!);
+  return true;
+}
+
 export function openLive(
   url: string,
   /** Absent: the session cookie sent with the upgrade authenticates (same-origin pages). */
@@ -45,6 +71,7 @@ export function openLive(
 ): Promise<LiveSubscription> {
   const ws = new WebSocketImpl(url);
   const cursors: Record<string, number> = { ...(opts.cursors ?? {}) };
+  const runPhases = new Map<string, number>();
   let chain = Promise.resolve();
   let resolveClosed!: (v: { code: number; reason: string }) => void;
   const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
@@ -86,6 +113,11 @@ export function openLive(
           // Membership news is only a hint to re-fetch and verify the log.
           if (frame.type === 'key.rotated' || frame.type === 'member.changed')
             chats.hint(String(frame.chatId));
+          if (
+            frame.type === 'agent.status' &&
+            !runMovesOn(runPhases, frame as { runId: string; status: string })
+          )
+            return;
           opts.onEvent(frame as LiveEvent);
         }
       });

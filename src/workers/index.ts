@@ -39,7 +39,7 @@ export interface RunningWorker {
 }
 
 /** The outbox relay and reconciler, for every queue in `src/workers/jobs.ts`. */
-async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
+export async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
   const { config, logger, pool } = deps;
   const queues = new Queues(config, deps.redis);
   const events = new ChatEvents(deps.apiRedis, config.redis.prefix, logger);
@@ -47,7 +47,8 @@ async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
     queues: QUEUE_NAMES,
     pollMs: config.workers.outboxPollMs,
     reconcileMs: config.workers.outboxReconcileMs,
-    onDispatched: async (jobs) => {
+    // Before the add: a worker that fails the run at once publishes `failed` after this.
+    onDispatching: async (jobs) => {
       const at = new Date().toISOString();
       await Promise.all(
         jobs.flatMap((j) =>

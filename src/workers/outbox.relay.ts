@@ -13,8 +13,12 @@ export interface RelayOptions {
   queues: readonly QueueName[];
   pollMs: number;
   reconcileMs: number;
-  /** Called after jobs reached Redis for the first time (the agent-run "queued" status). */
-  onDispatched?: (jobs: VutlerJob[]) => Promise<void>;
+  /**
+   * Called with jobs about to reach Redis for the first time, before they are added (the
+   * agent-run "queued" status): whatever a worker publishes about a job comes after it. Jobs whose
+   * add fails are dispatched, and announced, again later.
+   */
+  onDispatching?: (jobs: VutlerJob[]) => Promise<void>;
 }
 
 /**
@@ -118,14 +122,12 @@ export class OutboxRelay {
       const dispatched: VutlerJob[] = [];
       const n = await this.repo.dispatchBatch(this.opts.queues, BATCH, async (rows) => {
         const jobs = this.parse(rows);
+        if (jobs.length) await this.opts.onDispatching?.(jobs).catch(() => undefined);
         await this.queues.add(jobs);
         dispatched.push(...jobs);
         return jobs.map((j) => j.id);
       });
-      if (dispatched.length) {
-        this.logger.debug({ jobs: dispatched.length }, 'outbox relayed');
-        await this.opts.onDispatched?.(dispatched).catch(() => undefined);
-      }
+      if (dispatched.length) this.logger.debug({ jobs: dispatched.length }, 'outbox relayed');
       if (n < BATCH || this.stopped) return;
     }
   }

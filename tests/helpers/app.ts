@@ -7,6 +7,7 @@ import { type Config, loadConfig } from '../../src/config.ts';
 import type { Pool } from '../../src/db/pool.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { TEST_REDIS_URL } from './env.ts';
+import { LaggingProxy } from './lagging-proxy.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -26,8 +27,8 @@ export function unreachableRedis(): Redis {
   return r;
 }
 
-export function testRedis(): Redis {
-  return new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 2 });
+export function testRedis(url = TEST_REDIS_URL): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 2 });
 }
 
 /** Every test client comes from 127.0.0.1: per-IP limits would couple unrelated tests. */
@@ -149,24 +150,38 @@ export interface TwoNodesContext {
 /**
  * For a describe block: two app nodes on one fresh database and one Redis prefix of their own
  * (what one node publishes, the other hears), created before its tests and torn down after.
+ * `bHearsLateMs`: node B talks to Redis through a proxy that hands its subscription every
+ * message that much later (a busy or distant node), so what B does before an announcement
+ * lands is what a test sees, every time.
  */
-export function useTwoNodes(overrides: Record<string, string> = {}): TwoNodesContext {
+export function useTwoNodes(
+  overrides: Record<string, string> = {},
+  opts: { bHearsLateMs?: number } = {},
+): TwoNodesContext {
   let db: TestDatabase | undefined;
   let redis: Redis | undefined;
+  let proxy: LaggingProxy | undefined;
+  let redisB: Redis | undefined;
   let a: TestServer | undefined;
   let b: TestServer | undefined;
   beforeAll(async () => {
     db = await createTestDatabase();
     redis = testRedis();
+    if (opts.bHearsLateMs) {
+      proxy = await LaggingProxy.start(TEST_REDIS_URL, { toSubscribersMs: opts.bHearsLateMs });
+      redisB = testRedis(proxy.url);
+    }
     const shared = { ...overrides, VUTLER_REDIS_PREFIX: `t${randomBytes(6).toString('hex')}` };
     [a, b] = await Promise.all([
       startTestServer(db.pool, redis, shared),
-      startTestServer(db.pool, redis, shared),
+      startTestServer(db.pool, redisB ?? redis, shared),
     ]);
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
     redis?.disconnect();
+    redisB?.disconnect();
+    await proxy?.close();
     await db?.drop();
   });
   const ready = <T>(v: T | undefined): T => {

@@ -23,6 +23,14 @@ describe(loadConfig.name, () => {
     );
   });
 
+  it('waits up to 1 s for revocation confirmations unless told otherwise (0: not at all)', () => {
+    expect(loadConfig({}).auth.revocationAckMs).toBe(1_000);
+    expect(loadConfig({ VUTLER_REVOCATION_ACK_MS: '0' }).auth.revocationAckMs).toBe(0);
+    expect(() => loadConfig({ VUTLER_REVOCATION_ACK_MS: '30001' })).toThrow(
+      /VUTLER_REVOCATION_ACK_MS/,
+    );
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).db.url).toBeUndefined();
   });

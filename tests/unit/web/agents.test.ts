@@ -52,6 +52,14 @@ describe('applyAgentStatus', () => {
     expect(describeRun(run)).toBe('@claude could not answer: no grant for this chat');
   });
 
+  it('keeps "failed" when the relay\'s "queued" arrives after it (a worker that failed at once)', () => {
+    const run = fold([
+      ev('failed', { code: 'no-api-key', reason: 'no Anthropic key configured' }),
+      ev('queued'),
+    ]);
+    expect(run).toMatchObject({ status: 'failed', code: 'no-api-key' });
+  });
+
   it('names the tool in use', () => {
     expect(describeRun(fold([ev('tool', { tool: 'read_file' })]))).toBe(
       '@claude is using read_file…',
