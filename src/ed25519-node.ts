@@ -1,10 +1,6 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { CryptoError } from './crypto/errors.ts';
-import {
-  type Ed25519AsyncVerifier,
-  type Ed25519Verifier,
-  useEd25519Verifier,
-} from './crypto/primitives.ts';
+import { type Ed25519Verifier, useEd25519Verifier } from './crypto/primitives.ts';
 
 /** SubjectPublicKeyInfo DER of an Ed25519 key, up to the 32 raw key bytes. */
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -36,27 +32,7 @@ export const nodeEd25519Verify: Ed25519Verifier = (pub, signature, data) => {
   }
 };
 
-/**
- * `nodeEd25519Verify` on libuv's thread pool: the event loop only hands the job over and takes
- * the answer back, so a server busy accepting messages keeps its main thread for the rest.
- */
-export const nodeEd25519VerifyAsync: Ed25519AsyncVerifier = (pub, signature, data) => {
-  let key: KeyObject;
-  try {
-    key = keyObject(pub);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  return new Promise((resolve) => {
-    try {
-      verify(null, data, key, signature, (err, ok) => resolve(!err && ok));
-    } catch {
-      resolve(false);
-    }
-  });
-};
-
-/** For server processes: every Ed25519 check (message and wrap signatures) takes Node's path. */
+/** For server processes: every `ed25519Verify` (message and wrap signatures) takes Node's path. */
 export function installNodeEd25519(): void {
-  useEd25519Verifier(nodeEd25519Verify, nodeEd25519VerifyAsync);
+  useEd25519Verifier(nodeEd25519Verify);
 }

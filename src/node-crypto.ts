@@ -23,7 +23,6 @@ import { LRUCache } from 'lru-cache';
 import { wipe } from './crypto/bytes.ts';
 import {
   type AesGcmDecrypter,
-  type Ed25519AsyncVerifier,
   type Ed25519Verifier,
   type Hkdf,
   type Sha256,
@@ -34,7 +33,7 @@ import {
   useX25519,
   type X25519Deriver,
 } from './crypto/primitives.ts';
-import { nodeEd25519Verify, nodeEd25519VerifyAsync } from './ed25519-node.ts';
+import { nodeEd25519Verify } from './ed25519-node.ts';
 
 const TAG_BYTES = 16;
 
@@ -84,45 +83,23 @@ export const nodeX25519: X25519Deriver = (privateKey, publicRaw) => {
 
 export interface CachedVerifier {
   verify: Ed25519Verifier;
-  /** The same cache in front of `offThread`: a hit answers at once, a miss goes to the pool. */
-  verifyOffThread: Ed25519AsyncVerifier;
   stats: () => { hits: number; misses: number; size: number };
 }
 
-/**
- * `verify` (and `offThread`) memoised on successes, at most `entries` of them (least recently
- * used goes first).
- */
-export function cachedEd25519Verifier(
-  verify: Ed25519Verifier,
-  offThread: Ed25519AsyncVerifier,
-  entries: number,
-): CachedVerifier {
+/** `verify` memoised on successes, at most `entries` of them (least recently used goes first). */
+export function cachedEd25519Verifier(verify: Ed25519Verifier, entries: number): CachedVerifier {
   const passed = new LRUCache<string, true>({ max: entries });
   let hits = 0;
   let misses = 0;
-  const idOf = (pub: Uint8Array, signature: Uint8Array, data: Uint8Array) =>
-    createHash('sha256').update(pub).update(signature).update(data).digest('base64');
-  const hit = (id: string) => {
-    if (passed.get(id)) {
-      hits++;
-      return true;
-    }
-    misses++;
-    return false;
-  };
   return {
     verify: (pub, signature, data) => {
-      const id = idOf(pub, signature, data);
-      if (hit(id)) return true;
+      const id = createHash('sha256').update(pub).update(signature).update(data).digest('base64');
+      if (passed.get(id)) {
+        hits++;
+        return true;
+      }
+      misses++;
       const ok = verify(pub, signature, data);
-      if (ok) passed.set(id, true);
-      return ok;
-    },
-    verifyOffThread: async (pub, signature, data) => {
-      const id = idOf(pub, signature, data);
-      if (hit(id)) return true;
-      const ok = await offThread(pub, signature, data);
       if (ok) passed.set(id, true);
       return ok;
     },
@@ -142,15 +119,11 @@ export function installNodeCrypto(opts: { verifyCacheEntries: number }): void {
   useHkdf(nodeHkdf);
   useX25519(nodeX25519);
   if (opts.verifyCacheEntries > 0) {
-    installed = cachedEd25519Verifier(
-      nodeEd25519Verify,
-      nodeEd25519VerifyAsync,
-      opts.verifyCacheEntries,
-    );
-    useEd25519Verifier(installed.verify, installed.verifyOffThread);
+    installed = cachedEd25519Verifier(nodeEd25519Verify, opts.verifyCacheEntries);
+    useEd25519Verifier(installed.verify);
   } else {
     installed = undefined;
-    useEd25519Verifier(nodeEd25519Verify, nodeEd25519VerifyAsync);
+    useEd25519Verifier(nodeEd25519Verify);
   }
 }
 

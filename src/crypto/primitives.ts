@@ -433,28 +433,13 @@ export type Ed25519Verifier = (
 ) => boolean;
 let platformVerifier: Ed25519Verifier | undefined;
 
-/** An Ed25519 verify that runs off the caller's thread (same contract as `Ed25519Verifier`). */
-export type Ed25519AsyncVerifier = (
-  publicRaw: Uint8Array,
-  signature: Uint8Array,
-  data: Uint8Array,
-) => Promise<boolean>;
-let platformAsyncVerifier: Ed25519AsyncVerifier | undefined;
-
 /**
  * Lets a platform plug in a faster Ed25519 verify (the server installs Node's one-shot
  * `crypto.verify`: same OpenSSL operation, about half WebCrypto's CPU — it runs for every message
  * the server accepts). This module stays free of Node imports, so browsers keep WebCrypto.
- * `offThread`, if given, answers the promise-returning checks (`ed25519Verify`,
- * `ed25519Verifier`) on another thread — the server's thread pool, so that a busy event loop only
- * hands the work over — while `ed25519VerifySync` keeps `verifier`. `undefined` removes both.
  */
-export function useEd25519Verifier(
-  verifier: Ed25519Verifier | undefined,
-  offThread?: Ed25519AsyncVerifier,
-): void {
+export function useEd25519Verifier(verifier: Ed25519Verifier | undefined): void {
   platformVerifier = verifier;
-  platformAsyncVerifier = verifier ? offThread : undefined;
 }
 
 /**
@@ -481,7 +466,6 @@ export async function ed25519Verify(
 ): Promise<boolean> {
   const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key');
   if (!(signature instanceof Uint8Array) || signature.length !== SIGNATURE_BYTES) return false;
-  if (platformAsyncVerifier) return platformAsyncVerifier(pub, signature, data);
   if (platformVerifier) return platformVerifier(pub, signature, data);
   const key = await verifyKey(pub);
   return mapErrors('bad_signature', 'Ed25519 verification failed', () =>
@@ -503,13 +487,6 @@ const ED25519 = { name: 'Ed25519' } as const;
  */
 export async function ed25519Verifier(publicRaw: Uint8Array): Promise<Ed25519Check> {
   const pub = expectLength(publicRaw, ED25519_PUBLIC_BYTES, 'Ed25519 public key').slice();
-  const offThread = platformAsyncVerifier;
-  if (offThread) {
-    return (signature, data) =>
-      signature instanceof Uint8Array && signature.length === SIGNATURE_BYTES
-        ? offThread(pub, signature, data)
-        : Promise.resolve(false);
-  }
   const platform = platformVerifier;
   if (platform) {
     return async (signature, data) =>

@@ -7,7 +7,6 @@ import {
   aesGcmDecrypt,
   aesGcmDecryptSync,
   aesGcmEncrypt,
-  type Ed25519AsyncVerifier,
   type Ed25519Verifier,
   ed25519KeyPairFromSeed,
   ed25519VerifySync,
@@ -128,11 +127,7 @@ describe(cachedEd25519Verifier.name, () => {
   const msg = utf8Encode('vutler/v1/test message');
   const sig = new Uint8Array(sign(null, msg, privateKey));
 
-  function counting(): {
-    verify: Ed25519Verifier;
-    offThread: Ed25519AsyncVerifier;
-    calls: () => number;
-  } {
+  function counting(): { verify: Ed25519Verifier; calls: () => number } {
     let n = 0;
     const real: Ed25519Verifier = (p, s, d) => {
       n++;
@@ -142,12 +137,12 @@ describe(cachedEd25519Verifier.name, () => {
         Buffer.compare(Buffer.from(d), Buffer.from(msg)) === 0
       );
     };
-    return { verify: real, offThread: async (p, s, d) => real(p, s, d), calls: () => n };
+    return { verify: real, calls: () => n };
   }
 
   it('answers an identical triple from the cache, and every changed one with a full check', () => {
     const inner = counting();
-    const c = cachedEd25519Verifier(inner.verify, inner.offThread, 10);
+    const c = cachedEd25519Verifier(inner.verify, 10);
     expect(c.verify(pub, sig, msg)).toBe(true);
     expect(c.verify(pub, sig, msg)).toBe(true);
     expect(inner.calls()).toBe(1);
@@ -167,7 +162,7 @@ describe(cachedEd25519Verifier.name, () => {
 
   it('never remembers a failure, and forgets the least recently used pass past its bound', () => {
     const inner = counting();
-    const c = cachedEd25519Verifier(inner.verify, inner.offThread, 1);
+    const c = cachedEd25519Verifier(inner.verify, 1);
     const other = utf8Encode('another');
     expect(c.verify(pub, sig, other)).toBe(false);
     expect(c.verify(pub, sig, other)).toBe(false);
@@ -175,18 +170,5 @@ describe(cachedEd25519Verifier.name, () => {
     expect(c.stats().size).toBe(0);
     expect(c.verify(pub, sig, msg)).toBe(true);
     expect(c.stats().size).toBe(1);
-  });
-
-  it('shares one cache between the synchronous and the off-thread checks', async () => {
-    const inner = counting();
-    const c = cachedEd25519Verifier(inner.verify, inner.offThread, 10);
-    expect(await c.verifyOffThread(pub, sig, msg)).toBe(true);
-    expect(c.verify(pub, sig, msg)).toBe(true);
-    expect(await c.verifyOffThread(pub, sig, msg)).toBe(true);
-    expect(inner.calls()).toBe(1);
-    expect(await c.verifyOffThread(pub, sig, utf8Encode('tampered'))).toBe(false);
-    expect(await c.verifyOffThread(pub, sig, utf8Encode('tampered'))).toBe(false);
-    expect(inner.calls()).toBe(3);
-    expect(c.stats()).toMatchObject({ hits: 2, misses: 3, size: 1 });
   });
 });
