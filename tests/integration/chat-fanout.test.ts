@@ -36,7 +36,9 @@ async function startNode(env: Record<string, string>): Promise<Node> {
   child.stderr?.on('data', (d) => (log += d));
   child.once('exit', () => void rm(dataDir, { recursive: true, force: true }));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Two nodes start side by side, each compiling the TypeScript sources: on a loaded 2-core
+  // machine that has taken over 20 s. The bound stays under the hook's 60 s.
+  const deadline = Date.now() + 50_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`node exited: ${log}`);
     const ok = await fetch(`${url}/ready`).then(
