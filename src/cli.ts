@@ -31,7 +31,17 @@ Commands:
 Environment: ${CONFIG_VARIABLES.join(', ')}
 See README.md for what each variable does.`;
 
-async function runMigrate(config: Config): Promise<void> {
+/**
+ * Runs a one-off command against the configured PostgreSQL (or the embedded one, started for
+ * it and stopped after) through a small pool that is closed afterwards.
+ */
+async function withDatabase<T>(
+  config: Config,
+  body: (
+    pool: ReturnType<typeof createPool>,
+    logger: ReturnType<typeof createLogger>,
+  ) => Promise<T>,
+): Promise<T> {
   const logger = createLogger(config.log.level);
   let stopEmbedded: (() => Promise<void>) | undefined;
   let url = config.db.url;
@@ -42,14 +52,20 @@ async function runMigrate(config: Config): Promise<void> {
   }
   const pool = createPool(url, 2, logger);
   try {
-    const result = await migrate(pool, { logger });
-    process.stdout.write(
-      `${result.applied.length} migration(s) applied${result.applied.length ? `: ${result.applied.join(', ')}` : ''}; ${result.alreadyApplied} already applied\n`,
-    );
+    return await body(pool, logger);
   } finally {
     await pool.end();
     await stopEmbedded?.();
   }
+}
+
+async function runMigrate(config: Config): Promise<void> {
+  await withDatabase(config, async (pool, logger) => {
+    const result = await migrate(pool, { logger });
+    process.stdout.write(
+      `${result.applied.length} migration(s) applied${result.applied.length ? `: ${result.applied.join(', ')}` : ''}; ${result.alreadyApplied} already applied\n`,
+    );
+  });
 }
 
 async function runKeys(config: Config, args: string[]): Promise<number> {
@@ -57,16 +73,7 @@ async function runKeys(config: Config, args: string[]): Promise<number> {
     process.stderr.write(`vutler: keys needs rotate-at-rest\n\n${USAGE}\n`);
     return 2;
   }
-  const logger = createLogger(config.log.level);
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let url = config.db.url;
-  if (!url) {
-    const pg = await startEmbeddedPostgres(config.dataDir, logger);
-    url = pg.url;
-    stopEmbedded = pg.stop;
-  }
-  const pool = createPool(url, 2, logger);
-  try {
+  return withDatabase(config, async (pool) => {
     const added = config.atRest.keys ? null : await addAtRestKey(config);
     const ring = await loadGithubSealer(config);
     const n = await resealGithubSecrets(pool, ring);
@@ -74,10 +81,7 @@ async function runKeys(config: Config, args: string[]): Promise<number> {
       `${added ? `added at-rest key ${added}; ` : ''}${n} sealed value(s) re-sealed with key ${ring.currentKeyId}\n`,
     );
     return 0;
-  } finally {
-    await pool.end();
-    await stopEmbedded?.();
-  }
+  });
 }
 
 /** The same 30 digits the Agents page computes from the key it pinned (never the key itself). */
