@@ -50,6 +50,17 @@ const SQL = {
     LIMIT $8`,
 } as const;
 
+/** What a person filters their audit log by; `cursor` is the id of the previous page's last row. */
+export interface AuditPageQuery {
+  agentName?: string;
+  resourceId?: string;
+  outcome?: string;
+  from?: Date;
+  to?: Date;
+  cursor?: string;
+  limit: number;
+}
+
 /** The only SQL over `decryption_audit_log`. */
 export class AuditRepository {
   constructor(private readonly db: Queryable) {}
@@ -81,19 +92,7 @@ export class AuditRepository {
     });
   }
 
-  async page(
-    userId: string,
-    f: {
-      agentName?: string;
-      resourceId?: string;
-      outcome?: string;
-      from?: Date;
-      to?: Date;
-      /** The id of the last row of the previous page. */
-      cursor?: string;
-      limit: number;
-    },
-  ) {
+  async page(userId: string, f: AuditPageQuery) {
     return (
       await this.db.query<AuditRow>(SQL.page, [
         userId,

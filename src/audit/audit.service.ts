@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
 import type { AuditEntryView } from '../gateway/types.ts';
 import { metrics } from '../metrics.ts';
-import type { AuditInsert, AuditRepository } from './audit.repository.ts';
+import type { AuditInsert, AuditPageQuery, AuditRepository } from './audit.repository.ts';
 
 /** The audit row could not be written, so the call returns nothing (fail closed). */
 export class AuditUnavailableError extends AppError {
@@ -124,18 +124,10 @@ export class AuditService {
     }
   }
 
+  /** `f.cursor`: the `nextCursor` of the previous page. */
   async page(
     userId: string,
-    f: {
-      agentName?: string;
-      resourceId?: string;
-      outcome?: string;
-      from?: Date;
-      to?: Date;
-      /** The `nextCursor` of the previous page. */
-      cursor?: string;
-      limit: number;
-    },
+    f: AuditPageQuery,
   ): Promise<{ entries: AuditEntryView[]; nextCursor: string | null }> {
     const rows = await this.repo.page(userId, { ...f, limit: f.limit + 1 });
     const more = rows.length > f.limit;
