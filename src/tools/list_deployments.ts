@@ -15,6 +15,22 @@ export const deploymentOut = z.object({
   finishedAt: z.string().nullable(),
 });
 
+/** A deployment as the tools return it: these fields only, whatever else the service holds. */
+export function deploymentOf(d: z.infer<typeof deploymentOut>): z.infer<typeof deploymentOut> {
+  return {
+    id: d.id,
+    sha: d.sha,
+    ref: d.ref,
+    environment: d.environment,
+    trigger: d.trigger,
+    state: d.state,
+    reason: d.reason,
+    logUrl: d.logUrl,
+    createdAt: d.createdAt,
+    finishedAt: d.finishedAt,
+  };
+}
+
 export const listDeploymentsTool = defineTool({
   name: 'list_deployments',
   title: 'List deployments',
@@ -41,18 +57,7 @@ export const listDeploymentsTool = defineTool({
       input.repoId,
       input.limit,
     );
-    const deployments = list.map((d) => ({
-      id: d.id,
-      sha: d.sha,
-      ref: d.ref,
-      environment: d.environment,
-      trigger: d.trigger,
-      state: d.state,
-      reason: d.reason,
-      logUrl: d.logUrl,
-      createdAt: d.createdAt,
-      finishedAt: d.finishedAt,
-    }));
+    const deployments = list.map(deploymentOf);
     const text = deployments.length
       ? deployments
           .map(

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { githubOf, githubToolVisible } from './github.ts';
-import { deploymentOut } from './list_deployments.ts';
+import { deploymentOf, deploymentOut } from './list_deployments.ts';
 import { defineTool } from './tool.ts';
 
 export const triggerDeployTool = defineTool({
@@ -36,18 +36,7 @@ export const triggerDeployTool = defineTool({
       input.repoId,
       input,
     );
-    const deployment = {
-      id: d.id,
-      sha: d.sha,
-      ref: d.ref,
-      environment: d.environment,
-      trigger: d.trigger,
-      state: d.state,
-      reason: d.reason,
-      logUrl: d.logUrl,
-      createdAt: d.createdAt,
-      finishedAt: d.finishedAt,
-    };
+    const deployment = deploymentOf(d);
     return {
       structured: { deployment },
       text: `Queued ${d.trigger} deploy ${d.id} of ${d.sha.slice(0, 7)} to ${d.environment}.`,
