@@ -77,18 +77,24 @@ export async function outboxRelay(deps: WorkerDeps): Promise<RunningWorker> {
   };
 }
 
-/** `agent-runs`: Claude answering mentions through the gateway's tools. */
-async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
-  const { config, logger, pool } = deps;
+/** The app's services as a worker uses them: on the API Redis, with the gateway's keys loaded. */
+async function keyedServices(deps: WorkerDeps) {
   const services = createServices({
-    config,
-    logger,
-    pool,
+    config: deps.config,
+    logger: deps.logger,
+    pool: deps.pool,
     redis: deps.apiRedis,
-    secrets: await loadServerSecrets(config),
+    secrets: await loadServerSecrets(deps.config),
     atRest: deps.atRest,
   });
   await services.gateway.keyed();
+  return services;
+}
+
+/** `agent-runs`: Claude answering mentions through the gateway's tools. */
+async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, logger, pool } = deps;
+  const services = await keyedServices(deps);
   // Only the agent-runs worker loads the Anthropic SDK (a serve node does not).
   const { anthropicClient } = await import('./agent-runs/model.ts');
   const model = anthropicClient(config);
@@ -114,15 +120,7 @@ async function agentRuns(deps: WorkerDeps): Promise<RunningWorker> {
 /** `deploys`: GitHub auto-deploys, their statuses and chat notes; plus the stale-deploy sweeper. */
 async function deploys(deps: WorkerDeps): Promise<RunningWorker> {
   const { config, logger, pool } = deps;
-  const services = createServices({
-    config,
-    logger,
-    pool,
-    redis: deps.apiRedis,
-    secrets: await loadServerSecrets(config),
-    atRest: deps.atRest,
-  });
-  await services.gateway.keyed();
+  const services = await keyedServices(deps);
   const { secrets } = await services.github.parts();
   const service = new DeploysService(
     config.github,
