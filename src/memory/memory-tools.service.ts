@@ -10,7 +10,7 @@ import {
 import { uuidv7 } from '../crypto/uuid.ts';
 import type { AgentCaller, Need } from '../gateway/access.ts';
 import { NO_ACCESS, refusalOf } from '../gateway/access.ts';
-import type { CallMeta } from '../gateway/chat-tools.service.ts';
+import { type AuditOutcome, auditRow, type CallMeta } from '../gateway/audit-row.ts';
 import { openGrantRow } from '../gateway/ephemeral.ts';
 import type { GrantsRepository } from '../gateway/grants.repository.ts';
 import type { IdentityPins } from '../gateway/pins.ts';
@@ -54,22 +54,9 @@ export class MemoryToolsService {
     caller: AgentCaller,
     meta: CallMeta,
     resourceId: string,
-    r: { outcome: AuditInsert['outcome']; reason?: string; decrypted?: boolean; items?: number },
+    r: AuditOutcome,
   ): AuditInsert {
-    return {
-      userId: caller.userId,
-      agentName: caller.agentName,
-      resourceId,
-      resourceType: 'memory',
-      decryptionSuccess: r.decrypted ?? false,
-      ipAddress: meta.ip,
-      userAgent: meta.userAgent,
-      toolName: meta.toolName,
-      requestId: meta.requestId,
-      outcome: r.outcome,
-      reason: r.reason ?? null,
-      itemCount: r.items ?? 0,
-    };
+    return auditRow('memory', caller, meta, resourceId, r);
   }
 
   private async deny(
