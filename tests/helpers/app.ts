@@ -104,6 +104,12 @@ export interface ServerContext {
   readonly server: TestServer;
 }
 
+/** What a describe-level helper built in `beforeAll`; read outside a test, it is not there yet. */
+function builtBy<T>(helper: string, v: T | undefined): T {
+  if (v === undefined) throw new Error(`${helper}: used outside a test`);
+  return v;
+}
+
 /**
  * For a describe block: a fresh migrated database, a Redis client and the real app on a socket,
  * created before its tests and torn down after. Read the fields inside tests (they are set by
@@ -123,10 +129,7 @@ export function useTestServer(overrides: Record<string, string> = {}): ServerCon
     redis?.disconnect();
     await db?.drop();
   });
-  const ready = <T>(v: T | undefined): T => {
-    if (v === undefined) throw new Error('useTestServer: used outside a test');
-    return v;
-  };
+  const ready = <T>(v: T | undefined) => builtBy('useTestServer', v);
   return {
     get db() {
       return ready(db);
@@ -184,10 +187,7 @@ export function useTwoNodes(
     await proxy?.close();
     await db?.drop();
   });
-  const ready = <T>(v: T | undefined): T => {
-    if (v === undefined) throw new Error('useTwoNodes: used outside a test');
-    return v;
-  };
+  const ready = <T>(v: T | undefined) => builtBy('useTwoNodes', v);
   return {
     get db() {
       return ready(db);
