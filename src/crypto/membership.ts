@@ -152,7 +152,8 @@ function logError(message: string): CryptoError {
   return new CryptoError('bad_log', message);
 }
 
-function signedInput(e: UnsignedMembershipEntry): Bytes {
+/** The entry fields framing cannot check by their size: position, action and role. */
+function checkEntryFields(e: Pick<UnsignedMembershipEntry, 'position' | 'action' | 'role'>): void {
   if (!Number.isInteger(e.position) || e.position < 0 || e.position > 0xffff_ffff) {
     throw new CryptoError('bad_input', 'log position must be a u32');
   }
@@ -162,6 +163,10 @@ function signedInput(e: UnsignedMembershipEntry): Bytes {
   if (typeof e.role !== 'string' || e.role.length > 32) {
     throw new CryptoError('bad_input', 'log role must be a short string');
   }
+}
+
+function signedInput(e: UnsignedMembershipEntry): Bytes {
+  checkEntryFields(e);
   return domain(
     Label.membershipSig,
     idBytes(e.chatId, 'chat id'),
@@ -569,15 +574,7 @@ class EntryFramer {
 
   frame(e: MembershipEntry): { signed: Uint8Array; hashed: Uint8Array; signature: Uint8Array } {
     // The checks of signedInput, in its order.
-    if (!Number.isInteger(e.position) || e.position < 0 || e.position > 0xffff_ffff) {
-      throw new CryptoError('bad_input', 'log position must be a u32');
-    }
-    if (typeof e.action !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(e.action)) {
-      throw new CryptoError('bad_input', 'log action must be a short lower-case word');
-    }
-    if (typeof e.role !== 'string' || e.role.length > 32) {
-      throw new CryptoError('bad_input', 'log role must be a short string');
-    }
+    checkEntryFields(e);
     const chat = this.id(e.chatId, 'chat id');
     checkEpoch(e.epoch);
     const action = this.word(e.action);
